@@ -1,0 +1,1 @@
+"""Adapters: torch, SQLAlchemy, the blob stores, FastAPI, Typer — the outside world behind the ports."""

@@ -1,0 +1,1 @@
+"""Use cases of the procedure, over ports; no torch, torchvision or sqlalchemy here."""

@@ -1,0 +1,325 @@
+"""Campaigns (rules 4.2 to 4.6): open on a breach, curate, review, choose a strategy, train, validate."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from application.curation import Curator, apply_review, store_manifest
+from application.ledger import Ledger
+from application.ports import BlobStore, Clock, Evaluator, FeedbackStore, ModelRef, Trainer, TrainingRequest
+from application.settings import Settings
+from domain.errors import CampaignAlreadyOpen, IllegalTransition, InvalidInput
+from domain.model_version import ModelVersion
+from domain.retrain_campaign import RetrainCampaign
+from domain.rules.campaigns import campaign_action_for_breach
+from domain.rules.curation import enough_training_items
+from domain.rules.strategy import STRATEGIES, Strategy, choose_strategy
+from domain.rules.validation_gates import judge_candidate
+
+if TYPE_CHECKING:
+    from application.rollouts import Rollouts
+
+log = structlog.get_logger()
+SYSTEM = "system:campaign"
+
+
+def model_ref(version: ModelVersion) -> ModelRef:
+    return ModelRef(str(version.id), version.label, version.architecture, version.input_spec, version.classes,
+                    version.artifact_sha256)
+
+
+class Campaigns:
+    """Drives each campaign through the procedure, one recorded decision at a time."""
+
+    def __init__(
+        self, *, ledger: Ledger, feedback: FeedbackStore, blobs: BlobStore, curator: Curator, trainer: Trainer,
+        evaluator: Evaluator, clock: Clock, settings: Settings,
+    ) -> None:
+        self.ledger = ledger
+        self.feedback = feedback
+        self.blobs = blobs
+        self.curator = curator
+        self.trainer = trainer
+        self.evaluator = evaluator
+        self.clock = clock
+        self.settings = settings
+        self.rollouts: Rollouts | None = None
+
+    # -- rule 4.2 -----------------------------------------------------------------------------------
+    def for_breaches(
+        self, version: ModelVersion, breaches: list[dict[str, Any]], *, actor: str, timestamp: datetime
+    ) -> RetrainCampaign | None:
+        """The campaign a breach opens or joins (to be saved with the version), or None for a canary."""
+        campaign = self.ledger.open_campaign_for(str(version.id))
+        action = campaign_action_for_breach(version.state, campaign is not None)
+        if action == "ignore":
+            return None
+        if campaign is not None:
+            for breach in breaches:
+                campaign.attach_breach(breach=breach, actor=actor, timestamp=timestamp)
+            return campaign
+        return self._new(version, breaches, None, actor, timestamp)
+
+    def _new(self, version: ModelVersion, breaches: list[dict[str, Any]], reason: str | None, actor: str,
+             timestamp: datetime) -> RetrainCampaign:
+        campaign = RetrainCampaign(
+            number=self.ledger.next_campaign_number(), version_id=str(version.id), version_label=version.label,
+            breaches=breaches, reason=reason, actor=actor, timestamp=timestamp,
+        )
+        log.info("campaign_opened", campaign=campaign.number, version=version.label, reason=reason)
+        return campaign
+
+    def open(self, *, reason: str, actor: str) -> RetrainCampaign:
+        """An operator opens a campaign on the production version by hand."""
+        if not reason.strip():
+            raise InvalidInput("a reason is required to open a campaign")
+
+        def command() -> RetrainCampaign:
+            version = self.ledger.production()
+            if version is None:
+                raise IllegalTransition("no version is in production")
+            if self.ledger.open_campaign_for(str(version.id)) is not None:
+                raise CampaignAlreadyOpen(f"{version.label} already has an open campaign")
+            campaign = self._new(version, [], reason, actor, self.clock.now())
+            self.ledger.save(campaign)
+            return campaign
+
+        return self.ledger.retrying(command)
+
+    def abandon(self, ref: str, *, reason: str, actor: str) -> RetrainCampaign:
+        if not reason.strip():
+            raise InvalidInput("a reason is required to abandon a campaign")
+        campaign = self.ledger.campaign(ref)
+        campaign.abandon(reason=reason, actor=actor, timestamp=self.clock.now())
+        self.ledger.save(campaign)
+        return campaign
+
+    # -- the steps ----------------------------------------------------------------------------------
+    def step_all(self) -> None:
+        """Advance every active campaign as far as it can go now."""
+        for campaign in self.ledger.campaigns():
+            if campaign.is_active and campaign.state != "failed":
+                self.advance(str(campaign.id))
+
+    def advance(self, ref: str, *, actor: str = SYSTEM) -> RetrainCampaign:
+        campaign = self.ledger.campaign(ref)
+        if campaign.state == "open" and campaign.dataset is None:
+            campaign = self.curate(ref, actor=actor)
+        if campaign.state == "open" and not campaign.review_completed:
+            campaign = self._complete_review_if_done(campaign, actor)
+        if campaign.state == "open" and campaign.review_completed:
+            campaign = self.train(ref, actor=actor)
+        if campaign.state == "validating":
+            campaign = self.validate(ref, actor=actor)
+        return campaign
+
+    def curate(self, ref: str, *, actor: str = SYSTEM) -> RetrainCampaign:
+        campaign = self.ledger.campaign(ref)
+        version = self.ledger.version(campaign.version_id)
+        now = self.clock.now()
+        required = self.settings.review.required
+        dataset = self.curator.curate(
+            campaign_id=str(campaign.id), version=version, version_ids=self._lineage_ids(version),
+            since=self._last_used_dataset_time(), as_of=now, review_required=required,
+        )
+        self.feedback.save_review_items(dataset.critical)
+        campaign.record_dataset(
+            dataset_id=dataset.dataset_id, included=dataset.included, train_items=dataset.train_items,
+            validation_items=dataset.validation_items, excluded=dataset.excluded,
+            label_sources=dataset.label_sources, awaiting_review=[i.item for i in dataset.critical], actor=actor,
+            timestamp=now,
+        )
+        log.info("dataset_curated", campaign=campaign.number, dataset=dataset.dataset_id[:12],
+                 included=dataset.included, excluded=dataset.excluded, awaiting_review=len(dataset.critical))
+        if not enough_training_items(dataset.train_items, minimum=self.settings.curation.min_training_items):
+            campaign.complete(
+                outcome="insufficient_data",
+                details={"train_items": dataset.train_items, "minimum": self.settings.curation.min_training_items},
+                actor=actor, timestamp=now,
+            )
+        self.ledger.save(campaign)
+        return campaign
+
+    def _lineage_ids(self, version: ModelVersion) -> list[str]:
+        ids, current = [], version
+        while current is not None:
+            ids.append(str(current.id))
+            current = self.ledger.version(current.parent_id) if current.parent_id else None
+        return ids
+
+    def _last_used_dataset_time(self) -> datetime | None:
+        times = [c.opened_at for c in self.ledger.campaigns() if c.candidate is not None]
+        return max(times) if times else None
+
+    # -- review -------------------------------------------------------------------------------------
+    def review_items(self, ref: str) -> list[dict[str, Any]]:
+        campaign = self.ledger.campaign(ref)
+        return [
+            {"item": i.item, "prediction_id": i.prediction_id, "label": i.decided_label or i.label,
+             "label_source": i.label_source, "reasons": list(i.reasons), "decision": i.decision}
+            for i in self.feedback.review_items(str(campaign.id))
+        ]
+
+    def decide(self, ref: str, item: str, *, approve: bool, label: str | None, actor: str) -> RetrainCampaign:
+        """A reviewer's decision on one critical item; the last one completes the review."""
+        campaign = self.ledger.campaign(ref)
+        if label is not None and label not in self.ledger.version(campaign.version_id).classes:
+            raise InvalidInput(f"label {label!r} is not one of the version's classes")
+        if label is not None and not approve:
+            raise InvalidInput("a label goes with --approve, not --reject")
+        decision = "approved" if approve else "rejected"
+        campaign.decide_review(item=item, decision=decision, label=label, actor=actor, timestamp=self.clock.now())
+        self.feedback.decide_review_item(str(campaign.id), item, decision=decision, label=label, actor=actor)
+        campaign = self._complete_review_if_done(campaign, actor, save=False)
+        self.ledger.save(campaign)
+        return campaign
+
+    def _complete_review_if_done(self, campaign: RetrainCampaign, actor: str, save: bool = True) -> RetrainCampaign:
+        if campaign.dataset is None or campaign.pending_review or campaign.review_completed:
+            return campaign
+        now = self.clock.now()
+        items = self.feedback.review_items(str(campaign.id))
+        final_id = None
+        if items:
+            manifest = json.loads(self.blobs.get(campaign.dataset["dataset_id"]))
+            final_id = store_manifest(self.blobs, apply_review(manifest, items))
+        campaign.complete_review(auto=not items, dataset_id=final_id, actor=actor if items else SYSTEM, timestamp=now)
+        if save:
+            self.ledger.save(campaign)
+        return campaign
+
+    # -- rule 4.4 and 4.5 ---------------------------------------------------------------------------
+    def decide_strategy(self, campaign: RetrainCampaign, forced: Strategy | None = None) -> tuple[str, list[str], bool]:
+        version = self.ledger.version(campaign.version_id)
+        policy = self.settings.strategy
+        decision = choose_strategy(
+            breaches=[(b["rule"], b.get("observed")) for b in campaign.breaches],
+            curated_items=campaign.dataset["included"] if campaign.dataset else 0,
+            original_training_items=int(version.training_metrics.get("train_items", 0)),
+            fine_tunes_since_full=self._fine_tunes_since_full(version),
+            major_drift_below=policy.major_drift_below,
+            curated_fraction_for_full=policy.curated_fraction_for_full,
+            max_consecutive_fine_tunes=policy.max_consecutive_fine_tunes,
+            forced=forced,
+        )
+        return decision.strategy, decision.reasons, decision.forced
+
+    def _fine_tunes_since_full(self, version: ModelVersion) -> int:
+        count, current = 0, version
+        while current is not None and current.strategy == "fine_tune":
+            count += 1
+            current = self.ledger.version(current.parent_id) if current.parent_id else None
+        return count
+
+    def train(self, ref: str, *, actor: str = SYSTEM, forced: str | None = None) -> RetrainCampaign:
+        """Choose the strategy (once), record TrainingStarted, train, then register the candidate or the failure."""
+        if forced is not None and forced not in STRATEGIES:
+            raise InvalidInput(f"strategy must be one of {', '.join(STRATEGIES)}")
+        campaign = self.ledger.campaign(ref)
+        now = self.clock.now()
+        if campaign.strategy is None or forced:
+            strategy, reasons, was_forced = self.decide_strategy(campaign, forced)  # type: ignore[arg-type]
+            campaign.choose_strategy(strategy=strategy, reasons=reasons, forced=was_forced, actor=actor,
+                                     timestamp=now)
+        config = self._training_config(campaign.strategy or "fine_tune")
+        seed = self.settings.training.seed
+        campaign.start_training(config=config, seed=seed, actor=actor, timestamp=now)
+        self.ledger.save(campaign)  # TrainingStarted is durable before the work starts: a crash leaves it retryable
+        parent = self.ledger.version(campaign.version_id)
+        request = TrainingRequest(campaign.strategy or "fine_tune", model_ref(parent),
+                                  campaign.training_dataset_id or "", config, seed)
+        log.info("training_started", campaign=campaign.number, strategy=request.strategy, attempt=campaign.attempts)
+        try:
+            trained = self.trainer.train(request)
+        except Exception as error:  # any failure of the trainer is recorded, never lost
+            campaign.fail_training(error=_one_line(error), actor=actor, timestamp=self.clock.now())
+            self.ledger.save(campaign)
+            log.warning("training_failed", campaign=campaign.number, error=_one_line(error))
+            return campaign
+        return self._register_candidate(campaign, parent, trained, config, seed, actor)
+
+    def _register_candidate(self, campaign: RetrainCampaign, parent: ModelVersion, trained: Any,
+                            config: dict[str, Any], seed: int, actor: str) -> RetrainCampaign:
+        def command() -> RetrainCampaign:
+            fresh = self.ledger.campaign(str(campaign.id))
+            now = self.clock.now()
+            candidate = ModelVersion(
+                label=self.ledger.next_version_label(), parent_id=str(parent.id), architecture=trained.architecture,
+                input_spec=trained.input_spec, classes=trained.classes, artifact_sha256=trained.artifact_sha256,
+                dataset_id=fresh.training_dataset_id, strategy=fresh.strategy, training_config=config, seed=seed,
+                training_metrics=trained.metrics, baseline_ms=None, campaign_id=str(fresh.id), actor=actor,
+                timestamp=now,
+            )
+            fresh.record_candidate(candidate_id=str(candidate.id), candidate_label=candidate.label,
+                                   artifact_sha256=trained.artifact_sha256, metrics=trained.metrics, actor=actor,
+                                   timestamp=now)
+            self.ledger.save(candidate, fresh)
+            log.info("candidate_trained", campaign=fresh.number, candidate=candidate.label)
+            return fresh
+
+        return self.ledger.retrying(command)
+
+    def _training_config(self, strategy: str) -> dict[str, Any]:
+        t = self.settings.training
+        if strategy == "full":
+            return {"learning_rate": t.full_learning_rate, "max_epochs": t.full_max_epochs, "patience": t.patience,
+                    "batch_size": t.batch_size, "world_size": t.world_size}
+        return {"learning_rate": t.fine_tune_learning_rate, "max_epochs": t.fine_tune_max_epochs,
+                "patience": t.patience, "batch_size": t.batch_size, "rehearsal_max": t.rehearsal_max,
+                "world_size": t.world_size}
+
+    def retry(self, ref: str, *, actor: str) -> RetrainCampaign:
+        """Start a failed (or interrupted) training again."""
+        campaign = self.ledger.campaign(ref)
+        if campaign.state == "training":  # interrupted: the process died mid-training
+            campaign.fail_training(error="interrupted: training did not finish", actor=actor,
+                                   timestamp=self.clock.now())
+            self.ledger.save(campaign)
+        elif campaign.state != "failed":
+            raise IllegalTransition(f"cannot retry campaign {campaign.number}: it is {campaign.state}")
+        campaign = self.train(ref, actor=actor)
+        return self.validate(ref, actor=actor) if campaign.state == "validating" else campaign
+
+    # -- rule 4.6 -----------------------------------------------------------------------------------
+    def validate(self, ref: str, *, actor: str = SYSTEM) -> RetrainCampaign:
+        campaign = self.ledger.campaign(ref)
+        if campaign.state != "validating" or campaign.candidate is None:
+            raise IllegalTransition(f"campaign {campaign.number} has no candidate to validate")
+        parent = self.ledger.version(campaign.version_id)
+        candidate = self.ledger.version(campaign.candidate["id"])
+        comparison = self.evaluator.compare(model_ref(parent), model_ref(candidate), campaign.training_dataset_id or "")
+        policy = self.settings.validation
+        gates = judge_candidate(comparison.parent, comparison.candidate,
+                                max_test_regression=policy.max_test_regression, latency_factor=policy.latency_factor)
+        figures = {"parent": asdict(comparison.parent), "candidate": asdict(comparison.candidate),
+                   "per_image_type": comparison.per_image_type}
+        gate_dicts = [asdict(g) for g in gates]
+        failed = [g.name for g in gates if not g.passed]
+        now = self.clock.now()
+        if failed:
+            candidate.reject(parent_id=str(parent.id), failed_gates=failed, gates=gate_dicts, figures=figures,
+                             actor=actor, timestamp=now)
+            campaign.complete(outcome="candidate_rejected", details={"candidate": candidate.label, "failed": failed},
+                              actor=actor, timestamp=now)
+        else:
+            candidate.validate(parent_id=str(parent.id), gates=gate_dicts, figures=figures, actor=actor,
+                               timestamp=now)
+            campaign.complete(outcome="candidate_validated", details={"candidate": candidate.label}, actor=actor,
+                              timestamp=now)
+        self.ledger.save(candidate, campaign)
+        log.info("candidate_judged", campaign=campaign.number, candidate=candidate.label, failed=failed)
+        if not failed and self.settings.rollout.automatic and self.rollouts is not None:
+            if self.ledger.active_rollout() is None and parent.state == "production":
+                self.rollouts.start(candidate.label, actor="system:rollout")
+        return campaign
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}"[:500]
+

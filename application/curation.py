@@ -1,0 +1,125 @@
+"""Curation (rule 4.3): candidates from the feedback store become a content-addressed dataset and a review queue."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from application.ports import BlobStore, FeedbackStore, ImageDecodeError, Predictor
+from application.records import ReviewItem
+from domain.model_version import ModelVersion
+from domain.policy import CurationPolicy
+from domain.rules.curation import Candidate, SelectedItem, critical_reasons, curate, split_for
+
+
+@dataclass(frozen=True)
+class CuratedDataset:
+    dataset_id: str
+    manifest: dict[str, Any]
+    included: int
+    train_items: int
+    validation_items: int
+    excluded: dict[str, int]
+    label_sources: dict[str, int]
+    excluded_items: dict[str, str]
+    critical: list[ReviewItem]
+
+
+def manifest_bytes(manifest: dict[str, Any]) -> bytes:
+    """Canonical JSON: the same items give the same bytes, hence the same dataset id."""
+    return json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
+
+
+def store_manifest(blobs: BlobStore, manifest: dict[str, Any]) -> str:
+    """Write the manifest; its sha256 is the dataset id."""
+    data = manifest_bytes(manifest)
+    dataset_id = blobs.put(data)
+    assert dataset_id == hashlib.sha256(data).hexdigest()
+    return dataset_id
+
+
+class Curator:
+    """Selects, excludes with one reason each, splits by image hash, and flags critical items."""
+
+    def __init__(
+        self, *, feedback: FeedbackStore, blobs: BlobStore, predictor: Predictor, policy: CurationPolicy
+    ) -> None:
+        self.feedback = feedback
+        self.blobs = blobs
+        self.predictor = predictor
+        self.policy = policy
+
+    def curate(
+        self, *, campaign_id: str, version: ModelVersion, version_ids: list[str], since: datetime | None,
+        as_of: datetime, review_required: bool,
+    ) -> CuratedDataset:
+        candidates = [
+            self._with_image_check(c, version)
+            for c in self.feedback.curation_candidates(version_ids, since=since, as_of=as_of)
+        ]
+        result = curate(candidates, version.classes)
+        per_label = Counter(item.label for item in result.selected)
+        critical = {
+            item.candidate.item: reasons
+            for item in result.selected
+            if (reasons := critical_reasons(
+                item, per_label, critical_confidence=self.policy.critical_confidence,
+                rare_class_min=self.policy.rare_class_min,
+            ))
+        }
+        entries = [self._entry(item, "pending" if review_required and item.candidate.item in critical else "accepted")
+                   for item in result.selected]
+        manifest = {"classes": list(version.classes), "input_spec": version.input_spec, "items": entries}
+        dataset_id = store_manifest(self.blobs, manifest)
+        review_items = [
+            ReviewItem(campaign_id, item.candidate.item, item.candidate.prediction_id, item.label,
+                       item.label_source, tuple(critical[item.candidate.item]), item.candidate.image_sha256 or "")
+            for item in result.selected if review_required and item.candidate.item in critical
+        ]
+        splits = Counter(entry["split"] for entry in entries)
+        return CuratedDataset(
+            dataset_id, manifest, len(entries), splits.get("train", 0), splits.get("validation", 0),
+            result.excluded_counts, result.label_sources, result.excluded, review_items,
+        )
+
+    def _with_image_check(self, candidate: Candidate, version: ModelVersion) -> Candidate:
+        if not candidate.image_sha256 or not self.blobs.has(candidate.image_sha256):
+            return candidate
+        try:
+            data = self.blobs.get(candidate.image_sha256)
+            if hashlib.sha256(data).hexdigest() != candidate.image_sha256:
+                return candidate
+            self.predictor.check_image(data, version.input_spec)
+        except (ImageDecodeError, OSError):
+            return candidate
+        return replace(candidate, image_ok=True)
+
+    def _entry(self, item: SelectedItem, review: str) -> dict[str, Any]:
+        sha = item.candidate.image_sha256 or ""
+        return {
+            "item": item.candidate.item,
+            "prediction_id": item.candidate.prediction_id,
+            "image_sha256": sha,
+            "image_type": item.candidate.image_type,
+            "label": item.label,
+            "label_source": item.label_source,
+            "split": split_for(sha, validation_fraction=self.policy.validation_fraction),
+            "review": review,
+        }
+
+
+def apply_review(manifest: dict[str, Any], items: list[ReviewItem]) -> dict[str, Any]:
+    """The final manifest: rejected items out, approved ones in with the reviewer's label."""
+    decisions = {item.item: item for item in items}
+    entries = []
+    for entry in manifest["items"]:
+        decided = decisions.get(entry["item"])
+        if decided is None:
+            entries.append(entry)
+        elif decided.decision == "approved":
+            entries.append({**entry, "label": decided.decided_label or entry["label"], "review": "approved"})
+    return {**manifest, "items": entries}

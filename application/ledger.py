@@ -1,0 +1,138 @@
+"""The ledger: the event-sourced application that stores every aggregate, and finds them by label or number."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.persistence import IntegrityError
+
+from domain.errors import NotFound
+from domain.model_version import ModelVersion
+from domain.retrain_campaign import RetrainCampaign
+from domain.rollout import Rollout
+
+T = TypeVar("T")
+PAGE = 1000
+
+
+class Ledger(Application[UUID]):
+    """One event store for the three aggregates, so a decision touching several is saved atomically."""
+
+    name = "retrain"
+    snapshotting_intervals = {ModelVersion: 100, RetrainCampaign: 100, Rollout: 100}
+
+    # -- writing ------------------------------------------------------------------------------------
+    def retrying(self, command: Callable[[], T], attempts: int = 5) -> T:
+        """Run a get-decide-save command, again if another process saved first (optimistic concurrency)."""
+        for attempt in range(attempts):
+            try:
+                return command()
+            except IntegrityError:
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(0.01 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    # -- finding ------------------------------------------------------------------------------------
+    def _get(self, aggregate_id: UUID, kind: type[T], name: str) -> T:
+        try:
+            aggregate = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            raise NotFound(f"no {name}") from None
+        if not isinstance(aggregate, kind):
+            raise NotFound(f"no {name}")
+        return aggregate
+
+    def _ids_created(self, topic: str) -> Iterator[UUID]:
+        start = None
+        while True:
+            page = self.recorder.select_notifications(start=start, limit=PAGE, topics=[topic])
+            for notification in page:
+                yield notification.originator_id
+            if len(page) < PAGE:
+                return
+            start = page[-1].id + 1
+
+    def version(self, ref: str) -> ModelVersion:
+        """A version by label (`v3`) or id."""
+        aggregate_id = _as_uuid(ref) or ModelVersion.create_id(ref)
+        try:
+            return self._get(aggregate_id, ModelVersion, f"model version {ref!r}")
+        except NotFound:
+            raise NotFound(f"no model version {ref!r}") from None
+
+    def versions(self) -> list[ModelVersion]:
+        return [self._get(i, ModelVersion, "model version") for i in self._ids_created(ModelVersion.Registered.TOPIC)]
+
+    def next_version_label(self) -> str:
+        return f"v{sum(1 for _ in self._ids_created(ModelVersion.Registered.TOPIC)) + 1}"
+
+    def production(self) -> ModelVersion | None:
+        return next((v for v in self.versions() if v.state == "production"), None)
+
+    def campaign(self, ref: str) -> RetrainCampaign:
+        """A campaign by number (`3`, `c3`) or id."""
+        aggregate_id = _as_uuid(ref) or _numbered(ref, "c", RetrainCampaign.create_id)
+        if aggregate_id is None:
+            raise NotFound(f"no campaign {ref!r}")
+        try:
+            return self._get(aggregate_id, RetrainCampaign, f"campaign {ref!r}")
+        except NotFound:
+            raise NotFound(f"no campaign {ref!r}") from None
+
+    def campaigns(self) -> list[RetrainCampaign]:
+        topic = RetrainCampaign.Opened.TOPIC
+        return [self._get(i, RetrainCampaign, "campaign") for i in self._ids_created(topic)]
+
+    def open_campaign_for(self, version_id: str) -> RetrainCampaign | None:
+        return next((c for c in self.campaigns() if c.version_id == version_id and c.is_active), None)
+
+    def next_campaign_number(self) -> int:
+        return sum(1 for _ in self._ids_created(RetrainCampaign.Opened.TOPIC)) + 1
+
+    def rollout(self, ref: str) -> Rollout:
+        aggregate_id = _as_uuid(ref) or _numbered(ref, "r", Rollout.create_id)
+        if aggregate_id is None:
+            raise NotFound(f"no rollout {ref!r}")
+        try:
+            return self._get(aggregate_id, Rollout, f"rollout {ref!r}")
+        except NotFound:
+            raise NotFound(f"no rollout {ref!r}") from None
+
+    def rollouts(self) -> list[Rollout]:
+        return [self._get(i, Rollout, "rollout") for i in self._ids_created(Rollout.Started.TOPIC)]
+
+    def active_rollout(self) -> Rollout | None:
+        return next((r for r in reversed(self.rollouts()) if r.is_active), None)
+
+    def next_rollout_number(self) -> int:
+        return sum(1 for _ in self._ids_created(Rollout.Started.TOPIC)) + 1
+
+    # -- reading the log ----------------------------------------------------------------------------
+    def all_events(self) -> Iterator[DomainEventProtocol[Any]]:
+        """Every event of every aggregate, in the order they were recorded."""
+        start = None
+        while True:
+            page = self.recorder.select_notifications(start=start, limit=PAGE)
+            for notification in page:
+                yield self.mapper.to_domain_event(notification)
+            if len(page) < PAGE:
+                return
+            start = page[-1].id + 1
+
+
+def _as_uuid(ref: str) -> UUID | None:
+    try:
+        return UUID(ref)
+    except ValueError:
+        return None
+
+
+def _numbered(ref: str, prefix: str, create_id: Callable[..., UUID]) -> UUID | None:
+    digits = ref[len(prefix):] if ref.lower().startswith(prefix) else ref
+    return create_id(number=int(digits)) if digits.isdigit() else None

@@ -1,0 +1,131 @@
+"""The ports: what the use cases need from the outside world, as Protocols the adapters implement."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from application.records import RatedOutcome, ReviewItem, StoredFeedback, StoredPrediction
+from domain.rules.curation import Candidate
+from domain.rules.phase_health import PhaseStats
+from domain.rules.validation_gates import ModelFigures
+
+
+class Clock(Protocol):
+    """The current time; rules never read the wall clock themselves."""
+
+    def now(self) -> datetime: ...
+
+
+class FeedbackStore(Protocol):
+    """Predictions, feedback and review items: high-volume data kept out of the event streams."""
+
+    def add(self, predictions: Sequence[StoredPrediction], feedback: Sequence[StoredFeedback]) -> None: ...
+
+    def rated_outcomes(
+        self, version_id: str, *, as_of: datetime, limit: int, image_type: str | None = None
+    ) -> list[RatedOutcome]: ...
+
+    def rated_outcomes_by_image_type(
+        self, version_id: str, *, as_of: datetime, limit: int
+    ) -> dict[str, list[RatedOutcome]]: ...
+
+    def ok_latencies(self, version_id: str, *, as_of: datetime, limit: int, first: bool = False) -> list[float]: ...
+
+    def error_counts(self, version_id: str, *, since: datetime, until: datetime) -> tuple[int, int]: ...
+
+    def negative_comments(self, version_id: str, *, since: datetime, until: datetime) -> list[str]: ...
+
+    def phase_stats(self, version_id: str, *, since: datetime, until: datetime) -> PhaseStats: ...
+
+    def curation_candidates(self, version_ids: Sequence[str], *, since: datetime | None, as_of: datetime) -> list[Candidate]: ...
+
+    def save_review_items(self, items: Sequence[ReviewItem]) -> None: ...
+
+    def review_items(self, campaign_id: str) -> list[ReviewItem]: ...
+
+    def decide_review_item(self, campaign_id: str, item: str, *, decision: str, label: str | None, actor: str) -> None: ...
+
+
+class BlobStore(Protocol):
+    """Images, datasets and model artifacts, content-addressed by sha256."""
+
+    def put(self, data: bytes) -> str: ...
+
+    def get(self, sha256: str) -> bytes: ...
+
+    def has(self, sha256: str) -> bool: ...
+
+
+class ImageDecodeError(Exception):
+    """An image is missing, does not decode, is constant, or cannot become the model's input."""
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """What an adapter needs to load a version's model."""
+
+    version_id: str
+    label: str
+    architecture: str
+    input_spec: dict[str, Any]
+    classes: list[str]
+    artifact_sha256: str
+
+
+@dataclass(frozen=True)
+class TrainingRequest:
+    strategy: str
+    parent: ModelRef
+    dataset_id: str
+    config: dict[str, Any]
+    seed: int
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    artifact_sha256: str
+    metrics: dict[str, Any]
+    architecture: str
+    input_spec: dict[str, Any]
+    classes: list[str]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Parent and candidate measured side by side in one run (rule 4.6)."""
+
+    parent: ModelFigures
+    candidate: ModelFigures
+    per_image_type: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    label: str
+    confidence: float
+    inference_ms: float
+
+
+class Trainer(Protocol):
+    """Fine-tunes or retrains a model on a curated dataset; returns the stored artifact."""
+
+    def train(self, request: TrainingRequest) -> TrainedModel: ...
+
+
+class Evaluator(Protocol):
+    """Measures parent and candidate side by side on the same data and machine."""
+
+    def compare(self, parent: ModelRef, candidate: ModelRef, dataset_id: str) -> Comparison: ...
+
+
+class Predictor(Protocol):
+    """Loads a version's model and classifies images; checks images and weight files against a model."""
+
+    def predict(self, model: ModelRef, images: Sequence[bytes]) -> list[Prediction]: ...
+
+    def check_image(self, image: bytes, input_spec: dict[str, Any]) -> None: ...
+
+    def check_weights(self, artifact: bytes, architecture: str, input_spec: dict[str, Any], classes: list[str]) -> None: ...

@@ -1,0 +1,59 @@
+"""Records the feedback store keeps (SPEC section 2), as the application sees them after validation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class StoredPrediction:
+    """A served prediction, resolved to a version id."""
+
+    prediction_id: str
+    version_id: str
+    timestamp: datetime
+    predicted_label: str
+    inference_ms: float | None = None
+    status: Literal["ok", "error"] = "ok"
+    confidence: float | None = None
+    image_type: str = "unknown"
+    image_sha256: str | None = None
+    user_ref: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredFeedback:
+    """A user's answer to a prediction; a later one replaces the earlier for every metric (both are kept)."""
+
+    prediction_id: str
+    user_feedback: int | None
+    feedback_at: datetime
+    comment: str | None = None
+    corrected_label: str | None = None
+    gdpr_consent: bool = False
+
+
+@dataclass(frozen=True)
+class RatedOutcome:
+    """One prediction's latest feedback, as a window sees it."""
+
+    timestamp: datetime
+    satisfied: bool
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    """A critical curated item waiting for (or having) a human decision."""
+
+    campaign_id: str
+    item: str
+    prediction_id: str
+    label: str
+    label_source: str
+    reasons: tuple[str, ...]
+    image_sha256: str
+    decision: str | None = None
+    decided_label: str | None = None
+    actor: str | None = None

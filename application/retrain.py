@@ -1,0 +1,54 @@
+"""The application's use cases wired together over the ports (the composition root supplies the adapters)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from application.audit import Audit
+from application.campaigns import Campaigns
+from application.curation import Curator
+from application.ledger import Ledger
+from application.models import ModelRegistry
+from application.monitoring import Monitoring, VersionReport
+from application.ports import BlobStore, Clock, Evaluator, FeedbackStore, Predictor, Trainer
+from application.rollouts import Rollouts
+from application.settings import Settings
+
+
+@dataclass
+class TickReport:
+    monitor: list[VersionReport]
+
+
+class Retrain:
+    """Every use case of the procedure, sharing one ledger, one feedback store and one clock."""
+
+    def __init__(
+        self, *, settings: Settings, ledger: Ledger, feedback: FeedbackStore, blobs: BlobStore, trainer: Trainer,
+        evaluator: Evaluator, predictor: Predictor, clock: Clock,
+    ) -> None:
+        self.settings = settings
+        self.ledger = ledger
+        self.feedback = feedback
+        self.blobs = blobs
+        self.predictor = predictor
+        self.clock = clock
+        curator = Curator(feedback=feedback, blobs=blobs, predictor=predictor, policy=settings.curation)
+        self.rollouts = Rollouts(ledger=ledger, feedback=feedback, clock=clock, policy=settings.rollout)
+        self.campaigns = Campaigns(
+            ledger=ledger, feedback=feedback, blobs=blobs, curator=curator, trainer=trainer, evaluator=evaluator,
+            clock=clock, settings=settings,
+        )
+        self.campaigns.rollouts = self.rollouts
+        self.monitoring = Monitoring(
+            ledger=ledger, feedback=feedback, clock=clock, policy=settings.triggers, campaigns=self.campaigns
+        )
+        self.models = ModelRegistry(ledger=ledger, blobs=blobs, predictor=predictor, clock=clock)
+        self.audit = Audit(ledger=ledger)
+
+    def tick(self) -> TickReport:
+        """One pass of everything time-driven: monitor, campaign steps, rollout phases."""
+        report = TickReport(self.monitoring.evaluate())
+        self.campaigns.step_all()
+        self.rollouts.step()
+        return report

@@ -1,0 +1,197 @@
+"""Rollouts and rollback (rules 4.7 and 4.8): phase by phase on evidence, and back at once on trouble."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import structlog
+
+from application.ledger import Ledger
+from application.ports import Clock, FeedbackStore
+from domain.errors import IllegalTransition, InvalidInput
+from domain.model_version import ModelVersion
+from domain.policy import RolloutPolicy
+from domain.rollout import Rollout
+from domain.rules.phase_health import PhaseHealth, assess_phase_health
+from domain.rules.rollout_decisions import decide_phase
+from domain.rules.routing import bucket, routing_key, serves_candidate
+
+log = structlog.get_logger()
+SYSTEM = "system:rollout"
+
+
+class Rollouts:
+    """Starts, advances, pauses, aborts and completes rollouts; restores former production versions."""
+
+    def __init__(self, *, ledger: Ledger, feedback: FeedbackStore, clock: Clock, policy: RolloutPolicy) -> None:
+        self.ledger = ledger
+        self.feedback = feedback
+        self.clock = clock
+        self.policy = policy
+
+    def start(self, candidate_label: str, *, actor: str) -> Rollout:
+        """A validated candidate against the current production version, on the configured plan."""
+
+        def command() -> Rollout:
+            if self.ledger.active_rollout() is not None:
+                raise IllegalTransition("a rollout is already active")
+            stable = self.ledger.production()
+            if stable is None:
+                raise IllegalTransition("no version is in production to roll out against")
+            candidate = self.ledger.version(candidate_label)
+            now = self.clock.now()
+            rollout = Rollout(
+                number=self.ledger.next_rollout_number(), stable_id=str(stable.id), stable_label=stable.label,
+                candidate_id=str(candidate.id), candidate_label=candidate.label, campaign_id=candidate.campaign_id,
+                plan=[phase.model_dump() for phase in self.policy.plan], actor=actor, timestamp=now,
+            )
+            candidate.start_canary(rollout_id=str(rollout.id), actor=actor, timestamp=now)
+            rollout.advance(reason="rollout started", evidence={}, actor=actor, timestamp=now)
+            self.ledger.save(rollout, candidate)
+            log.info("rollout_started", rollout=rollout.number, candidate=candidate.label, stable=stable.label)
+            return rollout
+
+        return self.ledger.retrying(command)
+
+    # -- routing --------------------------------------------------------------------------------------
+    def route(self, *, user_ref: str | None, prediction_id: str) -> ModelVersion | None:
+        """The version that serves this request: the candidate iff its bucket is below the phase's percent."""
+        rollout = self.ledger.active_rollout()
+        if rollout is not None and rollout.state == "active":
+            key = routing_key(user_ref, prediction_id)
+            if serves_candidate(bucket(str(rollout.id), key), rollout.percent):
+                return self.ledger.version(rollout.candidate_id)
+            return self.ledger.version(rollout.stable_id)
+        return self.ledger.production()
+
+    # -- time-driven ---------------------------------------------------------------------------------
+    def health(self, rollout: Rollout, now: datetime) -> PhaseHealth:
+        since = rollout.phase_started_at
+        candidate = self.feedback.phase_stats(rollout.candidate_id, since=since, until=now)
+        stable = self.feedback.phase_stats(rollout.stable_id, since=since, until=now)
+        return assess_phase_health(candidate, stable, self.policy)
+
+    def step(self) -> Rollout | None:
+        """One tick of the active rollout: roll back, advance, extend, pause or wait."""
+        active = self.ledger.active_rollout()
+        if active is None or active.state != "active":
+            return active
+        return self.ledger.retrying(lambda: self._step(str(active.id)))
+
+    def _step(self, rollout_id: str) -> Rollout:
+        rollout = self.ledger.rollout(rollout_id)
+        if rollout.state != "active":
+            return rollout
+        now = self.clock.now()
+        health = self.health(rollout, now)
+        decision = decide_phase(
+            health, elapsed=now - rollout.phase_started_at, duration=rollout.phase_duration,
+            already_extended=rollout.extended, pause_after_factor=self.policy.pause_after_factor,
+        )
+        evidence = health.evidence()
+        if decision == "roll_back":
+            failed = ", ".join(check.name for check in health.failed)
+            return self._roll_back(rollout, f"phase health failed: {failed}", evidence, SYSTEM, now)
+        if decision == "advance":
+            return self._advance(rollout, f"phase {rollout.phase} healthy", evidence, SYSTEM, now)
+        if decision == "extend":
+            rollout.extend_phase(evidence=evidence, actor=SYSTEM, timestamp=now)
+            self.ledger.save(rollout)
+            log.info("phase_extended", rollout=rollout.number, phase=rollout.phase)
+        elif decision == "pause":
+            rollout.pause(reason="insufficient_evidence", actor=SYSTEM, timestamp=now)
+            self.ledger.save(rollout)
+            log.warning("rollout_paused", rollout=rollout.number, reason="insufficient_evidence")
+        return rollout
+
+    def _advance(self, rollout: Rollout, reason: str, evidence: dict[str, Any], actor: str, now: datetime) -> Rollout:
+        rollout.advance(reason=reason, evidence=evidence, actor=actor, timestamp=now)
+        changed: list[Any] = [rollout]
+        if rollout.percent >= 100:
+            candidate = self.ledger.version(rollout.candidate_id)
+            stable = self.ledger.version(rollout.stable_id)
+            stable.supersede(by_version=candidate.label, reason="rollout completed", actor=actor, timestamp=now)
+            candidate.promote(reason="rollout completed", rollout_id=str(rollout.id), actor=actor, timestamp=now)
+            rollout.complete(actor=actor, timestamp=now)
+            changed += [stable, candidate]
+            log.info("candidate_promoted", rollout=rollout.number, version=candidate.label)
+        else:
+            log.info("traffic_shifted", rollout=rollout.number, percent=rollout.percent, phase=rollout.phase)
+        self.ledger.save(*changed)
+        return rollout
+
+    def _roll_back(self, rollout: Rollout, reason: str, evidence: dict[str, Any], actor: str,
+                   now: datetime) -> Rollout:
+        candidate = self.ledger.version(rollout.candidate_id)
+        rollout.roll_back(reason=reason, evidence=evidence, actor=actor, timestamp=now)
+        candidate.roll_back(reason=reason, evidence=evidence, rollout_id=str(rollout.id), actor=actor, timestamp=now)
+        self.ledger.save(rollout, candidate)
+        log.warning("rollout_rolled_back", rollout=rollout.number, candidate=candidate.label, reason=reason)
+        return rollout
+
+    # -- operators ------------------------------------------------------------------------------------
+    def _active(self) -> Rollout:
+        rollout = self.ledger.active_rollout()
+        if rollout is None:
+            raise IllegalTransition("no rollout is active")
+        return rollout
+
+    def pause(self, *, reason: str, actor: str) -> Rollout:
+        rollout = self._active()
+        rollout.pause(reason=_required(reason), actor=actor, timestamp=self.clock.now())
+        self.ledger.save(rollout)
+        return rollout
+
+    def resume(self, *, reason: str, actor: str) -> Rollout:
+        rollout = self._active()
+        rollout.resume(reason=_required(reason), actor=actor, timestamp=self.clock.now())
+        self.ledger.save(rollout)
+        return rollout
+
+    def abort(self, *, reason: str, actor: str) -> Rollout:
+        rollout = self._active()
+        now = self.clock.now()
+        return self._roll_back(rollout, _required(reason), self.health(rollout, now).evidence(), actor, now)
+
+    def promote_now(self, *, reason: str, actor: str) -> Rollout:
+        """Advance one phase now, whatever the clock says; the reason is recorded."""
+        rollout = self._active()
+        if rollout.state != "active":
+            raise IllegalTransition(f"rollout {rollout.number} is {rollout.state}: resume it first")
+        now = self.clock.now()
+        return self._advance(rollout, _required(reason), self.health(rollout, now).evidence(), actor, now)
+
+    def rollback_to(self, label: str, *, reason: str, actor: str) -> ModelVersion:
+        """Rule 4.8: make a former production version production again, at once."""
+        reason = _required(reason)
+
+        def command() -> ModelVersion:
+            target = self.ledger.version(label)
+            now = self.clock.now()
+            current = self.ledger.production()
+            changed: list[Any] = []
+            active = self.ledger.active_rollout()
+            if active is not None:
+                candidate = self.ledger.version(active.candidate_id)
+                active.roll_back(reason=reason, evidence={}, actor=actor, timestamp=now)
+                candidate.roll_back(reason=reason, evidence={}, rollout_id=str(active.id), actor=actor,
+                                    timestamp=now)
+                changed += [active, candidate]
+                if candidate.id == target.id:
+                    raise IllegalTransition(f"cannot restore {label}: it is the rollout's candidate")
+            target.restore(reason=reason, replacing=current.label if current else None, actor=actor, timestamp=now)
+            if current is not None and current.id != target.id:
+                current.roll_back(reason=reason, evidence={"restored": target.label}, actor=actor, timestamp=now)
+                changed.append(current)
+            self.ledger.save(target, *changed)
+            log.warning("version_restored", version=target.label, replacing=current.label if current else None)
+            return target
+
+        return self.ledger.retrying(command)
+
+
+def _required(reason: str) -> str:
+    if not reason or not reason.strip():
+        raise InvalidInput("a reason is required")
+    return reason.strip()

@@ -1,0 +1,123 @@
+"""Settings (SPEC section 6): RETRAIN_* environment variables over retrain.toml over the defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+from domain.policy import (
+    CurationPolicy,
+    ReviewPolicy,
+    RolloutPolicy,
+    StrategyPolicy,
+    TriggerPolicy,
+    ValidationPolicy,
+)
+
+
+class TrainingSettings(BaseModel):
+    """Rule 4.5: training hyper-parameters."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    fine_tune_learning_rate: PositiveFloat = 1e-4
+    fine_tune_max_epochs: PositiveInt = 20
+    full_learning_rate: PositiveFloat = 1e-3
+    full_max_epochs: PositiveInt = 50
+    patience: PositiveInt = 3
+    rehearsal_max: int = Field(5000, ge=0)
+    batch_size: PositiveInt = 64
+    seed: int = 0
+    world_size: PositiveInt = 1
+
+
+class ApiToken(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, max_length=64)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    roles: tuple[str, ...]
+
+
+class ApiSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tokens: tuple[ApiToken, ...] = ()
+
+
+class Settings(BaseSettings):
+    """Every setting of the product; an invalid one fails at start, naming the setting."""
+
+    model_config = SettingsConfigDict(env_prefix="RETRAIN_", env_nested_delimiter="__", extra="forbid", frozen=True)
+    config_file: ClassVar[Path | None] = None
+
+    home: Path = Path(".retrain")
+    event_store: str | None = None
+    feedback_store: str | None = None
+    blob_store: str | None = None
+    triggers: TriggerPolicy = TriggerPolicy()
+    curation: CurationPolicy = CurationPolicy()
+    review: ReviewPolicy = ReviewPolicy()
+    strategy: StrategyPolicy = StrategyPolicy()
+    training: TrainingSettings = TrainingSettings()
+    validation: ValidationPolicy = ValidationPolicy()
+    rollout: RolloutPolicy = RolloutPolicy()
+    api: ApiSettings = ApiSettings()
+
+    @model_validator(mode="after")
+    def _urls_are_known(self) -> Settings:
+        for name in ("event_store", "feedback_store"):
+            url = getattr(self, name)
+            if url is not None and not url.startswith(("sqlite://", "postgresql://", "postgresql+psycopg://", "memory:")):
+                raise ValueError(f"{name} must be a sqlite:// or postgresql:// URL, not {url!r}")
+        return self
+
+    @property
+    def event_store_url(self) -> str:
+        return self.event_store or f"sqlite:///{self.home / 'events.db'}"
+
+    @property
+    def feedback_store_url(self) -> str:
+        return self.feedback_store or f"sqlite:///{self.home / 'feedback.db'}"
+
+    @property
+    def blob_store_location(self) -> str:
+        return self.blob_store or str(self.home / "blobs")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if cls.config_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=cls.config_file))
+        return tuple(sources)
+
+
+class SettingsError(Exception):
+    """The configuration is invalid; the message names the setting."""
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Settings from the environment, the TOML file (default ./retrain.toml if present) and explicit overrides."""
+    if config_file is None and Path("retrain.toml").is_file():
+        config_file = Path("retrain.toml")
+    if config_file is not None and not config_file.is_file():
+        raise SettingsError(f"configuration file {config_file} does not exist")
+    source = type("FileSettings", (Settings,), {"config_file": config_file})
+    try:
+        return source(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "configuration"
+        raise SettingsError(f"invalid setting {where}: {first['msg']}") from None
+    except ValueError as error:  # a malformed TOML file
+        raise SettingsError(f"invalid configuration file {config_file}: {error}") from None

@@ -1,0 +1,60 @@
+"""Rule 4.6 ("tests de validation"): the candidate against its parent, measured side by side."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from domain.rules.verdicts import exact
+
+
+@dataclass(frozen=True)
+class ModelFigures:
+    """What the evaluator measured for one model in the side-by-side run."""
+
+    validation_accuracy: float
+    test_accuracy: float
+    latency_ms: float
+
+
+@dataclass(frozen=True)
+class Gate:
+    name: str
+    passed: bool
+    parent: float
+    candidate: float
+    limit: float
+    condition: str
+
+
+def judge_candidate(
+    parent: ModelFigures, candidate: ModelFigures, *, max_test_regression: float, latency_factor: float
+) -> list[Gate]:
+    """Three gates: validation accuracy strictly better, test accuracy >= parent - 0.01, latency <= 1.5 x parent."""
+    test_floor = exact(parent.test_accuracy) - exact(max_test_regression)
+    latency_limit = latency_factor * parent.latency_ms
+    return [
+        Gate(
+            "validation_accuracy",
+            exact(candidate.validation_accuracy) > exact(parent.validation_accuracy),
+            parent.validation_accuracy,
+            candidate.validation_accuracy,
+            parent.validation_accuracy,
+            "candidate > parent",
+        ),
+        Gate(
+            "test_regression",
+            exact(candidate.test_accuracy) >= test_floor,
+            parent.test_accuracy,
+            candidate.test_accuracy,
+            float(test_floor),
+            f"candidate >= parent - {max_test_regression}",
+        ),
+        Gate(
+            "latency",
+            candidate.latency_ms <= latency_limit,
+            parent.latency_ms,
+            candidate.latency_ms,
+            round(latency_limit, 6),
+            f"candidate <= {latency_factor} x parent",
+        ),
+    ]

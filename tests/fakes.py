@@ -1,0 +1,235 @@
+"""In-memory adapters: the same ports as the real ones, for fast tests of the use cases."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from application.ports import (
+    Comparison,
+    ImageDecodeError,
+    ModelRef,
+    Prediction,
+    TrainedModel,
+    TrainingRequest,
+)
+from application.records import RatedOutcome, ReviewItem, StoredFeedback, StoredPrediction
+from domain.rules.curation import Candidate
+from domain.rules.phase_health import PhaseStats
+from domain.rules.validation_gates import ModelFigures
+
+
+class InMemoryFeedbackStore:
+    """Predictions and feedback in lists, in ingestion order; queries follow SPEC 4.1 exactly."""
+
+    def __init__(self) -> None:
+        self.predictions: dict[str, StoredPrediction] = {}
+        self.order: dict[str, int] = {}
+        self.feedback: dict[str, list[StoredFeedback]] = {}
+        self.reviews: dict[tuple[str, str], ReviewItem] = {}
+
+    # -- writing --------------------------------------------------------------------------------------
+    def add(self, predictions: Sequence[StoredPrediction], feedback: Sequence[StoredFeedback]) -> None:
+        for prediction in predictions:
+            self.order.setdefault(prediction.prediction_id, len(self.order))
+            self.predictions[prediction.prediction_id] = prediction
+        for answer in feedback:
+            if answer.prediction_id not in self.predictions:
+                raise KeyError(answer.prediction_id)
+            self.feedback.setdefault(answer.prediction_id, []).append(answer)
+
+    # -- windows --------------------------------------------------------------------------------------
+    def _served(self, version_id: str, as_of: datetime) -> list[StoredPrediction]:
+        rows = [p for p in self.predictions.values() if p.version_id == version_id and p.timestamp <= as_of]
+        return sorted(rows, key=lambda p: (p.timestamp, self.order[p.prediction_id]))
+
+    def latest_feedback(self, prediction_id: str, as_of: datetime) -> StoredFeedback | None:
+        answers = [f for f in self.feedback.get(prediction_id, []) if f.feedback_at <= as_of]
+        return answers[-1] if answers else None
+
+    def _rated(self, version_id: str, as_of: datetime) -> list[tuple[StoredPrediction, StoredFeedback]]:
+        rated = []
+        for prediction in self._served(version_id, as_of):
+            answer = self.latest_feedback(prediction.prediction_id, as_of)
+            if answer is not None and answer.user_feedback is not None:
+                rated.append((prediction, answer))
+        return rated
+
+    def rated_outcomes(
+        self, version_id: str, *, as_of: datetime, limit: int, image_type: str | None = None
+    ) -> list[RatedOutcome]:
+        rows = [
+            RatedOutcome(p.timestamp, bool(f.user_feedback))
+            for p, f in self._rated(version_id, as_of)
+            if image_type is None or p.image_type == image_type
+        ]
+        return rows[-limit:]
+
+    def rated_outcomes_by_image_type(
+        self, version_id: str, *, as_of: datetime, limit: int
+    ) -> dict[str, list[RatedOutcome]]:
+        by_type: dict[str, list[RatedOutcome]] = {}
+        for p, f in self._rated(version_id, as_of):
+            by_type.setdefault(p.image_type, []).append(RatedOutcome(p.timestamp, bool(f.user_feedback)))
+        return {image_type: rows[-limit:] for image_type, rows in by_type.items()}
+
+    def ok_latencies(self, version_id: str, *, as_of: datetime, limit: int, first: bool = False) -> list[float]:
+        values = [
+            float(p.inference_ms) for p in self._served(version_id, as_of)
+            if p.status == "ok" and p.inference_ms is not None
+        ]
+        return values[:limit] if first else values[-limit:]
+
+    def error_counts(self, version_id: str, *, since: datetime, until: datetime) -> tuple[int, int]:
+        window = [p for p in self._served(version_id, until) if since < p.timestamp]
+        return sum(1 for p in window if p.status == "error"), len(window)
+
+    def negative_comments(self, version_id: str, *, since: datetime, until: datetime) -> list[str]:
+        comments = []
+        for prediction in self._served(version_id, until):
+            answer = self.latest_feedback(prediction.prediction_id, until)
+            if answer and answer.user_feedback == 0 and answer.comment and since < answer.feedback_at <= until:
+                comments.append(answer.comment)
+        return comments
+
+    def phase_stats(self, version_id: str, *, since: datetime, until: datetime) -> PhaseStats:
+        window = [p for p in self._served(version_id, until) if since <= p.timestamp]
+        ok = [p.inference_ms for p in window if p.status == "ok" and p.inference_ms is not None]
+        answers = [self.latest_feedback(p.prediction_id, until) for p in window]
+        rated = [a for a in answers if a is not None and a.user_feedback is not None]
+        return PhaseStats(
+            predictions=len(window),
+            errors=sum(1 for p in window if p.status == "error"),
+            rated=len(rated),
+            satisfied=sum(1 for a in rated if a.user_feedback == 1),
+            mean_latency_ms=math.fsum(ok) / len(ok) if ok else None,
+            ok_predictions=len(ok),
+        )
+
+    # -- curation and review ------------------------------------------------------------------------
+    def curation_candidates(
+        self, version_ids: Sequence[str], *, since: datetime | None, as_of: datetime
+    ) -> list[Candidate]:
+        candidates = []
+        for version_id in version_ids:
+            for prediction in self._served(version_id, as_of):
+                answer = self.latest_feedback(prediction.prediction_id, as_of)
+                if answer is None or (since is not None and answer.feedback_at <= since):
+                    continue
+                candidates.append(_candidate(prediction, answer))
+        return sorted(candidates, key=lambda c: self.order[c.prediction_id])
+
+    def save_review_items(self, items: Sequence[ReviewItem]) -> None:
+        for item in items:
+            self.reviews[(item.campaign_id, item.item)] = item
+
+    def review_items(self, campaign_id: str) -> list[ReviewItem]:
+        return [item for (campaign, _), item in self.reviews.items() if campaign == campaign_id]
+
+    def decide_review_item(self, campaign_id: str, item: str, *, decision: str, label: str | None, actor: str) -> None:
+        current = self.reviews[(campaign_id, item)]
+        self.reviews[(campaign_id, item)] = replace(current, decision=decision, decided_label=label, actor=actor)
+
+
+def _candidate(prediction: StoredPrediction, answer: StoredFeedback) -> Candidate:
+    return Candidate(
+        item=prediction.prediction_id,
+        prediction_id=prediction.prediction_id,
+        predicted_label=prediction.predicted_label,
+        predicted_at=prediction.timestamp,
+        feedback_at=answer.feedback_at,
+        consent=answer.gdpr_consent,
+        feedback=answer.user_feedback,
+        corrected_label=answer.corrected_label,
+        comment=answer.comment,
+        confidence=prediction.confidence,
+        image_sha256=prediction.image_sha256,
+        image_type=prediction.image_type,
+    )
+
+
+class InMemoryBlobStore:
+    """Blobs in a dict, keyed by their sha256."""
+
+    def __init__(self) -> None:
+        self.blobs: dict[str, bytes] = {}
+
+    def put(self, data: bytes) -> str:
+        sha = hashlib.sha256(data).hexdigest()
+        self.blobs[sha] = data
+        return sha
+
+    def get(self, sha256: str) -> bytes:
+        try:
+            return self.blobs[sha256]
+        except KeyError:
+            raise FileNotFoundError(sha256) from None
+
+    def has(self, sha256: str) -> bool:
+        return sha256 in self.blobs
+
+
+class FakePredictor:
+    """Decodes images with Pillow (a real decoder), and answers a fixed label per model."""
+
+    def __init__(self, answers: dict[str, str] | None = None) -> None:
+        self.answers = answers or {}
+
+    def predict(self, model: ModelRef, images: Sequence[bytes]) -> list[Prediction]:
+        label = self.answers.get(model.label, model.classes[0])
+        return [Prediction(label, 0.9, 1.0) for _ in images]
+
+    def check_image(self, image: bytes, input_spec: dict[str, Any]) -> None:
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            with Image.open(io.BytesIO(image)) as decoded:
+                decoded.load()
+                extrema = decoded.convert("L").getextrema()
+        except (UnidentifiedImageError, OSError, ValueError) as error:
+            raise ImageDecodeError(f"image does not decode: {error}") from None
+        if extrema[0] == extrema[1]:
+            raise ImageDecodeError("image is constant")
+
+    def check_weights(self, artifact: bytes, architecture: str, input_spec: dict[str, Any], classes: list[str]) -> None:
+        if not artifact:
+            raise ValueError("the weights file is empty")
+
+
+class FakeTrainer:
+    """Returns an artifact derived from the request, or fails when told to."""
+
+    def __init__(self, blobs: InMemoryBlobStore, metrics: dict[str, Any] | None = None) -> None:
+        self.blobs = blobs
+        self.metrics = metrics or {"best_epoch": 1, "validation_accuracy": 0.9}
+        self.failure: str | None = None
+        self.requests: list[TrainingRequest] = []
+
+    def train(self, request: TrainingRequest) -> TrainedModel:
+        self.requests.append(request)
+        if self.failure:
+            raise RuntimeError(self.failure)
+        artifact = f"{request.parent.artifact_sha256}:{request.strategy}:{request.dataset_id}:{request.seed}".encode()
+        return TrainedModel(
+            self.blobs.put(artifact), dict(self.metrics), request.parent.architecture,
+            dict(request.parent.input_spec), list(request.parent.classes),
+        )
+
+
+class FakeEvaluator:
+    """Reports the figures it is given for each model label (the side-by-side measurement is the adapter's job)."""
+
+    def __init__(self) -> None:
+        self.figures: dict[str, ModelFigures] = {}
+        self.default = ModelFigures(validation_accuracy=0.80, test_accuracy=0.97, latency_ms=1.0)
+
+    def compare(self, parent: ModelRef, candidate: ModelRef, dataset_id: str) -> Comparison:
+        return Comparison(
+            self.figures.get(parent.label, self.default),
+            self.figures.get(candidate.label, self.default),
+        )

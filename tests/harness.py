@@ -1,0 +1,93 @@
+"""Builds the application over in-memory adapters, with a simulated clock, for unit and feature tests."""
+
+from __future__ import annotations
+
+import io
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from adapters.system_clock import SimulatedClock
+from application.ledger import Ledger
+from application.records import StoredFeedback, StoredPrediction
+from application.retrain import Retrain
+from application.settings import Settings
+from domain.model_version import ModelVersion
+from tests.fakes import FakeEvaluator, FakePredictor, FakeTrainer, InMemoryBlobStore, InMemoryFeedbackStore
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+DIGITS = [str(d) for d in range(10)]
+
+
+@dataclass
+class Harness:
+    """The application and its fakes, plus helpers that write traffic the way ingestion would."""
+
+    app: Retrain
+    clock: SimulatedClock
+    feedback: InMemoryFeedbackStore
+    blobs: InMemoryBlobStore
+    trainer: FakeTrainer
+    evaluator: FakeEvaluator
+    predictor: FakePredictor
+    serial: int = 0
+
+    def register(self, *, production: bool = True, baseline_ms: float | None = 10.0,
+                 train_items: int = 1000, classes: list[str] | None = None) -> ModelVersion:
+        return self.app.models.register(
+            weights=b"weights-%d" % self.serial, architecture="digits-cnn", classes=classes or DIGITS,
+            input_spec={"size": 8}, baseline_ms=baseline_ms, production=production, actor="user:test",
+            training={"metrics": {"train_items": train_items}},
+        )
+
+    def next_id(self) -> str:
+        self.serial += 1
+        return f"p{self.serial:07d}"
+
+    def serve(
+        self, version: str, count: int, *, satisfied: int | None = None, image_type: str = "unknown",
+        inference_ms: float = 10.0, errors: int = 0, at: datetime | None = None, comment: str | None = None,
+        user_ref: str | None = None, feedback_delay: timedelta = timedelta(0),
+    ) -> list[str]:
+        """`count` predictions by `version`; the first `satisfied` rated 1, the rest rated 0 (None: unrated)."""
+        version_id = str(self.app.ledger.version(version).id)
+        moment = at or self.clock.now()
+        predictions, answers, ids = [], [], []
+        for index in range(count):
+            pid = self.next_id()
+            ids.append(pid)
+            failed = index < errors
+            predictions.append(StoredPrediction(
+                pid, version_id, moment, "0", None if failed else inference_ms, "error" if failed else "ok",
+                0.9, image_type, None, user_ref,
+            ))
+            if satisfied is not None:
+                answers.append(StoredFeedback(pid, 1 if index < satisfied else 0, moment + feedback_delay,
+                                              comment if index >= satisfied else None))
+        self.feedback.add(predictions, answers)
+        return ids
+
+
+def png(seed: int, size: int = 8) -> bytes:
+    """A small random grey PNG: distinct per seed, never constant."""
+    from PIL import Image
+
+    rng = random.Random(seed)
+    image = Image.new("L", (size, size))
+    image.putdata([rng.randrange(256) for _ in range(size * size)])
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def build_harness(start: datetime = T0, **settings: Any) -> Harness:
+    clock = SimulatedClock(start)
+    feedback, blobs = InMemoryFeedbackStore(), InMemoryBlobStore()
+    trainer, evaluator, predictor = FakeTrainer(blobs), FakeEvaluator(), FakePredictor()
+    ledger = Ledger(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    app = Retrain(
+        settings=Settings(**settings), ledger=ledger, feedback=feedback, blobs=blobs, trainer=trainer,
+        evaluator=evaluator, predictor=predictor, clock=clock,
+    )
+    return Harness(app, clock, feedback, blobs, trainer, evaluator, predictor)
