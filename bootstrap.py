@@ -1,3 +1,92 @@
-"""The composition root: settings -> adapters -> the application. The only place that knows both."""
+"""The composition root: settings -> adapters -> use cases. The only module that knows both sides."""
 
 from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from adapters.filesystem_blob_store import FilesystemBlobStore
+from adapters.system_clock import SimulatedClock, SystemClock
+from application.audit import Audit
+from application.ledger import Ledger
+from application.models import ModelRegistry
+from application.ports import BlobStore, Clock
+from application.settings import Settings, SettingsError
+
+
+def event_store_env(url: str) -> dict[str, str]:
+    """eventsourcing's own persistence modules, chosen by URL: SQLite file, PostgreSQL, or in memory."""
+    if url.startswith("memory:"):
+        return {"PERSISTENCE_MODULE": "eventsourcing.popo"}
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path), "SQLITE_LOCK_TIMEOUT": "30"}
+    if url.startswith(("postgresql://", "postgresql+psycopg://")):
+        parts = urlparse(url)
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": parts.path.lstrip("/") or "postgres",
+            "POSTGRES_HOST": parts.hostname or "127.0.0.1",
+            "POSTGRES_PORT": str(parts.port or 5432),
+            "POSTGRES_USER": unquote(parts.username or "postgres"),
+            "POSTGRES_PASSWORD": unquote(parts.password or ""),
+        }
+    raise SettingsError(f"invalid setting event_store: unsupported URL {url!r}")
+
+
+def build_ledger(settings: Settings) -> Ledger:
+    return Ledger(env=event_store_env(settings.event_store_url))
+
+
+def build_blob_store(settings: Settings) -> BlobStore:
+    location = settings.blob_store_location
+    if location.startswith("s3://"):
+        raise SettingsError("invalid setting blob_store: the S3 blob store is not available in this release")
+    return FilesystemBlobStore(Path(location))
+
+
+def build_clock(now: str | None = None) -> Clock:
+    """The system clock, or a simulated one fixed at `now` (RFC 3339 with an offset)."""
+    from datetime import datetime
+
+    if now is None:
+        return SystemClock()
+    try:
+        moment = datetime.fromisoformat(now)
+    except ValueError:
+        raise SettingsError(f"--now {now!r} is not an RFC 3339 time") from None
+    if moment.tzinfo is None:
+        raise SettingsError(f"--now {now!r} needs a UTC offset, e.g. 2026-01-01T00:00:00Z")
+    return SimulatedClock(moment)
+
+
+class Container:
+    """The adapters and use cases one command needs, built lazily from the settings."""
+
+    def __init__(self, settings: Settings, clock: Clock) -> None:
+        self.settings = settings
+        self.clock = clock
+        self._ledger: Ledger | None = None
+        self._blobs: BlobStore | None = None
+
+    @property
+    def ledger(self) -> Ledger:
+        if self._ledger is None:
+            self._ledger = build_ledger(self.settings)
+        return self._ledger
+
+    @property
+    def blobs(self) -> BlobStore:
+        if self._blobs is None:
+            self._blobs = build_blob_store(self.settings)
+        return self._blobs
+
+    def registry(self) -> ModelRegistry:
+        from adapters.torch_predictor import TorchPredictor
+
+        return ModelRegistry(ledger=self.ledger, blobs=self.blobs, predictor=TorchPredictor(self.blobs),
+                             clock=self.clock)
+
+    def audit(self) -> Audit:
+        return Audit(ledger=self.ledger)

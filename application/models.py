@@ -35,7 +35,7 @@ class ModelRegistry:
         try:
             self.predictor.check_weights(weights, architecture, input_spec, classes)
         except (ValueError, KeyError, RuntimeError) as error:
-            raise InvalidInput(f"the weights do not fit {architecture}: {error}") from None
+            raise InvalidInput(str(error)) from None
         sha = self.blobs.put(weights)
         training = training or {}
 
@@ -82,13 +82,14 @@ def _check_classes(classes: list[str]) -> None:
         raise InvalidInput("class names must be 1 to 64 characters")
 
 
-def version_summary(version: ModelVersion) -> dict[str, Any]:
-    """The `retrain models --json` shape (SPEC 5.1)."""
+def version_summary(version: ModelVersion, labels: dict[str, str]) -> dict[str, Any]:
+    """The `retrain models --json` shape (SPEC 5.1); `parent` is the parent's label (its id is `parent_id`)."""
     return {
         "label": version.label,
         "id": str(version.id),
         "state": version.state,
-        "parent": version.parent_id,
+        "parent": labels.get(version.parent_id, version.parent_id) if version.parent_id else None,
+        "parent_id": version.parent_id,
         "created_at": version.created_on.isoformat(),
         "artifact_sha256": version.artifact_sha256,
         "metrics": version.training_metrics,

@@ -1,0 +1,91 @@
+"""Model architectures by name: the built-in `digits-cnn`, or any torchvision.models architecture."""
+
+from __future__ import annotations
+
+import io
+import pickle
+from typing import Any
+
+import torch
+import torchvision
+from torch import nn
+
+DIGITS_CNN = "digits-cnn"
+DIGITS_INPUT_SPEC: dict[str, Any] = {"mode": "L", "size": [8, 8], "mean": [0.5], "std": [0.5]}
+RGB_INPUT_SPEC: dict[str, Any] = {
+    "mode": "RGB", "size": [224, 224], "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
+}
+
+
+class DigitsCNN(nn.Module):
+    """A small CNN for 8x8 grey digits: two convolutions, one pooling, two dense layers."""
+
+    def __init__(self, num_classes: int) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(),
+            nn.MaxPool2d(2),
+        )
+        self.classifier = nn.Sequential(
+            nn.Flatten(), nn.Linear(64 * 4 * 4, 128), nn.ReLU(), nn.Dropout(0.25), nn.Linear(128, num_classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x))
+
+
+def default_input_spec(architecture: str) -> dict[str, Any]:
+    return dict(DIGITS_INPUT_SPEC if architecture == DIGITS_CNN else RGB_INPUT_SPEC)
+
+
+def build_model(architecture: str, num_classes: int) -> nn.Module:
+    """A freshly initialised model of the named architecture."""
+    if architecture == DIGITS_CNN:
+        return DigitsCNN(num_classes)
+    if architecture not in torchvision.models.list_models(module=torchvision.models):
+        raise ValueError(f"unknown architecture {architecture!r} (use digits-cnn or a torchvision.models name)")
+    return torchvision.models.get_model(architecture, weights=None, num_classes=num_classes)
+
+
+def load_state_dict(artifact: bytes) -> dict[str, torch.Tensor]:
+    """A state dict from bytes, loaded only with weights_only=True; anything else is refused."""
+    try:
+        state = torch.load(io.BytesIO(artifact), map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, AttributeError, ImportError):
+        raise ValueError(
+            "the file does not load with weights_only=True: it is not a PyTorch weights file, "
+            "or it holds code or objects other than tensors"
+        ) from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError("the file holds no state dict of tensors")
+    return state
+
+
+def load_model(artifact: bytes, architecture: str, num_classes: int) -> nn.Module:
+    """The model with the artifact's weights, checked strictly against the architecture."""
+    model = build_model(architecture, num_classes)
+    try:
+        model.load_state_dict(load_state_dict(artifact), strict=True)
+    except RuntimeError as error:
+        raise ValueError(_mismatch_summary(str(error))) from None
+    return model.eval()
+
+
+def state_dict_bytes(model: nn.Module) -> bytes:
+    buffer = io.BytesIO()
+    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buffer)
+    return buffer.getvalue()
+
+
+def _mismatch_summary(message: str) -> str:
+    """One sentence out of torch's multi-line load_state_dict report."""
+    kinds = []
+    if "Missing key(s)" in message:
+        kinds.append("keys are missing")
+    if "Unexpected key(s)" in message:
+        kinds.append("unexpected keys are present")
+    if "size mismatch" in message:
+        first = message.split("size mismatch for ")[1].split(":")[0]
+        kinds.append(f"tensor shapes differ (first: {first})")
+    return "the weights do not match the architecture: " + ", ".join(kinds or ["incompatible state dict"])
