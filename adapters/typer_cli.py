@@ -233,7 +233,7 @@ def main() -> None:
         app(standalone_mode=False)
     except typer.Exit as done:
         raise SystemExit(done.exit_code) from None
-    except (DomainError,) as error:
+    except DomainError as error:
         _fail(error, EXIT_REFUSED, debug)
     except (InvalidInput, SettingsError) as error:
         _fail(error, EXIT_INVALID, debug)

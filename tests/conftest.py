@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from tests.harness import Harness, build_harness
@@ -15,3 +17,23 @@ pytest_plugins = [
 def harness() -> Harness:
     """The application over in-memory adapters, at 2026-01-01T00:00Z on a simulated clock."""
     return build_harness()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for one test, from RETRAIN_TEST_POSTGRES_URL; skipped without it."""
+    import os
+    import uuid
+
+    base = os.environ.get("RETRAIN_TEST_POSTGRES_URL")
+    if not base:
+        pytest.skip("RETRAIN_TEST_POSTGRES_URL is not set: no PostgreSQL server to test against")
+    import psycopg
+
+    name = f"retrain_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(base, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    root, _, _ = base.rpartition("/")
+    yield f"{root}/{name}"
+    with psycopg.connect(base, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

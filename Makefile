@@ -1,0 +1,26 @@
+# The two commands of the README: `make demo` (the main job) and `make test` (the whole suite).
+# Both create .venv and install the pinned dependencies (requirements.lock) on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+POSTGRES_URL ?=
+
+.PHONY: install demo test lint clean
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(BIN)/retrain --help
+
+test: install
+	$(BIN)/ruff check domain application adapters bootstrap.py tests
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) .retrain .pytest_cache

@@ -1,0 +1,84 @@
+"""Through the installed `retrain` command, as a user would: register a model, then read the history."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+RETRAIN = Path(sys.executable).with_name("retrain")
+CLASSES = "0,1,2,3,4,5,6,7,8,9"
+
+
+def run(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RETRAIN_")}
+    return subprocess.run([str(RETRAIN), "--home", str(home), *args], capture_output=True, text=True, env=env,
+                          cwd=home.parent)
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from adapters.torch_models import build_model, state_dict_bytes
+
+    path = tmp_path_factory.mktemp("weights") / "digits.pt"
+    path.write_bytes(state_dict_bytes(build_model("digits-cnn", 10)))
+    return path
+
+
+def test_register_then_history_shows_the_registered_event_with_actor_and_time(tmp_path: Path, weights: Path) -> None:
+    home = tmp_path / "home"
+    registered = run(home, "model", "register", "--weights", str(weights), "--arch", "digits-cnn",
+                     "--classes", CLASSES, "--production", "--actor", "user:alice",
+                     "--now", "2026-02-01T09:30:00+00:00")
+    assert registered.returncode == 0, registered.stderr
+    assert "Registered v1" in registered.stdout
+
+    history = run(home, "history", "--json")
+    assert history.returncode == 0, history.stderr
+    events = json.loads(history.stdout)
+    assert [e["event"] for e in events] == ["Registered", "Promoted"]
+    first = events[0]
+    assert first["aggregate"] == "ModelVersion" and first["version"] == "v1"
+    assert first["actor"] == "user:alice"
+    assert first["time"] == "2026-02-01T09:30:00+00:00"
+    assert first["details"]["classes"] == CLASSES.split(",")
+
+    models = json.loads(run(home, "models", "--json").stdout)
+    assert [(m["label"], m["state"]) for m in models] == [("v1", "production")]
+    assert set(models[0]) >= {"label", "id", "state", "parent", "created_at", "artifact_sha256", "metrics"}
+
+
+def test_weights_of_another_architecture_are_refused_and_change_nothing(tmp_path: Path, weights: Path) -> None:
+    home = tmp_path / "home"
+    refused = run(home, "model", "register", "--weights", str(weights), "--arch", "digits-cnn", "--classes", "a,b")
+    assert refused.returncode == 2
+    assert "do not match the architecture" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert json.loads(run(home, "history", "--json").stdout) == []
+
+
+def test_a_file_that_is_not_a_state_dict_is_refused_in_one_sentence(tmp_path: Path) -> None:
+    bogus = tmp_path / "bogus.pt"
+    bogus.write_bytes(b"not a torch file")
+    refused = run(tmp_path / "home", "model", "register", "--weights", str(bogus), "--arch", "digits-cnn",
+                  "--classes", CLASSES)
+    assert refused.returncode == 2
+    assert refused.stderr.count("\n") == 1 and "weights_only" in refused.stderr
+
+
+def test_an_unknown_version_exits_3(tmp_path: Path) -> None:
+    result = run(tmp_path / "home", "models", "show", "v7")
+    assert result.returncode == 3
+    assert result.stderr.strip() == "retrain: no model version 'v7'"
+
+
+def test_an_invalid_setting_fails_at_start_naming_the_setting(tmp_path: Path) -> None:
+    config = tmp_path / "retrain.toml"
+    config.write_text("[triggers]\nsatisfaction_min = 1.5\n")
+    result = run(tmp_path / "home", "--config", str(config), "models")
+    assert result.returncode == 2
+    assert "triggers.satisfaction_min" in result.stderr
