@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from fractions import Fraction
 
-from domain.rules.verdicts import TriggerVerdict
+from domain.rules.verdicts import TriggerVerdict, exact
 
 LATENCY = "latency"
 
@@ -25,12 +26,14 @@ def evaluate_latency(
     threshold = round(factor * baseline_ms, 6) if baseline_ms is not None else 0.0
     if baseline_ms is None or len(recent) < window:
         return TriggerVerdict(LATENCY, "not_evaluated", threshold, None, len(recent))
-    mean = math.fsum(recent) / len(recent)
+    # Compared as the decimals that were written: 0.45 ms against 1.5 x 0.3 ms is "exactly 1.5 x", not above it.
+    total = sum((exact(value) for value in recent), Fraction(0))
+    breached = total > exact(factor) * exact(baseline_ms) * len(recent)
     return TriggerVerdict(
         LATENCY,
-        "breached" if mean > factor * baseline_ms else "ok",
+        "breached" if breached else "ok",
         threshold,
-        round(mean, 6),
+        round(math.fsum(recent) / len(recent), 6),
         len(recent),
         evidence={"baseline_ms": baseline_ms, "factor": factor},
     )

@@ -6,10 +6,12 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 
 from domain.rules.verdicts import TriggerVerdict
 
 NEGATIVE_COMMENTS = "negative_comments"
+_SPACES = re.compile(r"\s+")
 _WORD = re.compile(r"\w+")
 
 
@@ -19,10 +21,30 @@ def fold(text: str) -> str:
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
 
 
+def _fold_spaces(text: str) -> str:
+    return _SPACES.sub(" ", fold(text)).strip()
+
+
+@lru_cache(maxsize=32)
+def _matchers(terms: tuple[str, ...]) -> tuple[dict[str, str], list[tuple[re.Pattern[str], str]]]:
+    """Single words are looked up among the comment's words; phrases ("pas net") are searched, bounded by non-words."""
+    words: dict[str, str] = {}
+    phrases: list[tuple[re.Pattern[str], str]] = []
+    for term in terms:
+        folded = _fold_spaces(term)
+        if _WORD.fullmatch(folded):
+            words.setdefault(folded, term)
+        elif folded:
+            phrases.append((re.compile(rf"(?<!\w){re.escape(folded)}(?!\w)"), term))
+    return words, phrases
+
+
 def watched_terms_in(comment: str, terms: Iterable[str]) -> set[str]:
-    """The watched terms that occur in the comment as whole words."""
-    words = set(_WORD.findall(fold(comment)))
-    return {term for term in terms if fold(term) in words}
+    """The watched terms that occur in the comment as whole words (so "flou" is not found in "flouté")."""
+    words, phrases = _matchers(tuple(terms))
+    folded = _fold_spaces(comment)
+    found = {words[word] for word in _WORD.findall(folded) if word in words}
+    return found | {term for pattern, term in phrases if pattern.search(folded)}
 
 
 def evaluate_negative_comments(comments: Sequence[str], *, terms: Sequence[str], minimum: int) -> TriggerVerdict:

@@ -20,7 +20,7 @@ def evaluate_satisfaction(
     rule: str = SATISFACTION,
     segment: str | None = None,
 ) -> TriggerVerdict:
-    """Breach iff satisfied / rated < threshold over the last `window` outcomes (1 satisfied, 0 not), from `minimum` rated."""
+    """Breach iff satisfied / rated < threshold over the last `window` outcomes (1 satisfied, 0 not), from `minimum`."""
     recent = list(outcomes[-window:]) if window else []
     if len(recent) < minimum or not recent:
         return TriggerVerdict(rule, "not_evaluated", threshold, None, len(recent), segment)
