@@ -54,6 +54,17 @@ class Rollouts:
 
         return self.ledger.retrying(command)
 
+    def status(self) -> dict[str, Any] | None:
+        """The active rollout in the `retrain rollout status --json` shape, or None when none is active."""
+        rollout = self.ledger.active_rollout()
+        if rollout is None:
+            return None
+        return {
+            "id": str(rollout.id), "number": rollout.number, "stable": rollout.stable_label,
+            "candidate": rollout.candidate_label, "percent": rollout.percent, "phase": rollout.phase,
+            "state": rollout.state, "phase_started_at": rollout.phase_started_at.isoformat(),
+        }
+
     # -- routing --------------------------------------------------------------------------------------
     def route(self, *, user_ref: str | None, prediction_id: str) -> ModelVersion | None:
         """The version that serves this request: the candidate iff its bucket is below the phase's percent."""
@@ -138,29 +149,39 @@ class Rollouts:
         return rollout
 
     def pause(self, *, reason: str, actor: str) -> Rollout:
+        """Hold the rollout where it is: no time-driven step, and the stable version serves every request."""
+        reason = _required(reason)
         rollout = self._active()
-        rollout.pause(reason=_required(reason), actor=actor, timestamp=self.clock.now())
+        rollout.pause(reason=reason, actor=actor, timestamp=self.clock.now())
         self.ledger.save(rollout)
         return rollout
 
     def resume(self, *, reason: str, actor: str) -> Rollout:
+        """Resume the current phase; its clock restarts, so its evidence is gathered afresh."""
+        reason = _required(reason)
         rollout = self._active()
-        rollout.resume(reason=_required(reason), actor=actor, timestamp=self.clock.now())
+        rollout.resume(reason=reason, actor=actor, timestamp=self.clock.now())
         self.ledger.save(rollout)
         return rollout
 
     def abort(self, *, reason: str, actor: str) -> Rollout:
+        """An operator's rollback: traffic back to the stable version, the candidate RolledBack with the reason."""
+        reason = _required(reason)
         rollout = self._active()
         now = self.clock.now()
-        return self._roll_back(rollout, _required(reason), self.health(rollout, now).evidence(), actor, now)
+        return self._roll_back(rollout, reason, self.health(rollout, now).evidence(), actor, now)
 
     def promote_now(self, *, reason: str, actor: str) -> Rollout:
-        """Advance one phase now, whatever the clock says; the reason is recorded."""
+        """Advance one phase now, whatever the clock says; the reason is recorded.
+
+        A paused rollout (e.g. for insufficient evidence) is resumed by the same decision, recorded as Resumed.
+        """
+        reason = _required(reason)
         rollout = self._active()
-        if rollout.state != "active":
-            raise IllegalTransition(f"rollout {rollout.number} is {rollout.state}: resume it first")
         now = self.clock.now()
-        return self._advance(rollout, _required(reason), self.health(rollout, now).evidence(), actor, now)
+        if rollout.state == "paused":
+            rollout.resume(reason=reason, actor=actor, timestamp=now)
+        return self._advance(rollout, reason, self.health(rollout, now).evidence(), actor, now)
 
     def rollback_to(self, label: str, *, reason: str, actor: str) -> ModelVersion:
         """Rule 4.8: make a former production version production again, at once."""
@@ -184,7 +205,7 @@ class Rollouts:
             if current is not None and current.id != target.id:
                 current.roll_back(reason=reason, evidence={"restored": target.label}, actor=actor, timestamp=now)
                 changed.append(current)
-            self.ledger.save(target, *changed)
+            self.ledger.save(*changed, target)
             log.warning("version_restored", version=target.label, replacing=current.label if current else None)
             return target
 

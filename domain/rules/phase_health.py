@@ -72,9 +72,10 @@ def _latency(candidate: PhaseStats, stable: PhaseStats, policy: RolloutPolicy) -
     samples = min(candidate.ok_predictions, stable.ok_predictions)
     if samples < policy.latency_min_predictions or candidate.mean_latency_ms is None or stable.mean_latency_ms is None:
         return HealthCheck("latency", "insufficient", None, 0.0, samples)
-    limit = policy.latency_factor * stable.mean_latency_ms
-    state: CheckState = "ok" if candidate.mean_latency_ms <= limit else "failed"
-    return HealthCheck("latency", state, round(candidate.mean_latency_ms, 6), round(limit, 6), samples)
+    # Compared as the decimals the means print as, so that "exactly 1.5 x" is not lost to binary rounding.
+    limit = exact(policy.latency_factor) * exact(stable.mean_latency_ms)
+    state: CheckState = "ok" if exact(candidate.mean_latency_ms) <= limit else "failed"
+    return HealthCheck("latency", state, round(candidate.mean_latency_ms, 6), round(float(limit), 6), samples)
 
 
 def assess_phase_health(candidate: PhaseStats, stable: PhaseStats, policy: RolloutPolicy) -> PhaseHealth:

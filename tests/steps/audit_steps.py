@@ -1,0 +1,1 @@
+"""Steps of the audit trail (section 3)."""

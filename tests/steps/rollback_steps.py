@@ -1,0 +1,1 @@
+"""Steps of rollback and backups (rule 4.8)."""
