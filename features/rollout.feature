@@ -21,9 +21,9 @@ Feature: Progressive rollout ("déploiement progressif")
       And no rollout is active
 
       Examples:
-        | kind                  | refusal                         |
-        | rejected              | cannot roll out v2: it is rejected   |
-        | never validated       | cannot roll out v2: it is registered |
+        | kind            | refusal                              |
+        | rejected        | cannot roll out v2: it is rejected   |
+        | never validated | cannot roll out v2: it is registered |
 
   Rule: A user sees one version for a whole phase: bucket = sha256(rollout id + key)[:8] mod 10,000, candidate iff bucket < percent x 100
 
