@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from application.records import RatedOutcome, ReviewItem, StoredFeedback, StoredPrediction
+from application.records import KnownPrediction, RatedOutcome, ReviewItem, StoredFeedback, StoredPrediction
 from domain.rules.curation import Candidate
 from domain.rules.phase_health import PhaseStats
 from domain.rules.validation_gates import ModelFigures
@@ -19,8 +20,20 @@ class Clock(Protocol):
     def now(self) -> datetime: ...
 
 
+class FeedbackWriter(Protocol):
+    """One atomic batch of writes: all of it is committed, or none of it."""
+
+    def known(self, prediction_ids: Sequence[str]) -> dict[str, KnownPrediction]: ...
+
+    def feedback_fingerprints(self, prediction_ids: Sequence[str]) -> set[tuple[str, str]]: ...
+
+    def add(self, predictions: Sequence[StoredPrediction], feedback: Sequence[StoredFeedback]) -> None: ...
+
+
 class FeedbackStore(Protocol):
     """Predictions, feedback and review items: high-volume data kept out of the event streams."""
+
+    def writer(self) -> AbstractContextManager[FeedbackWriter]: ...
 
     def add(self, predictions: Sequence[StoredPrediction], feedback: Sequence[StoredFeedback]) -> None: ...
 

@@ -21,6 +21,15 @@ class StoredPrediction:
     image_type: str = "unknown"
     image_sha256: str | None = None
     user_ref: str | None = None
+    fingerprint: str = ""
+
+
+@dataclass(frozen=True)
+class KnownPrediction:
+    """What ingestion needs to know of a prediction already stored: its content and its version."""
+
+    fingerprint: str
+    version_id: str
 
 
 @dataclass(frozen=True)
@@ -33,6 +42,7 @@ class StoredFeedback:
     comment: str | None = None
     corrected_label: str | None = None
     gdpr_consent: bool = False
+    fingerprint: str = ""
 
 
 @dataclass(frozen=True)

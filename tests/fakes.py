@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -18,7 +19,7 @@ from application.ports import (
     TrainedModel,
     TrainingRequest,
 )
-from application.records import RatedOutcome, ReviewItem, StoredFeedback, StoredPrediction
+from application.records import KnownPrediction, RatedOutcome, ReviewItem, StoredFeedback, StoredPrediction
 from domain.rules.curation import Candidate
 from domain.rules.phase_health import PhaseStats
 from domain.rules.validation_gates import ModelFigures
@@ -34,6 +35,13 @@ class InMemoryFeedbackStore:
         self.reviews: dict[tuple[str, str], ReviewItem] = {}
 
     # -- writing --------------------------------------------------------------------------------------
+    @contextmanager
+    def writer(self) -> Iterator[InMemoryWriter]:
+        """Stages a batch; it lands only if the block ends without an exception."""
+        staged = InMemoryWriter(self)
+        yield staged
+        self.add(staged.predictions, staged.feedback)
+
     def add(self, predictions: Sequence[StoredPrediction], feedback: Sequence[StoredFeedback]) -> None:
         for prediction in predictions:
             self.order.setdefault(prediction.prediction_id, len(self.order))
@@ -49,8 +57,8 @@ class InMemoryFeedbackStore:
         return sorted(rows, key=lambda p: (p.timestamp, self.order[p.prediction_id]))
 
     def latest_feedback(self, prediction_id: str, as_of: datetime) -> StoredFeedback | None:
-        answers = [f for f in self.feedback.get(prediction_id, []) if f.feedback_at <= as_of]
-        return answers[-1] if answers else None
+        answers = [(f.feedback_at, i, f) for i, f in enumerate(self.feedback.get(prediction_id, [])) if f.feedback_at <= as_of]
+        return max(answers, key=lambda a: (a[0], a[1]))[2] if answers else None
 
     def _rated(self, version_id: str, as_of: datetime) -> list[tuple[StoredPrediction, StoredFeedback]]:
         rated = []
@@ -134,6 +142,31 @@ class InMemoryFeedbackStore:
     def decide_review_item(self, campaign_id: str, item: str, *, decision: str, label: str | None, actor: str) -> None:
         current = self.reviews[(campaign_id, item)]
         self.reviews[(campaign_id, item)] = replace(current, decision=decision, decided_label=label, actor=actor)
+
+
+class InMemoryWriter:
+    """One staged batch of the in-memory store."""
+
+    def __init__(self, store: InMemoryFeedbackStore) -> None:
+        self.store = store
+        self.predictions: list[StoredPrediction] = []
+        self.feedback: list[StoredFeedback] = []
+
+    def known(self, prediction_ids: Sequence[str]) -> dict[str, KnownPrediction]:
+        everything = {**self.store.predictions, **{p.prediction_id: p for p in self.predictions}}
+        return {
+            pid: KnownPrediction(everything[pid].fingerprint, everything[pid].version_id)
+            for pid in prediction_ids if pid in everything
+        }
+
+    def feedback_fingerprints(self, prediction_ids: Sequence[str]) -> set[tuple[str, str]]:
+        wanted = set(prediction_ids)
+        stored = [f for pid in wanted for f in self.store.feedback.get(pid, [])]
+        return {(f.prediction_id, f.fingerprint) for f in [*stored, *self.feedback] if f.prediction_id in wanted}
+
+    def add(self, predictions: Sequence[StoredPrediction], feedback: Sequence[StoredFeedback]) -> None:
+        self.predictions.extend(predictions)
+        self.feedback.extend(feedback)
 
 
 def _candidate(prediction: StoredPrediction, answer: StoredFeedback) -> Candidate:

@@ -1,0 +1,166 @@
+"""The feedback store contract, run by the in-memory fake and by the SQL store on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from adapters.sqlalchemy_feedback_store import SqlAlchemyFeedbackStore
+from application.records import ReviewItem, StoredFeedback, StoredPrediction
+from tests.fakes import InMemoryFeedbackStore
+
+T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+V = "00000000-0000-0000-0000-00000000000a"
+W = "00000000-0000-0000-0000-00000000000b"
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[object]:
+    if request.param == "memory":
+        yield InMemoryFeedbackStore()
+        return
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'feedback.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    sql = SqlAlchemyFeedbackStore(url)
+    yield sql
+    sql.close()
+
+
+def prediction(pid: str, at: datetime, *, version: str = V, status: str = "ok", ms: float | None = 5.0,
+               image_type: str = "scan", user: str | None = None) -> StoredPrediction:
+    return StoredPrediction(pid, version, at, "3", ms if status == "ok" else None, status, 0.8, image_type,
+                            None, user, fingerprint=f"fp-{pid}")
+
+
+def answer(pid: str, value: int | None, at: datetime, comment: str | None = None, consent: bool = True,
+           label: str | None = None) -> StoredFeedback:
+    return StoredFeedback(pid, value, at, comment, label, consent, fingerprint=f"{pid}-{value}-{at.isoformat()}")
+
+
+def test_rated_outcomes_are_the_last_n_by_prediction_time_then_ingestion_order(store) -> None:
+    preds = [prediction(f"p{i}", T0 + timedelta(minutes=i // 2)) for i in range(10)]
+    answers = [answer(f"p{i}", i % 2, T0 + timedelta(hours=1)) for i in range(10)]
+    store.add(preds, answers)
+    rows = store.rated_outcomes(V, as_of=T0 + timedelta(hours=2), limit=4)
+    assert [r.satisfied for r in rows] == [False, True, False, True]
+    assert rows[-1].timestamp == T0 + timedelta(minutes=4)
+
+
+def test_a_later_feedback_replaces_the_earlier_one_and_both_are_kept(store) -> None:
+    store.add([prediction("p1", T0)], [answer("p1", 0, T0 + timedelta(minutes=1))])
+    store.add([], [answer("p1", 1, T0 + timedelta(minutes=5))])
+    assert [r.satisfied for r in store.rated_outcomes(V, as_of=T0 + timedelta(hours=1), limit=10)] == [True]
+    with store.writer() as writer:
+        assert len(writer.feedback_fingerprints(["p1"])) == 2
+
+
+def test_records_after_now_are_ignored_including_later_feedback(store) -> None:
+    store.add([prediction("p1", T0), prediction("p2", T0 + timedelta(hours=3))],
+              [answer("p1", 0, T0 + timedelta(minutes=1)), answer("p2", 0, T0 + timedelta(hours=3))])
+    store.add([], [answer("p1", 1, T0 + timedelta(hours=2))])
+    early = store.rated_outcomes(V, as_of=T0 + timedelta(hours=1), limit=10)
+    assert [r.satisfied for r in early] == [False]
+    late = store.rated_outcomes(V, as_of=T0 + timedelta(hours=4), limit=10)
+    assert [r.satisfied for r in late] == [True, False]
+
+
+def test_ok_latencies_first_and_last(store) -> None:
+    preds = [prediction(f"p{i}", T0 + timedelta(seconds=i), ms=float(i)) for i in range(6)]
+    preds.append(prediction("e", T0 + timedelta(seconds=10), status="error"))
+    store.add(preds, [])
+    now = T0 + timedelta(hours=1)
+    assert store.ok_latencies(V, as_of=now, limit=3, first=True) == [0.0, 1.0, 2.0]
+    assert store.ok_latencies(V, as_of=now, limit=3) == [3.0, 4.0, 5.0]
+
+
+def test_error_counts_use_the_half_open_window_across_hours(store) -> None:
+    now = T0 + timedelta(days=7)
+    preds = [
+        prediction("old", T0, status="error"),  # exactly now - 7 days: outside (since < ts)
+        prediction("e1", T0 + timedelta(microseconds=1), status="error"),
+        prediction("ok1", T0 + timedelta(days=2, minutes=7)),
+        prediction("e2", T0 + timedelta(days=3, hours=5), status="error"),
+        prediction("edge", now),  # exactly now: inside
+        prediction("future", now + timedelta(microseconds=1), status="error"),
+        prediction("other", T0 + timedelta(days=1), version=W, status="error"),
+    ]
+    store.add(preds, [])
+    assert store.error_counts(V, since=now - timedelta(days=7), until=now) == (2, 4)
+    assert store.error_counts(V, since=now - timedelta(minutes=30), until=now) == (0, 1)
+
+
+def test_negative_comments_of_the_window_come_from_the_latest_negative_feedback(store) -> None:
+    now = T0 + timedelta(days=8)
+    store.add(
+        [prediction(f"p{i}", T0) for i in range(4)],
+        [answer("p0", 0, T0 + timedelta(hours=12), "trop flou"),  # feedback older than 7 days
+         answer("p1", 0, T0 + timedelta(days=3), "mauvais"),
+         answer("p2", 1, T0 + timedelta(days=3), "pas mauvais"),
+         answer("p3", 0, T0 + timedelta(days=3), "flou")],
+    )
+    store.add([], [answer("p3", 1, T0 + timedelta(days=4), "ok en fait")])
+    assert store.negative_comments(V, since=now - timedelta(days=7), until=now) == ["mauvais"]
+
+
+def test_rated_outcomes_by_image_type(store) -> None:
+    preds = [prediction(f"p{i}", T0 + timedelta(seconds=i), image_type="phone" if i % 2 else "scan") for i in range(6)]
+    store.add(preds, [answer(f"p{i}", 1 if i < 3 else 0, T0 + timedelta(minutes=1)) for i in range(6)])
+    by_type = store.rated_outcomes_by_image_type(V, as_of=T0 + timedelta(hours=1), limit=2)
+    assert {t: [r.satisfied for r in rows] for t, rows in by_type.items()} == {
+        "phone": [False, False], "scan": [True, False],
+    }
+
+
+def test_phase_stats_count_only_the_phase(store) -> None:
+    start = T0 + timedelta(days=1)
+    store.add(
+        [prediction("before", T0, ms=100.0), prediction("a", start, ms=4.0), prediction("b", start, ms=6.0),
+         prediction("c", start, status="error")],
+        [answer("before", 0, T0), answer("a", 1, start), answer("b", 0, start)],
+    )
+    stats = store.phase_stats(V, since=start, until=start + timedelta(hours=1))
+    assert (stats.predictions, stats.errors, stats.rated, stats.satisfied) == (3, 1, 2, 1)
+    assert stats.mean_latency_ms == pytest.approx(5.0)
+    assert stats.ok_predictions == 2
+
+
+def test_curation_candidates_carry_the_latest_feedback_and_consent(store) -> None:
+    store.add([prediction("p1", T0), prediction("p2", T0)],
+              [answer("p1", 0, T0 + timedelta(minutes=1), "c'est un 7", consent=True),
+               answer("p2", 0, T0 + timedelta(minutes=1), label="4")])
+    store.add([], [answer("p1", 0, T0 + timedelta(minutes=2), "c'est un 7", consent=False)])
+    candidates = store.curation_candidates([V], since=None, as_of=T0 + timedelta(hours=1))
+    assert [(c.prediction_id, c.consent, c.corrected_label) for c in candidates] == [
+        ("p1", False, None), ("p2", True, "4"),
+    ]
+    assert store.curation_candidates([V], since=T0 + timedelta(minutes=1), as_of=T0 + timedelta(hours=1))[0].consent is False
+
+
+def test_a_failed_batch_writes_nothing(store) -> None:
+    with pytest.raises(RuntimeError):
+        with store.writer() as writer:
+            writer.add([prediction("p1", T0)], [answer("p1", 1, T0)])
+            raise RuntimeError("validation failed later in the file")
+    with store.writer() as writer:
+        assert writer.known(["p1"]) == {}
+    assert store.rated_outcomes(V, as_of=T0 + timedelta(hours=1), limit=10) == []
+
+
+def test_known_predictions_report_fingerprint_and_version(store) -> None:
+    store.add([prediction("p1", T0)], [])
+    with store.writer() as writer:
+        known = writer.known(["p1", "nope"])
+    assert list(known) == ["p1"] and known["p1"].fingerprint == "fp-p1" and known["p1"].version_id == V
+
+
+def test_review_items_are_kept_with_their_decisions(store) -> None:
+    store.save_review_items([ReviewItem("c", "i1", "p1", "7", "comment", ("label_from_comment",), "a" * 64)])
+    store.decide_review_item("c", "i1", decision="approved", label="1", actor="user:bob")
+    [item] = store.review_items("c")
+    assert (item.decision, item.decided_label, item.actor, item.reasons) == (
+        "approved", "1", "user:bob", ("label_from_comment",))
