@@ -136,7 +136,7 @@ class Audit:
             "version": version.label, "id": vid, "state": version.state, "architecture": version.architecture,
             "artifact_sha256": version.artifact_sha256,
             "campaign": None, "breaches": [r["details"] for r in breach_rows],
-            "dataset": _last_details(campaign_rows, "DatasetCurated"),
+            "dataset": _dataset(campaign_rows),
             "training": {e: _last_details(campaign_rows, e) for e in ("StrategyChosen", "TrainingStarted",
                                                                        "CandidateTrained")},
             "gates": _last_details(own_rows, *_VERDICTS),
@@ -178,6 +178,16 @@ def _story(breaches: list[dict[str, Any]], campaign: list[dict[str, Any]], own: 
     ordered = sorted(tagged, key=lambda pair: (CHAPTERS.index(pair[0]), pair[1]["_position"]))
     return [{"chapter": chapter, "time": r["time"], "aggregate": r["aggregate"], "event": r["event"],
              "actor": r["actor"], "details": r["details"]} for chapter, r in ordered]
+
+
+def _dataset(campaign_rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The curated dataset's counts, its review, and the dataset training used (the reviewed one if it changed)."""
+    curated = _last_details(campaign_rows, "DatasetCurated")
+    if curated is None:
+        return None
+    review = _last_details(campaign_rows, "ReviewCompleted")
+    trained_on = (review or {}).get("dataset_id") or curated["dataset_id"]
+    return {**curated, "review": review, "trained_on": trained_on}
 
 
 def _last_details(rows: list[dict[str, Any]], *events: str) -> dict[str, Any] | None:
