@@ -18,7 +18,7 @@ from domain.model_version import ModelVersion
 from domain.retrain_campaign import RetrainCampaign
 from domain.rules.campaigns import campaign_action_for_breach
 from domain.rules.curation import enough_training_items
-from domain.rules.strategy import STRATEGIES, Strategy, choose_strategy
+from domain.rules.strategy import STRATEGIES, Strategy, StrategyDecision, TriggeringBreach, choose_strategy
 from domain.rules.validation_gates import judge_candidate
 
 if TYPE_CHECKING:
@@ -119,13 +119,15 @@ class Campaigns:
         return campaign
 
     def curate(self, ref: str, *, actor: str = SYSTEM) -> RetrainCampaign:
+        """Rule 4.3: write the dataset, record DatasetCurated; too few training items end the campaign at once."""
         campaign = self.ledger.campaign(ref)
         version = self.ledger.version(campaign.version_id)
         now = self.clock.now()
-        required = self.settings.review.required
+        minimum = self.settings.curation.min_training_items
         dataset = self.curator.curate(
-            campaign_id=str(campaign.id), version=version, version_ids=self._lineage_ids(version),
-            since=self._last_used_dataset_time(), as_of=now, review_required=required,
+            campaign_id=str(campaign.id), version=version, version_ids=[str(version.id)],
+            earlier_version_ids=self._ancestor_ids(version), since=self._last_used_dataset_time(), as_of=now,
+            review_required=self.settings.review.required, minimum_train_items=minimum,
         )
         self.feedback.save_review_items(dataset.critical)
         campaign.record_dataset(
@@ -136,24 +138,23 @@ class Campaigns:
         )
         log.info("dataset_curated", campaign=campaign.number, dataset=dataset.dataset_id[:12],
                  included=dataset.included, excluded=dataset.excluded, awaiting_review=len(dataset.critical))
-        if not enough_training_items(dataset.train_items, minimum=self.settings.curation.min_training_items):
-            campaign.complete(
-                outcome="insufficient_data",
-                details={"train_items": dataset.train_items, "minimum": self.settings.curation.min_training_items},
-                actor=actor, timestamp=now,
-            )
+        if not enough_training_items(dataset.train_items, minimum=minimum):
+            campaign.complete(outcome="insufficient_data", details={"train_items": dataset.train_items,
+                                                                      "minimum": minimum}, actor=actor, timestamp=now)
         self.ledger.save(campaign)
         return campaign
 
-    def _lineage_ids(self, version: ModelVersion) -> list[str]:
-        ids, current = [], version
-        while current is not None:
-            ids.append(str(current.id))
-            current = self.ledger.version(current.parent_id) if current.parent_id else None
+    def _ancestor_ids(self, version: ModelVersion) -> list[str]:
+        ids, parent_id = [], version.parent_id
+        while parent_id:
+            parent = self.ledger.version(parent_id)
+            ids.append(str(parent.id))
+            parent_id = parent.parent_id
         return ids
 
     def _last_used_dataset_time(self) -> datetime | None:
-        times = [c.opened_at for c in self.ledger.campaigns() if c.candidate is not None]
+        """When the last dataset that training consumed was curated."""
+        times = [c.curated_at or c.opened_at for c in self.ledger.campaigns() if c.candidate is not None]
         return max(times) if times else None
 
     # -- review -------------------------------------------------------------------------------------
@@ -180,34 +181,59 @@ class Campaigns:
         return campaign
 
     def _complete_review_if_done(self, campaign: RetrainCampaign, actor: str, save: bool = True) -> RetrainCampaign:
-        if campaign.dataset is None or campaign.pending_review or campaign.review_completed:
+        """ReviewCompleted once nothing is pending; rejections that leave too few training items end the campaign."""
+        if campaign.state not in ("open", "awaiting_review") or campaign.dataset is None:
+            return campaign
+        if campaign.pending_review or campaign.review_completed:
             return campaign
         now = self.clock.now()
         items = self.feedback.review_items(str(campaign.id))
-        final_id = None
+        final_id, train_items = None, int(campaign.dataset["train_items"])
         if items:
-            manifest = json.loads(self.blobs.get(campaign.dataset["dataset_id"]))
-            final_id = store_manifest(self.blobs, apply_review(manifest, items))
+            final = apply_review(json.loads(self.blobs.get(campaign.dataset["dataset_id"])), items)
+            final_id = store_manifest(self.blobs, final)
+            train_items = sum(1 for entry in final["items"] if entry["split"] == "train")
         campaign.complete_review(auto=not items, dataset_id=final_id, actor=actor if items else SYSTEM, timestamp=now)
+        minimum = self.settings.curation.min_training_items
+        if not enough_training_items(train_items, minimum=minimum):
+            campaign.complete(outcome="insufficient_data", details={"train_items": train_items, "minimum": minimum},
+                              actor=actor, timestamp=now)
         if save:
             self.ledger.save(campaign)
         return campaign
 
     # -- rule 4.4 and 4.5 ---------------------------------------------------------------------------
-    def decide_strategy(self, campaign: RetrainCampaign, forced: Strategy | None = None) -> tuple[str, list[str], bool]:
+    def decide_strategy(self, campaign: RetrainCampaign, forced: Strategy | None = None) -> StrategyDecision:
         version = self.ledger.version(campaign.version_id)
         policy = self.settings.strategy
-        decision = choose_strategy(
-            breaches=[(b["rule"], b.get("observed")) for b in campaign.breaches],
-            curated_items=campaign.dataset["included"] if campaign.dataset else 0,
-            original_training_items=int(version.training_metrics.get("train_items", 0)),
+        return choose_strategy(
+            breaches=[TriggeringBreach(b["rule"], b.get("observed"), b.get("segment")) for b in campaign.breaches],
+            curated_items=campaign.curated_items,
+            original_training_items=self._original_training_items(version),
             fine_tunes_since_full=self._fine_tunes_since_full(version),
             major_drift_below=policy.major_drift_below,
             curated_fraction_for_full=policy.curated_fraction_for_full,
             max_consecutive_fine_tunes=policy.max_consecutive_fine_tunes,
             forced=forced,
         )
-        return decision.strategy, decision.reasons, decision.forced
+
+    def _original_training_items(self, version: ModelVersion) -> int:
+        """The size of the original training set: the one the first version of the lineage was trained on."""
+        root = version
+        while root.parent_id:
+            root = self.ledger.version(root.parent_id)
+        return int(root.training_metrics.get("train_items", 0))
+
+    def force_strategy(self, ref: str, strategy: str, *, actor: str) -> RetrainCampaign:
+        """An operator forces fine-tuning or full retraining (recorded with the reasons that held anyway)."""
+        if strategy not in STRATEGIES:
+            raise InvalidInput(f"strategy must be one of {', '.join(STRATEGIES)}")
+        campaign = self.ledger.campaign(ref)
+        decision = self.decide_strategy(campaign, strategy)  # type: ignore[arg-type]
+        campaign.choose_strategy(strategy=decision.strategy, reasons=decision.reasons, forced=True, actor=actor,
+                                 timestamp=self.clock.now())
+        self.ledger.save(campaign)
+        return campaign
 
     def _fine_tunes_since_full(self, version: ModelVersion) -> int:
         count, current = 0, version
@@ -220,12 +246,15 @@ class Campaigns:
         """Choose the strategy (once), record TrainingStarted, train, then register the candidate or the failure."""
         if forced is not None and forced not in STRATEGIES:
             raise InvalidInput(f"strategy must be one of {', '.join(STRATEGIES)}")
-        campaign = self.ledger.campaign(ref)
+        campaign = self._complete_review_if_done(self.ledger.campaign(ref), actor, save=False)
+        if campaign.state == "completed":  # the review left too few training items
+            self.ledger.save(campaign)
+            return campaign
         now = self.clock.now()
         if campaign.strategy is None or forced:
-            strategy, reasons, was_forced = self.decide_strategy(campaign, forced)  # type: ignore[arg-type]
-            campaign.choose_strategy(strategy=strategy, reasons=reasons, forced=was_forced, actor=actor,
-                                     timestamp=now)
+            decision = self.decide_strategy(campaign, forced)  # type: ignore[arg-type]
+            campaign.choose_strategy(strategy=decision.strategy, reasons=decision.reasons, forced=decision.forced,
+                                     actor=actor, timestamp=now)
         config = self._training_config(campaign.strategy or "fine_tune")
         seed = self.settings.training.seed
         campaign.start_training(config=config, seed=seed, actor=actor, timestamp=now)
@@ -273,8 +302,8 @@ class Campaigns:
                 "patience": t.patience, "batch_size": t.batch_size, "rehearsal_max": t.rehearsal_max,
                 "world_size": t.world_size}
 
-    def retry(self, ref: str, *, actor: str) -> RetrainCampaign:
-        """Start a failed (or interrupted) training again."""
+    def retry(self, ref: str, *, actor: str, forced: str | None = None) -> RetrainCampaign:
+        """Start a failed (or interrupted) training again, optionally with a strategy the operator forces."""
         campaign = self.ledger.campaign(ref)
         if campaign.state == "training":  # interrupted: the process died mid-training
             campaign.fail_training(error="interrupted: training did not finish", actor=actor,
@@ -282,7 +311,7 @@ class Campaigns:
             self.ledger.save(campaign)
         elif campaign.state != "failed":
             raise IllegalTransition(f"cannot retry campaign {campaign.number}: it is {campaign.state}")
-        campaign = self.train(ref, actor=actor)
+        campaign = self.train(ref, actor=actor, forced=forced)
         return self.validate(ref, actor=actor) if campaign.state == "validating" else campaign
 
     # -- rule 4.6 -----------------------------------------------------------------------------------

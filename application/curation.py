@@ -54,37 +54,44 @@ class Curator:
         self.policy = policy
 
     def curate(
-        self, *, campaign_id: str, version: ModelVersion, version_ids: list[str], since: datetime | None,
-        as_of: datetime, review_required: bool,
+        self, *, campaign_id: str, version: ModelVersion, version_ids: list[str], earlier_version_ids: list[str],
+        since: datetime | None, as_of: datetime, review_required: bool, minimum_train_items: int,
     ) -> CuratedDataset:
-        candidates = [
-            self._with_image_check(c, version)
-            for c in self.feedback.curation_candidates(version_ids, since=since, as_of=as_of)
+        """The campaign version's feedback, and earlier versions' feedback since the last used dataset."""
+        found = [
+            *self.feedback.curation_candidates(version_ids, since=None, as_of=as_of),
+            *(self.feedback.curation_candidates(earlier_version_ids, since=since, as_of=as_of)
+              if earlier_version_ids else []),
         ]
-        result = curate(candidates, version.classes)
-        per_label = Counter(item.label for item in result.selected)
-        critical = {
-            item.candidate.item: reasons
-            for item in result.selected
-            if (reasons := critical_reasons(
-                item, per_label, critical_confidence=self.policy.critical_confidence,
-                rare_class_min=self.policy.rare_class_min,
-            ))
-        }
-        entries = [self._entry(item, "pending" if review_required and item.candidate.item in critical else "accepted")
+        result = curate([self._with_image_check(c, version) for c in found], version.classes)
+        splits = {item.candidate.item: split_for(item.candidate.image_sha256 or "",
+                                                 validation_fraction=self.policy.validation_fraction)
+                  for item in result.selected}
+        train_items = sum(1 for split in splits.values() if split == "train")
+        # A dataset too small to train on ends the campaign: nobody is asked to review it.
+        critical = self._critical(result.selected) if review_required and train_items >= minimum_train_items else {}
+        entries = [self._entry(item, splits[item.candidate.item],
+                               "pending" if item.candidate.item in critical else "accepted")
                    for item in result.selected]
         manifest = {"classes": list(version.classes), "input_spec": version.input_spec, "items": entries}
-        dataset_id = store_manifest(self.blobs, manifest)
         review_items = [
             ReviewItem(campaign_id, item.candidate.item, item.candidate.prediction_id, item.label,
                        item.label_source, tuple(critical[item.candidate.item]), item.candidate.image_sha256 or "")
-            for item in result.selected if review_required and item.candidate.item in critical
+            for item in result.selected if item.candidate.item in critical
         ]
-        splits = Counter(entry["split"] for entry in entries)
         return CuratedDataset(
-            dataset_id, manifest, len(entries), splits.get("train", 0), splits.get("validation", 0),
+            store_manifest(self.blobs, manifest), manifest, len(entries), train_items, len(entries) - train_items,
             result.excluded_counts, result.label_sources, result.excluded, review_items,
         )
+
+    def _critical(self, selected: list[SelectedItem]) -> dict[str, list[str]]:
+        per_label = Counter(item.label for item in selected)
+        return {
+            item.candidate.item: reasons
+            for item in selected
+            if (reasons := critical_reasons(item, per_label, critical_confidence=self.policy.critical_confidence,
+                                            rare_class_min=self.policy.rare_class_min))
+        }
 
     def _with_image_check(self, candidate: Candidate, version: ModelVersion) -> Candidate:
         if not candidate.image_sha256 or not self.blobs.has(candidate.image_sha256):
@@ -98,16 +105,16 @@ class Curator:
             return candidate
         return replace(candidate, image_ok=True)
 
-    def _entry(self, item: SelectedItem, review: str) -> dict[str, Any]:
-        sha = item.candidate.image_sha256 or ""
+    @staticmethod
+    def _entry(item: SelectedItem, split: str, review: str) -> dict[str, Any]:
         return {
             "item": item.candidate.item,
             "prediction_id": item.candidate.prediction_id,
-            "image_sha256": sha,
+            "image_sha256": item.candidate.image_sha256 or "",
             "image_type": item.candidate.image_type,
             "label": item.label,
             "label_source": item.label_source,
-            "split": split_for(sha, validation_fraction=self.policy.validation_fraction),
+            "split": split,
             "review": review,
         }
 

@@ -113,6 +113,7 @@ class RetrainCampaign(Aggregate):
         self.state = "open"
         self.opened_at = timestamp
         self.dataset: dict[str, Any] | None = None
+        self.curated_at: datetime | None = None
         self.pending_review: list[str] = []
         self.review_decisions: dict[str, dict[str, Any]] = {}
         self.review_completed = False
@@ -131,6 +132,14 @@ class RetrainCampaign(Aggregate):
     def training_dataset_id(self) -> str | None:
         """The dataset training uses: the reviewed one when review changed it, else the curated one."""
         return self.dataset.get("final_id") or self.dataset["dataset_id"] if self.dataset else None
+
+    @property
+    def curated_items(self) -> int:
+        """Items of the dataset training will use: the curated ones less those a reviewer rejected."""
+        if self.dataset is None:
+            return 0
+        rejected = sum(1 for d in self.review_decisions.values() if d["decision"] == "rejected")
+        return int(self.dataset["included"]) - rejected
 
     def _require(self, *states: str, action: str) -> None:
         if self.state not in states:
@@ -169,16 +178,17 @@ class RetrainCampaign(Aggregate):
             "validation_items": validation_items, "excluded": dict(excluded), "label_sources": dict(label_sources),
             "awaiting_review": len(awaiting_review),
         }
+        self.curated_at = timestamp
         self.pending_review = list(awaiting_review)
         if self.pending_review:
             self.state = "awaiting_review"
 
     def decide_review(self, *, item: str, decision: str, label: str | None, actor: str, timestamp: datetime) -> None:
         """The procedure's "validation humaine": approve (optionally relabel) or reject one critical item."""
+        if item in self.review_decisions:
+            raise IllegalTransition(f"item {item} of campaign {self.number} is already decided")
         self._require("awaiting_review", action="review")
         if item not in self.pending_review:
-            if item in self.review_decisions:
-                raise IllegalTransition(f"item {item} of campaign {self.number} is already decided")
             raise NotFound(f"campaign {self.number} has no review item {item}")
         if decision not in ("approved", "rejected"):
             raise IllegalTransition(f"unknown review decision {decision!r}")
@@ -190,6 +200,8 @@ class RetrainCampaign(Aggregate):
         self.review_decisions[item] = {"decision": decision, "label": label, "actor": actor}
 
     def complete_review(self, *, auto: bool, dataset_id: str | None, actor: str, timestamp: datetime) -> None:
+        """Every critical item is decided (or none needed a decision): the campaign moves on."""
+        self._require("open", "awaiting_review", action="complete the review of")
         if self.dataset is None or self.pending_review or self.review_completed:
             raise IllegalTransition(f"campaign {self.number} has no finished review to complete")
         approved = sum(1 for d in self.review_decisions.values() if d["decision"] == "approved")
@@ -209,8 +221,12 @@ class RetrainCampaign(Aggregate):
 
     def choose_strategy(self, *, strategy: str, reasons: list[str], forced: bool, actor: str,
                         timestamp: datetime) -> None:
-        self._require("open", "failed", action="choose a strategy for")
-        if self.dataset is None or not self.review_completed:
+        """Rule 4.4 once the review is done; an operator may force a strategy as soon as the dataset exists."""
+        if forced:
+            self._require("open", "awaiting_review", "failed", action="force a strategy for")
+        else:
+            self._require("open", "failed", action="choose a strategy for")
+        if self.dataset is None or not (self.review_completed or forced):
             raise IllegalTransition(f"campaign {self.number} has no reviewed dataset yet")
         self._strategy_chosen(strategy=strategy, reasons=reasons, forced=forced, actor=actor, timestamp=timestamp)
 
@@ -221,8 +237,8 @@ class RetrainCampaign(Aggregate):
 
     def start_training(self, *, config: dict[str, Any], seed: int, actor: str, timestamp: datetime) -> None:
         self._require("open", "failed", action="start training for")
-        if self.strategy is None:
-            raise IllegalTransition(f"campaign {self.number} has no strategy yet")
+        if self.strategy is None or not self.review_completed:
+            raise IllegalTransition(f"campaign {self.number} has no reviewed dataset and strategy yet")
         self._training_started(
             attempt=self.attempts + 1, strategy=self.strategy, config=config, seed=seed, actor=actor,
             timestamp=timestamp,

@@ -9,8 +9,10 @@ from datetime import datetime
 from typing import Literal
 
 from domain.rules.labels import extract_label
+from domain.rules.verdicts import exact
 
 EXCLUSION_REASONS = ("no_consent", "not_negative", "no_label", "corrupted", "inconsistent", "duplicate")
+LABEL_SOURCES = ("corrected_label", "comment")
 LabelSource = Literal["corrected_label", "comment"]
 
 
@@ -83,32 +85,45 @@ def curate(candidates: Sequence[Candidate], classes: Sequence[str]) -> Curation:
         else:
             assert label is not None
             survivors.append(SelectedItem(candidate, label[0], label[1]))
-    labels_per_image: dict[str, set[str]] = defaultdict(set)
-    for item in survivors:
-        labels_per_image[item.candidate.image_sha256 or ""].add(item.label)
-    consistent = []
-    for item in survivors:
-        if len(labels_per_image[item.candidate.image_sha256 or ""]) > 1:
-            excluded[item.candidate.item] = "inconsistent"
-        else:
-            consistent.append(item)
-    latest: dict[str, SelectedItem] = {}
-    for item in consistent:  # candidates come in ingestion order: a later equal time wins
-        kept = latest.get(item.candidate.image_sha256 or "")
-        if kept is None or item.candidate.feedback_at >= kept.candidate.feedback_at:
-            if kept is not None:
-                excluded[kept.candidate.item] = "duplicate"
-            latest[item.candidate.image_sha256 or ""] = item
-        else:
-            excluded[item.candidate.item] = "duplicate"
-    selected = [item for item in consistent if latest[item.candidate.image_sha256 or ""] is item]
+    consistent = _drop_images_with_two_labels(survivors, excluded)
+    selected = _keep_latest_per_image(consistent, excluded)
     counts = Counter(excluded.values())
+    sources = Counter(item.label_source for item in selected)
     return Curation(
         selected,
         excluded,
         {reason: counts.get(reason, 0) for reason in EXCLUSION_REASONS},
-        dict(Counter(item.label_source for item in selected)),
+        {source: sources.get(source, 0) for source in LABEL_SOURCES},
     )
+
+
+def _drop_images_with_two_labels(items: list[SelectedItem], excluded: dict[str, str]) -> list[SelectedItem]:
+    """An image (sha256) that carries two different user labels is inconsistent wherever it appears."""
+    labels_per_image: dict[str, set[str]] = defaultdict(set)
+    for item in items:
+        labels_per_image[item.candidate.image_sha256 or ""].add(item.label)
+    kept = []
+    for item in items:
+        if len(labels_per_image[item.candidate.image_sha256 or ""]) > 1:
+            excluded[item.candidate.item] = "inconsistent"
+        else:
+            kept.append(item)
+    return kept
+
+
+def _keep_latest_per_image(items: list[SelectedItem], excluded: dict[str, str]) -> list[SelectedItem]:
+    """The same image selected twice: keep the latest feedback (ingestion order breaks ties), the rest are duplicates."""
+    latest: dict[str, SelectedItem] = {}
+    for item in items:
+        sha = item.candidate.image_sha256 or ""
+        kept = latest.get(sha)
+        if kept is None or item.candidate.feedback_at >= kept.candidate.feedback_at:
+            if kept is not None:
+                excluded[kept.candidate.item] = "duplicate"
+            latest[sha] = item
+        else:
+            excluded[item.candidate.item] = "duplicate"
+    return [item for item in items if latest[item.candidate.image_sha256 or ""] is item]
 
 
 def critical_reasons(
@@ -118,7 +133,8 @@ def critical_reasons(
     reasons = []
     if item.label_source == "comment":
         reasons.append("label_from_comment")
-    if item.candidate.confidence is not None and item.candidate.confidence >= critical_confidence:
+    confidence = item.candidate.confidence
+    if confidence is not None and exact(confidence) >= exact(critical_confidence):
         reasons.append("confident_but_wrong")
     if selected_per_label.get(item.label, 0) < rare_class_min:
         reasons.append("rare_class")

@@ -5,12 +5,21 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from domain.rules.verdicts import exact
 
 Strategy = Literal["fine_tune", "full"]
 STRATEGIES: tuple[Strategy, ...] = ("fine_tune", "full")
+DRIFT_RULES = ("satisfaction", "image_type")
+
+
+class TriggeringBreach(NamedTuple):
+    """A breach that opened or joined the campaign, as the strategy sees it."""
+
+    rule: str
+    observed: float | None
+    segment: str | None = None
 
 
 @dataclass(frozen=True)
@@ -20,9 +29,19 @@ class StrategyDecision:
     forced: bool = False
 
 
+def major_drift_reasons(breaches: Iterable[TriggeringBreach], *, below: float) -> list[str]:
+    """One reason per satisfaction or image-type breach observed strictly below `below`."""
+    return [
+        f"major_drift: {breach.rule}{'/' + breach.segment if breach.segment else ''} "
+        f"observed {breach.observed} < {below}"
+        for breach in breaches
+        if breach.rule in DRIFT_RULES and breach.observed is not None and exact(breach.observed) < exact(below)
+    ]
+
+
 def choose_strategy(
     *,
-    breaches: Iterable[tuple[str, float | None]],
+    breaches: Iterable[TriggeringBreach],
     curated_items: int,
     original_training_items: int,
     fine_tunes_since_full: int,
@@ -32,21 +51,19 @@ def choose_strategy(
     forced: Strategy | None = None,
 ) -> StrategyDecision:
     """Full iff a satisfaction/image-type breach < 0.50, curated >= 20% of the original set, or 3 fine-tunes in a row."""
-    reasons = []
-    drift = [
-        observed for rule, observed in breaches
-        if rule in ("satisfaction", "image_type") and observed is not None and exact(observed) < exact(major_drift_below)
-    ]
-    if drift:
-        reasons.append(f"major_drift: satisfaction {min(drift)} < {major_drift_below}")
-    if original_training_items and Fraction(curated_items, original_training_items) >= exact(curated_fraction_for_full):
+    reasons = major_drift_reasons(breaches, below=major_drift_below)
+    if original_training_items > 0 and (
+        Fraction(curated_items, original_training_items) >= exact(curated_fraction_for_full)
+    ):
         reasons.append(
             f"significant_new_data: {curated_items} curated items >= {curated_fraction_for_full:.0%} "
             f"of {original_training_items} original"
         )
     if fine_tunes_since_full >= max_consecutive_fine_tunes:
-        reasons.append(f"fine_tune_streak: {fine_tunes_since_full} fine-tunes since the last full retraining")
-    if forced:
+        reasons.append(f"fine_tune_streak: {fine_tunes_since_full} fine-tunes in a row since the last full retraining")
+    if forced is not None:
+        if forced not in STRATEGIES:
+            raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}")
         return StrategyDecision(forced, [f"forced by operator: {forced}", *reasons], forced=True)
     if reasons:
         return StrategyDecision("full", reasons)

@@ -31,7 +31,7 @@ def judge_candidate(
 ) -> list[Gate]:
     """Three gates: validation accuracy strictly better, test accuracy >= parent - 0.01, latency <= 1.5 x parent."""
     test_floor = exact(parent.test_accuracy) - exact(max_test_regression)
-    latency_limit = latency_factor * parent.latency_ms
+    latency_limit = exact(latency_factor) * exact(parent.latency_ms)
     return [
         Gate(
             "validation_accuracy",
@@ -51,10 +51,10 @@ def judge_candidate(
         ),
         Gate(
             "latency",
-            candidate.latency_ms <= latency_limit,
+            exact(candidate.latency_ms) <= latency_limit,
             parent.latency_ms,
             candidate.latency_ms,
-            round(latency_limit, 6),
+            float(latency_limit),
             f"candidate <= {latency_factor} x parent",
         ),
     ]
