@@ -10,6 +10,8 @@ from tests.harness import Harness, build_harness
 
 pytest_plugins = [
     "tests.steps.common_steps",
+    "tests.steps.monitoring_steps",
+    "tests.steps.campaign_steps",
     "tests.steps.curation_steps",
     "tests.steps.rollout_steps",
     "tests.steps.rollback_steps",
