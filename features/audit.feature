@@ -91,6 +91,13 @@ Feature: The audit trail
       And it names the full training strategy and the 3 gates passed
       And its rollout steps go 0% -> 10% -> 50% -> 100%
 
+    Scenario: A breach that joined the campaign later is told among the breaches
+      Given v1 is in production
+      And the whole story of v2 has happened, with an error-rate breach joining the campaign during its review
+      When someone asks to explain v2
+      Then the explanation tells the breaches, the campaign, the dataset, the training, the gates and the rollout, in that order
+      And it names the error_rate breach of v1 observed at 0.2 against 0.05
+
     Scenario: The first version was registered, not trained by a campaign
       Given v1 is in production
       When someone asks to explain v1

@@ -163,6 +163,14 @@ Feature: Progressive rollout ("déploiement progressif")
       And the rollout is completed
       And no rollout is active
 
+    Scenario: Two processes ticking at the same moment record the transition once
+      Given v1 is in production
+      And v2 is rolled out at 10% against v1
+      And in this phase both versions serve healthy traffic
+      When two processes check the rollout 24 hours into the phase at the same moment
+      Then the history shows 1 traffic shift from 10% to 50%
+      And the rollout continues at 50%
+
   Rule: Not enough samples at a phase's end extends it once; at twice its duration the rollout pauses for an operator
 
     Scenario: Too little traffic at the end of a phase extends it

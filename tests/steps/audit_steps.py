@@ -49,18 +49,33 @@ def review_everything(harness: Harness, reviewer: str) -> None:
             harness.app.campaigns.decide(str(campaign.id), item["item"], approve=True, label=None, actor=reviewer)
 
 
-@given("the whole story of v2 has happened: drift on v1, a campaign, review, training, gates and a rollout")
-def whole_story(harness: Harness) -> None:
+def tell_story(harness: Harness, *, late_breach: bool) -> None:
+    """v1 drifts on phone images, a campaign curates, rita reviews, v2 is trained, validated and rolled out."""
     harness.clock.advance(timedelta(hours=1))
     drift_on(harness, "v1")
     harness.evaluator.figures["v2"] = ModelFigures(0.9, 0.97, 1.0)
     harness.app.tick()
+    if late_breach:
+        harness.clock.advance(timedelta(minutes=30))
+        harness.serve("v1", 100, errors=60)
+        harness.app.tick()
     review_everything(harness, "user:rita")
     harness.app.tick()
     for hours in (24, 48):
         serve_healthy_traffic(harness)
         check_into_phase(harness, hours)
     assert harness.app.ledger.version("v2").state == "production", harness.app.ledger.version("v2").state
+
+
+@given("the whole story of v2 has happened: drift on v1, a campaign, review, training, gates and a rollout")
+def whole_story(harness: Harness) -> None:
+    tell_story(harness, late_breach=False)
+
+
+@given("the whole story of v2 has happened, with an error-rate breach joining the campaign during its review")
+def whole_story_with_late_breach(harness: Harness) -> None:
+    tell_story(harness, late_breach=True)
+    assert [r["details"]["breach"]["rule"] for r in rows(harness, "BreachAttached")] == ["error_rate"]
 
 
 @given(parsers.parse("the clock reads {moment}"))

@@ -8,6 +8,7 @@ from typing import Any
 
 from pytest_bdd import given, parsers, then, when
 
+from application.rollouts import Rollouts
 from domain.errors import DomainError, InvalidInput
 from domain.rollout import Rollout
 from domain.rules.routing import bucket
@@ -160,6 +161,31 @@ def rollout_checked_into_phase(harness: Harness, hours: float) -> None:
     check_into_phase(harness, hours)
 
 
+class _StaleOnce:
+    """A second process's view of the ledger: its first read of the rollout happened before the other's save."""
+
+    def __init__(self, ledger: Any, stale: Rollout) -> None:
+        self._ledger, self._stale = ledger, stale
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ledger, name)
+
+    def rollout(self, ref: str) -> Rollout:
+        stale, self._stale = self._stale, None
+        return stale if stale is not None else self._ledger.rollout(ref)
+
+
+@when(parsers.parse("two processes check the rollout {hours:g} hours into the phase at the same moment"))
+def two_processes_check(harness: Harness, hours: float) -> None:
+    app = harness.app
+    harness.clock.set(latest_rollout(harness).phase_started_at + timedelta(hours=hours))
+    seen_by_second = app.ledger.rollout(str(latest_rollout(harness).id))
+    app.rollouts.step()
+    second = Rollouts(ledger=_StaleOnce(app.ledger, seen_by_second), feedback=harness.feedback, clock=harness.clock,
+                      policy=app.settings.rollout)
+    second.step()
+
+
 @when(parsers.parse("the rollout is checked {hours:g} hours after it started"))
 def rollout_checked_after_start(harness: Harness, hours: float) -> None:
     harness.clock.set(latest_rollout(harness).created_on + timedelta(hours=hours))
@@ -290,6 +316,12 @@ def shift_records_reason(harness: Harness, reason: str) -> None:
 @then(parsers.parse('the history shows the rollout {event} by "{actor}"'))
 def rollout_event_by(harness: Harness, event: str, actor: str) -> None:
     assert actor in [row["actor"] for row in rows(harness, event, "Rollout")]
+
+
+@then(parsers.parse("the history shows {count:d} traffic shift from {low:g}% to {high:g}%"))
+def traffic_shifted_count(harness: Harness, count: int, low: float, high: float) -> None:
+    shifts = [(r["details"]["from_percent"], r["details"]["to_percent"]) for r in rows(harness, "TrafficShifted")]
+    assert shifts.count((low, high)) == count, shifts
 
 
 @then(parsers.parse("the rollout continues at {percent:g}%"))
