@@ -10,7 +10,9 @@ from adapters.system_clock import SimulatedClock, SystemClock
 from application.audit import Audit
 from application.ledger import Ledger
 from application.models import ModelRegistry
+from application.first_model import FirstModel
 from application.ports import BlobStore, Clock
+from application.retrain import Retrain
 from application.settings import Settings, SettingsError
 
 
@@ -90,3 +92,24 @@ class Container:
 
     def audit(self) -> Audit:
         return Audit(ledger=self.ledger)
+
+    def app(self) -> Retrain:
+        """Every use case over the real adapters: SQL feedback store, blob store, torch."""
+        from adapters.sqlalchemy_feedback_store import SqlAlchemyFeedbackStore
+        from adapters.torch_evaluator import TorchEvaluator
+        from adapters.torch_predictor import TorchPredictor
+        from adapters.torch_trainer import TorchTrainer
+
+        return Retrain(
+            settings=self.settings, ledger=self.ledger, feedback=SqlAlchemyFeedbackStore(self.settings.feedback_store_url),
+            blobs=self.blobs, trainer=TorchTrainer(self.blobs),
+            evaluator=TorchEvaluator(self.blobs, latency_calls=self.settings.validation.latency_calls),
+            predictor=TorchPredictor(self.blobs), clock=self.clock,
+        )
+
+    def first_model(self) -> FirstModel:
+        from adapters.torch_datasets import ManifestDatasetCatalog
+        from adapters.torch_trainer import TorchTrainer
+
+        return FirstModel(ledger=self.ledger, catalog=ManifestDatasetCatalog(self.blobs), trainer=TorchTrainer(self.blobs),
+                          registry=self.registry(), blobs=self.blobs, training=self.settings.training)

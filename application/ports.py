@@ -90,11 +90,30 @@ class ModelRef:
 
 @dataclass(frozen=True)
 class TrainingRequest:
+    """Rule 4.5: what to train from (the parent), on what (curated + original data), how, with which seed."""
+
     strategy: str
-    parent: ModelRef
-    dataset_id: str
+    parent: ModelRef | None
+    dataset_id: str | None
     config: dict[str, Any]
     seed: int
+    original_dataset_id: str | None = None
+    architecture: str = ""
+    classes: list[str] = field(default_factory=list)
+    input_spec: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def first_model(cls, *, architecture: str, classes: list[str], input_spec: dict[str, Any],
+                    original_dataset_id: str, config: dict[str, Any], seed: int) -> TrainingRequest:
+        """A model trained from scratch on an original dataset only (`retrain init`)."""
+        return cls("full", None, None, config, seed, original_dataset_id, architecture, list(classes), dict(input_spec))
+
+    @property
+    def target(self) -> tuple[str, list[str], dict[str, Any]]:
+        """Architecture, classes and input spec of the model to produce."""
+        if self.parent is not None:
+            return self.parent.architecture, list(self.parent.classes), dict(self.parent.input_spec)
+        return self.architecture, list(self.classes), dict(self.input_spec)
 
 
 @dataclass(frozen=True)
@@ -122,6 +141,23 @@ class Prediction:
     inference_ms: float
 
 
+@dataclass(frozen=True)
+class OriginalDataset:
+    """A dataset a first model is trained on, stored as a manifest; its splits are fixed by the manifest."""
+
+    dataset_id: str
+    classes: list[str]
+    architecture: str
+    input_spec: dict[str, Any]
+    sizes: dict[str, int]
+
+
+class DatasetCatalog(Protocol):
+    """Stores an original dataset (the bundled digits, or an ImageFolder directory) as a manifest."""
+
+    def original(self, source: str, *, seed: int) -> OriginalDataset: ...
+
+
 class Trainer(Protocol):
     """Fine-tunes or retrains a model on a curated dataset; returns the stored artifact."""
 
@@ -131,7 +167,9 @@ class Trainer(Protocol):
 class Evaluator(Protocol):
     """Measures parent and candidate side by side on the same data and machine."""
 
-    def compare(self, parent: ModelRef, candidate: ModelRef, dataset_id: str) -> Comparison: ...
+    def compare(
+        self, parent: ModelRef, candidate: ModelRef, dataset_id: str, original_dataset_id: str | None = None
+    ) -> Comparison: ...
 
 
 class Predictor(Protocol):

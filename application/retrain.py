@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from application.audit import Audit
 from application.campaigns import Campaigns
 from application.curation import Curator
+from application.ingestion import Ingestion
 from application.ledger import Ledger
 from application.models import ModelRegistry
 from application.monitoring import Monitoring, VersionReport
@@ -45,6 +46,7 @@ class Retrain:
         )
         self.models = ModelRegistry(ledger=ledger, blobs=blobs, predictor=predictor, clock=clock)
         self.audit = Audit(ledger=ledger)
+        self.ingestion = Ingestion(ledger=ledger, feedback=feedback, blobs=blobs, clock=clock)
 
     def tick(self) -> TickReport:
         """One pass of everything time-driven: monitor, campaign steps, rollout phases."""

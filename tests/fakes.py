@@ -261,7 +261,9 @@ class FakeEvaluator:
         self.figures: dict[str, ModelFigures] = {}
         self.default = ModelFigures(validation_accuracy=0.80, test_accuracy=0.97, latency_ms=1.0)
 
-    def compare(self, parent: ModelRef, candidate: ModelRef, dataset_id: str) -> Comparison:
+    def compare(
+        self, parent: ModelRef, candidate: ModelRef, dataset_id: str, original_dataset_id: str | None = None
+    ) -> Comparison:
         return Comparison(
             self.figures.get(parent.label, self.default),
             self.figures.get(candidate.label, self.default),

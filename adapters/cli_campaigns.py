@@ -1,0 +1,116 @@
+"""`retrain campaigns`, `retrain campaign ...` and `retrain review ...`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from adapters.cli_common import (
+    ActorOption,
+    JsonOption,
+    NowOption,
+    ReasonOption,
+    app,
+    campaign_app,
+    default_actor,
+    out,
+    print_json,
+    review_app,
+    state_of,
+)
+from application.campaign_views import campaign_summary
+from domain.errors import InvalidInput
+
+
+@app.command()
+def campaigns(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Every campaign with its state, breaches, dataset, strategy and candidate."""
+    rows = [campaign_summary(c) for c in state_of(ctx).container().ledger.campaigns()]
+    if as_json:
+        return print_json(rows)
+    if not rows:
+        out.print("No campaign yet.")
+        return
+    table = Table("#", "version", "state", "opened", "breaches", "dataset", "strategy", "candidate")
+    for row in rows:
+        breaches = ", ".join(f"{b['rule']}{'/' + b['segment'] if b['segment'] else ''}" for b in row["breaches"])
+        dataset = row["dataset"]
+        table.add_row(str(row["number"]), row["version"], row.get("outcome") or row["state"], row["opened_at"][:19],
+                      breaches or row["reason"] or "-",
+                      f"{dataset['included']} items, {dataset['awaiting_review']} to review" if dataset else "-",
+                      row["strategy"] or "-", row["candidate"] or "-")
+    out.print(table)
+
+
+@campaign_app.command("show")
+def show(ctx: typer.Context, campaign: str, as_json: JsonOption = False) -> None:
+    """One campaign in full."""
+    row = campaign_summary(state_of(ctx).container().ledger.campaign(campaign))
+    if as_json:
+        return print_json(row)
+    for key, value in row.items():
+        out.print(f"[bold]{key}[/bold]: {value}")
+
+
+@campaign_app.command("open")
+def open_campaign(ctx: typer.Context, reason: ReasonOption, actor: ActorOption = "", now: NowOption = None,
+                  as_json: JsonOption = False) -> None:
+    """Open a campaign on the production version by hand."""
+    campaign = state_of(ctx).container(now).app().campaigns.open(reason=reason, actor=actor or default_actor())
+    if as_json:
+        return print_json(campaign_summary(campaign))
+    out.print(f"Opened campaign {campaign.number} on {campaign.version_label}.")
+
+
+@campaign_app.command("abandon")
+def abandon(ctx: typer.Context, campaign: str, reason: ReasonOption, actor: ActorOption = "",
+            now: NowOption = None) -> None:
+    """Abandon a campaign (recorded with the reason)."""
+    done = state_of(ctx).container(now).app().campaigns.abandon(campaign, reason=reason, actor=actor or default_actor())
+    out.print(f"Campaign {done.number} abandoned.")
+
+
+@campaign_app.command("retry")
+def retry(ctx: typer.Context, campaign: str, actor: ActorOption = "", now: NowOption = None,
+          as_json: JsonOption = False) -> None:
+    """Start a failed or interrupted training again."""
+    done = state_of(ctx).container(now).app().campaigns.retry(campaign, actor=actor or default_actor())
+    if as_json:
+        return print_json(campaign_summary(done))
+    out.print(f"Campaign {done.number} is {done.outcome or done.state}.")
+
+
+@review_app.command("list")
+def review_list(ctx: typer.Context, campaign: str, as_json: JsonOption = False) -> None:
+    """The campaign's critical items and their decisions."""
+    items = state_of(ctx).container().app().campaigns.review_items(campaign)
+    if as_json:
+        return print_json(items)
+    table = Table("item", "prediction", "label", "source", "reasons", "decision")
+    for item in items:
+        table.add_row(item["item"], item["prediction_id"], item["label"], item["label_source"],
+                      ", ".join(item["reasons"]), item["decision"] or "pending")
+    out.print(table)
+
+
+@review_app.command("decide")
+def review_decide(
+    ctx: typer.Context,
+    campaign: str,
+    item: str,
+    approve: Annotated[bool, typer.Option("--approve", help="Accept the item.")] = False,
+    reject: Annotated[bool, typer.Option("--reject", help="Leave the item out.")] = False,
+    label: Annotated[str | None, typer.Option("--label", help="With --approve: the right label.")] = None,
+    actor: ActorOption = "",
+    now: NowOption = None,
+) -> None:
+    """Approve (optionally with another label) or reject one critical item."""
+    if approve == reject:
+        raise InvalidInput("give exactly one of --approve or --reject")
+    done = state_of(ctx).container(now).app().campaigns.decide(campaign, item, approve=approve, label=label,
+                                                               actor=actor or default_actor())
+    left = len(done.pending_review)
+    out.print(f"Item {item} {'approved' if approve else 'rejected'}; {left} item(s) left to review in campaign "
+              f"{done.number}.")

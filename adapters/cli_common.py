@@ -1,0 +1,97 @@
+"""What every `retrain` command shares: the Typer apps, global options, JSON and time helpers."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from adapters.structlog_setup import configure_logging
+from application.settings import load_settings
+from bootstrap import Container, build_clock
+from domain.errors import InvalidInput
+
+EXIT_REFUSED, EXIT_INVALID, EXIT_NOT_FOUND = 1, 2, 3
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  help="Keep a production image classifier healthy from its users' feedback.")
+models_app = typer.Typer(add_completion=False, help="Model versions: list, show, verify.")
+model_app = typer.Typer(no_args_is_help=True, add_completion=False, help="Register an existing model.")
+campaign_app = typer.Typer(no_args_is_help=True, add_completion=False, help="One campaign: show, open, abandon, retry.")
+review_app = typer.Typer(no_args_is_help=True, add_completion=False, help="Human review of critical items.")
+rollout_app = typer.Typer(no_args_is_help=True, add_completion=False, help="Rollout control.")
+app.add_typer(models_app, name="models")
+app.add_typer(model_app, name="model")
+app.add_typer(campaign_app, name="campaign")
+app.add_typer(review_app, name="review")
+app.add_typer(rollout_app, name="rollout")
+out = Console()
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+NowOption = Annotated[str | None, typer.Option("--now", help="Simulated time, RFC 3339 with offset.")]
+ReasonOption = Annotated[str, typer.Option("--reason", help="Why (recorded in the event).")]
+ActorOption = Annotated[str, typer.Option("--actor", help="Who acts, e.g. user:alice (default: user:<login>).")]
+
+
+class State:
+    def __init__(self, home: Path | None, config: Path | None, debug: bool) -> None:
+        self.home, self.config, self.debug = home, config, debug
+
+    def container(self, now: str | None = None) -> Container:
+        settings = load_settings(self.config, home=self.home)
+        return Container(settings, build_clock(now))
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    home: Annotated[Path | None, typer.Option("--home", envvar="RETRAIN_HOME", help="Data directory.")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="TOML settings file.")] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
+) -> None:
+    configure_logging(verbose=debug)
+    ctx.obj = State(home, config, debug)
+
+
+def state_of(ctx: typer.Context) -> State:
+    return ctx.find_root().obj
+
+
+def print_json(document: Any) -> None:
+    sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
+
+
+def json_option(name: str, text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InvalidInput(f"{name} is not valid JSON: {error.msg}") from None
+    if not isinstance(value, dict):
+        raise InvalidInput(f"{name} must be a JSON object")
+    return value
+
+
+def default_actor() -> str:
+    import getpass
+
+    try:
+        return f"user:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "user:unknown"
+
+
+def time_option(name: str, text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(f"{name} {text!r} is not an RFC 3339 time") from None
+    if moment.tzinfo is None:
+        raise InvalidInput(f"{name} {text!r} needs a UTC offset, e.g. 2026-01-01T00:00:00Z")
+    return moment

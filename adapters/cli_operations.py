@@ -1,0 +1,152 @@
+"""`retrain init`, `ingest`, `monitor`, `tick`: the first model, the traffic, and the time-driven steps."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Annotated, Any
+
+import typer
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from adapters.cli_common import ActorOption, JsonOption, NowOption, app, default_actor, out, print_json, state_of
+from application.ingestion import BatchRejected
+from application.models import version_summary
+from application.monitoring import VersionReport
+from domain.errors import InvalidInput
+
+
+@app.command()
+def init(
+    ctx: typer.Context,
+    dataset: Annotated[str, typer.Option("--dataset", help="`digits` (bundled) or an ImageFolder directory.")] = "digits",
+    epochs: Annotated[int | None, typer.Option("--epochs", help="At most this many epochs (early stopping).")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Random seed (recorded).")] = None,
+    baseline_ms: Annotated[float | None, typer.Option("--baseline-ms", help="Latency baseline; else measured.")] = None,
+    arch: Annotated[str | None, typer.Option("--arch", help="Architecture (default by dataset).")] = None,
+    actor: ActorOption = "",
+    now: NowOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Train the first model and register it as production v1."""
+    if dataset != "digits" and not Path(dataset).is_dir():
+        raise InvalidInput(f"--dataset must be `digits` or an ImageFolder directory; {dataset} is neither")
+    container = state_of(ctx).container(now)
+    version = container.first_model().init(source=dataset, epochs=epochs, seed=seed, baseline_ms=baseline_ms,
+                                           actor=actor or default_actor(), architecture=arch)
+    if as_json:
+        return print_json(version_summary(version, {}))
+    metrics = version.training_metrics
+    out.print(f"Trained {version.label} ({version.architecture}) on {dataset}: test accuracy "
+              f"{metrics.get('test_accuracy', 0):.2%}, best epoch {metrics.get('best_epoch')} of "
+              f"{metrics.get('epochs_run')}, {metrics.get('seconds')} s on {metrics.get('device')}.")
+    out.print(f"{version.label} is in production.")
+
+
+def _lines(handle: IO[str], progress: Progress | None, task: Any) -> Iterator[str]:
+    for line in handle:
+        if progress is not None:
+            progress.update(task, advance=len(line.encode()))
+        yield line
+
+
+@app.command()
+def ingest(
+    ctx: typer.Context,
+    source: Annotated[str, typer.Argument(help="A JSON Lines file of prediction and feedback records, or - for stdin.")],
+    skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help="Write the valid records, report the rest.")] = False,
+    rejects: Annotated[Path | None, typer.Option("--rejects", help="Write rejected lines to this file.")] = None,
+    now: NowOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Import prediction and feedback records (atomic by default), then evaluate the triggers."""
+    if source != "-" and not Path(source).is_file():
+        raise InvalidInput(f"{source} is not a file")
+    retrain = state_of(ctx).container(now).app()
+    handle = sys.stdin if source == "-" else open(source, encoding="utf-8", errors="replace")  # noqa: SIM115
+    show = source != "-" and sys.stderr.isatty() and not as_json
+    progress = Progress(TextColumn("ingesting"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
+                        transient=True) if show else None
+    try:
+        if progress is not None:
+            progress.start()
+        task = progress.add_task("ingest", total=Path(source).stat().st_size) if progress is not None else None
+        report = retrain.ingestion.ingest(_lines(handle, progress, task), skip_invalid=skip_invalid)
+    except BatchRejected as rejected:
+        _write_rejects(rejects, rejected.report.rejected_lines)
+        if as_json:
+            print_json(rejected.report.as_json() | {"written": False})
+        for error in rejected.report.errors[:100]:
+            sys.stderr.write(f"{error}\n")
+        raise
+    finally:
+        if progress is not None:
+            progress.stop()
+        if handle is not sys.stdin:
+            handle.close()
+    _write_rejects(rejects, report.rejected_lines)
+    reports = retrain.monitoring.evaluate()
+    if as_json:
+        return print_json(report.as_json() | {"written": True, "monitor": [r.as_json() for r in reports]})
+    out.print(f"Accepted {report.predictions} predictions and {report.feedback} feedback; "
+              f"{report.duplicates} duplicates; {report.rejected} rejected.")
+    for error in report.errors[:100]:
+        sys.stderr.write(f"{error}\n")
+    _print_breaches(reports)
+
+
+def _write_rejects(path: Path | None, lines: list[str]) -> None:
+    if path is not None and lines:
+        path.write_text("".join(line if line.endswith("\n") else line + "\n" for line in lines), encoding="utf-8")
+
+
+def _print_breaches(reports: list[VersionReport]) -> None:
+    for report in reports:
+        for verdict in report.verdicts:
+            if verdict.state == "breached":
+                segment = f" ({verdict.segment})" if verdict.segment else ""
+                out.print(f"{report.version}: {verdict.rule}{segment} breached: observed {verdict.observed} "
+                          f"vs threshold {verdict.threshold}")
+
+
+def _monitor_json(reports: list[VersionReport], evaluated_at: str) -> dict[str, Any]:
+    return {"evaluated_at": evaluated_at, "versions": [r.as_json() for r in reports]}
+
+
+def _monitor_table(reports: list[VersionReport]) -> None:
+    if not reports:
+        out.print("No version is serving.")
+        return
+    table = Table("version", "rule", "segment", "state", "observed", "threshold", "window")
+    for report in reports:
+        for v in report.verdicts:
+            table.add_row(report.version, v.rule, v.segment or "-", v.state,
+                          "-" if v.observed is None else f"{v.observed:g}", f"{v.threshold:g}", str(v.window))
+    out.print(table)
+
+
+@app.command()
+def monitor(ctx: typer.Context, now: NowOption = None, as_json: JsonOption = False) -> None:
+    """Evaluate the triggers now: the state of each rule, and any breach (recorded once per episode)."""
+    retrain = state_of(ctx).container(now).app()
+    reports = retrain.monitoring.evaluate()
+    if as_json:
+        return print_json(_monitor_json(reports, retrain.clock.now().isoformat()))
+    _monitor_table(reports)
+
+
+@app.command()
+def tick(ctx: typer.Context, now: NowOption = None, as_json: JsonOption = False) -> None:
+    """One pass of everything time-driven: monitor, campaign steps, rollout phases."""
+    retrain = state_of(ctx).container(now).app()
+    report = retrain.tick()
+    rollout = retrain.rollouts.status()
+    if as_json:
+        return print_json({"monitor": _monitor_json(report.monitor, retrain.clock.now().isoformat()),
+                           "rollout": rollout})
+    _monitor_table(report.monitor)
+    if rollout:
+        out.print(f"Rollout {rollout['number']}: {rollout['candidate']} at {rollout['percent']:g}% "
+                  f"(phase {rollout['phase']}, {rollout['state']}) against {rollout['stable']}.")

@@ -1,0 +1,149 @@
+"""Datasets as manifests in the blob store: the bundled digits, ImageFolder directories, curated campaign data."""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from adapters.torch_predictor import decode_image
+from application.curation import manifest_bytes
+from application.ports import BlobStore, ImageDecodeError, OriginalDataset
+
+DIGITS_SPLIT = {"train": 0.7, "validation": 0.15}  # the rest is the test set
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
+
+
+@dataclass(frozen=True)
+class TensorSplit:
+    """Inputs, class indices, and each item's image type."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    image_types: list[str]
+
+    def __len__(self) -> int:
+        return int(self.y.shape[0])
+
+    @staticmethod
+    def concat(*parts: TensorSplit) -> TensorSplit:
+        parts = tuple(p for p in parts if len(p))
+        if not parts:
+            raise ValueError("no data")
+        return TensorSplit(torch.cat([p.x for p in parts]), torch.cat([p.y for p in parts]),
+                           [t for p in parts for t in p.image_types])
+
+    def subset(self, indices: list[int]) -> TensorSplit:
+        index = torch.tensor(indices, dtype=torch.long)
+        return TensorSplit(self.x[index], self.y[index], [self.image_types[i] for i in indices])
+
+
+def digits_images() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's 1,797 bundled 8x8 digits as uint8 grey images (0-255) and their labels."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images = np.rint(digits.images * (255.0 / 16.0)).clip(0, 255).astype(np.uint8)
+    return images, digits.target.astype(np.int64)
+
+
+def digits_manifest(seed: int = 0) -> dict[str, Any]:
+    """A deterministic train/validation/test split of the digits, by seed."""
+    _, labels = digits_images()
+    order = list(range(len(labels)))
+    random.Random(seed).shuffle(order)
+    n_train = int(len(order) * DIGITS_SPLIT["train"])
+    n_val = int(len(order) * DIGITS_SPLIT["validation"])
+    return {
+        "kind": "digits", "source": "sklearn.datasets.load_digits", "seed": seed,
+        "classes": [str(d) for d in range(10)],
+        "splits": {"train": sorted(order[:n_train]), "validation": sorted(order[n_train:n_train + n_val]),
+                   "test": sorted(order[n_train + n_val:])},
+    }
+
+
+def imagefolder_manifest(root: Path, blobs: BlobStore, seed: int = 0) -> dict[str, Any]:
+    """An ImageFolder directory (one sub-directory per class) stored in the blob store, split 70/15/15 by seed."""
+    if not root.is_dir():
+        raise ValueError(f"{root} is not a directory")
+    classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if len(classes) < 2:
+        raise ValueError(f"{root} needs one sub-directory per class, at least two")
+    items = []
+    for label in classes:
+        for path in sorted((root / label).rglob("*")):
+            if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
+                items.append({"image_sha256": blobs.put(path.read_bytes()), "label": label, "image_type": "unknown"})
+    order = list(range(len(items)))
+    random.Random(seed).shuffle(order)
+    n_train, n_val = int(len(order) * 0.7), int(len(order) * 0.15)
+    for rank, index in enumerate(order):
+        items[index]["split"] = "train" if rank < n_train else "validation" if rank < n_train + n_val else "test"
+    return {"kind": "imagefolder", "source": str(root.name), "seed": seed, "classes": classes, "items": items}
+
+
+def store_dataset(blobs: BlobStore, manifest: dict[str, Any]) -> str:
+    return blobs.put(manifest_bytes(manifest))
+
+
+class DatasetLoader:
+    """Turns a dataset manifest and a split name into tensors for a model's input spec and classes."""
+
+    def __init__(self, blobs: BlobStore) -> None:
+        self.blobs = blobs
+
+    def manifest(self, dataset_id: str) -> dict[str, Any]:
+        return json.loads(self.blobs.get(dataset_id))
+
+    def split(self, dataset_id: str, split: str, input_spec: dict[str, Any], classes: list[str]) -> TensorSplit:
+        manifest = self.manifest(dataset_id)
+        index = {name: i for i, name in enumerate(classes)}
+        if manifest.get("kind") == "digits":
+            images, labels = digits_images()
+            chosen = manifest["splits"][split]
+            x = torch.from_numpy(images[chosen]).float().div(255.0).unsqueeze(1)
+            mean, std = input_spec.get("mean", [0.5])[0], input_spec.get("std", [0.5])[0]
+            y = torch.tensor([index[str(int(labels[i]))] for i in chosen], dtype=torch.long)
+            return TensorSplit((x - mean) / std, y, ["digits"] * len(chosen))
+        tensors, targets, types = [], [], []
+        for item in manifest["items"]:
+            if item.get("split") != split or item.get("review") in ("pending", "rejected"):
+                continue
+            try:
+                tensors.append(decode_image(self.blobs.get(item["image_sha256"]), input_spec))
+            except (ImageDecodeError, OSError):
+                continue  # curation already excluded undecodable images; a blob lost since is skipped
+            targets.append(index[item["label"]])
+            types.append(item.get("image_type", "unknown"))
+        if not tensors:
+            shape = (0, 3 if input_spec.get("mode") == "RGB" else 1, *input_spec.get("size", [8, 8]))
+            return TensorSplit(torch.empty(shape), torch.empty(0, dtype=torch.long), [])
+        return TensorSplit(torch.stack(tensors), torch.tensor(targets, dtype=torch.long), types)
+
+
+class ManifestDatasetCatalog:
+    """DatasetCatalog over the blob store: `digits` (bundled) or an ImageFolder directory path."""
+
+    def __init__(self, blobs: BlobStore) -> None:
+        self.blobs = blobs
+        self.loader = DatasetLoader(blobs)
+
+    def original(self, source: str, *, seed: int) -> OriginalDataset:
+        from adapters.torch_models import DIGITS_CNN, RGB_INPUT_SPEC, default_input_spec
+
+        if source == "digits":
+            manifest = digits_manifest(seed)
+            architecture, spec = DIGITS_CNN, default_input_spec(DIGITS_CNN)
+            sizes = {name: len(indices) for name, indices in manifest["splits"].items()}
+        else:
+            manifest = imagefolder_manifest(Path(source), self.blobs, seed)
+            architecture, spec = "resnet18", dict(RGB_INPUT_SPEC)
+            sizes = {name: sum(1 for i in manifest["items"] if i["split"] == name)
+                     for name in ("train", "validation", "test")}
+        return OriginalDataset(store_dataset(self.blobs, manifest), list(manifest["classes"]), architecture, spec,
+                               sizes)

@@ -1,0 +1,80 @@
+"""Evaluator with torch (rule 4.6): parent and candidate measured side by side, in one run, on one machine."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import defaultdict
+
+import torch
+
+from adapters.torch_datasets import DatasetLoader, TensorSplit
+from adapters.torch_models import load_model
+from adapters.torch_trainer import accuracy, pick_device
+from application.ports import BlobStore, Comparison, ModelRef
+from domain.rules.validation_gates import ModelFigures
+
+
+class TorchEvaluator:
+    """Validation accuracy (curated + original validation), original test accuracy, interleaved latency."""
+
+    def __init__(self, blobs: BlobStore, *, latency_calls: int = 200, device: torch.device | None = None) -> None:
+        self.blobs = blobs
+        self.loader = DatasetLoader(blobs)
+        self.latency_calls = latency_calls
+        self.device = device or pick_device()
+
+    def compare(
+        self, parent: ModelRef, candidate: ModelRef, dataset_id: str, original_dataset_id: str | None = None
+    ) -> Comparison:
+        spec, classes = candidate.input_spec, candidate.classes
+        curated_validation = self.loader.split(dataset_id, "validation", spec, classes)
+        validation, test = curated_validation, None
+        if original_dataset_id:
+            validation = TensorSplit.concat(curated_validation,
+                                            self.loader.split(original_dataset_id, "validation", spec, classes))
+            test = self.loader.split(original_dataset_id, "test", spec, classes)
+        models = {ref.label: load_model(self.blobs.get(ref.artifact_sha256), ref.architecture, len(ref.classes))
+                  .to(self.device) for ref in (parent, candidate)}
+        latency = self.latencies(models[parent.label], models[candidate.label], validation)
+        figures = {
+            label: ModelFigures(
+                validation_accuracy=round(accuracy(model, validation, self.device), 6),
+                test_accuracy=round(accuracy(model, test, self.device), 6) if test is not None else 0.0,
+                latency_ms=round(latency[index], 6),
+            )
+            for index, (label, model) in enumerate(models.items())
+        }
+        per_type = {
+            image_type: {label: round(accuracy(model, curated_validation.subset(indices), self.device), 6)
+                         for label, model in models.items()} | {"items": len(indices)}
+            for image_type, indices in _by_type(curated_validation).items()
+        }
+        return Comparison(figures[parent.label], figures[candidate.label], per_type)
+
+    def latencies(self, parent: torch.nn.Module, candidate: torch.nn.Module, data: TensorSplit) -> tuple[float, float]:
+        """Mean single-image latency of each, over `latency_calls` calls after a warm-up, interleaved."""
+        sample = data.x[:1].to(self.device) if len(data) else None
+        if sample is None:
+            return (0.0, 0.0)
+        timings: tuple[list[float], list[float]] = ([], [])
+        with torch.inference_mode():
+            for model in (parent, candidate):
+                for _ in range(10):
+                    model(sample)
+            for call in range(self.latency_calls):
+                for index, model in enumerate((parent, candidate)):
+                    image = data.x[call % len(data)].unsqueeze(0).to(self.device)
+                    started = time.perf_counter()
+                    model(image)
+                    if self.device.type == "cuda":
+                        torch.cuda.synchronize()
+                    timings[index].append((time.perf_counter() - started) * 1000)
+        return (math.fsum(timings[0]) / len(timings[0]), math.fsum(timings[1]) / len(timings[1]))
+
+
+def _by_type(data: TensorSplit) -> dict[str, list[int]]:
+    groups: dict[str, list[int]] = defaultdict(list)
+    for index, image_type in enumerate(data.image_types):
+        groups[image_type].append(index)
+    return dict(groups)
