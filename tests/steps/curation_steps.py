@@ -18,6 +18,8 @@ from application.records import StoredFeedback, StoredPrediction
 from domain.retrain_campaign import RetrainCampaign
 from tests.harness import Harness, png
 
+# Answers are written as of the clock: served ten minutes ago, answered a minute before or after (or two after).
+SERVED_AGO = timedelta(minutes=10)
 ANSWER_DELAYS = {"before": timedelta(minutes=-1), "after": timedelta(minutes=1), "later": timedelta(minutes=2)}
 
 
@@ -37,11 +39,15 @@ class Answer:
 
 
 class Images:
-    """Stores the images a scenario needs: fresh ones, named ones (same name, same image) and broken ones."""
+    """Stores the images a scenario needs: fresh ones, named ones (same name, same image) and broken ones.
+
+    It also remembers the latest feedback written per item, so that a step can answer again.
+    """
 
     def __init__(self) -> None:
         self.seeds: Iterator[int] = itertools.count()
         self.named: dict[str, int] = {}
+        self.answers: dict[str, StoredFeedback] = {}
 
     def fresh(self, harness: Harness, split: str | None = None) -> str:
         """A new, never-seen readable image; with `split`, one whose hash falls in that split."""
@@ -62,9 +68,9 @@ class Images:
             return harness.blobs.put(_constant_png())
         if spec == "missing":
             return hashlib.sha256(png(10**9)).hexdigest()
-        if spec == "tampered":
+        if spec == "tampered":  # the stored bytes no longer match their checksum (in-memory blob store only)
             sha = self.fresh(harness)
-            harness.blobs.blobs[sha] = png(10**9 + 1)  # the bytes no longer match their checksum
+            harness.blobs.blobs[sha] = png(10**9 + 1)  # type: ignore[attr-defined]
             return sha
         seed = self.named.setdefault(spec, 10**8 + len(self.named))
         return harness.blobs.put(png(seed))
@@ -92,7 +98,7 @@ def images() -> Images:
 def write_answers(harness: Harness, images: Images, label: str, answers: list[Answer]) -> None:
     """The predictions and their feedback, written the way ingestion would."""
     version_id = str(harness.app.ledger.version(label).id)
-    at = harness.clock.now()
+    at = harness.clock.now() - SERVED_AGO
     predictions, feedback = [], []
     for answer in answers:
         predictions.append(StoredPrediction(
@@ -104,12 +110,13 @@ def write_answers(harness: Harness, images: Images, label: str, answers: list[An
             answer.corrected_label, answer.consent,
         ))
     harness.feedback.add(predictions, feedback)
+    images.answers.update((answer.prediction_id, answer) for answer in feedback)
 
 
 def labelled_answers(harness: Harness, images: Images, label: str, count: int, split: str | None) -> None:
     """`count` consented corrections of a prediction of the first class, spread evenly over four other classes."""
     version = harness.app.ledger.version(label)
-    at = harness.clock.now()
+    at = harness.clock.now() - SERVED_AGO
     items = [harness.next_id() for _ in range(count)]
     harness.feedback.add(
         [StoredPrediction(item, str(version.id), at, version.classes[0], 5.0, "ok", 0.5, "archive",
@@ -186,9 +193,9 @@ def users_answered(harness: Harness, images: Images, label: str, datatable: list
 
 
 @given(parsers.parse('the user who answered "{item}" later answers again {how}'))
-def answers_again(harness: Harness, item: str, how: str) -> None:
+def answers_again(harness: Harness, images: Images, item: str, how: str) -> None:
     """A later feedback record replaces the earlier one: `how` is 'without consent', 'with consent' or 'satisfied'."""
-    earlier = harness.feedback.feedback[item][-1]
+    earlier = images.answers[item]
     later = StoredFeedback(
         item,
         1 if how == "satisfied" else earlier.user_feedback,
@@ -198,6 +205,7 @@ def answers_again(harness: Harness, item: str, how: str) -> None:
         {"without consent": False, "with consent": True, "satisfied": earlier.gdpr_consent}[how],
     )
     harness.feedback.add([], [later])
+    images.answers[item] = later
 
 
 @given(parsers.parse("{label} has {count:d} clearly labelled answers ready for training"))
@@ -229,8 +237,13 @@ def users_corrected_to(harness: Harness, images: Images, count: int, label: str,
 
 # -- When -------------------------------------------------------------------------------------------------
 def curate_by_hand(harness: Harness) -> RetrainCampaign:
-    campaign = harness.app.campaigns.open(reason="users report wrong labels", actor="user:olivia")
-    return harness.app.campaigns.curate(str(campaign.id), actor="user:olivia")
+    """Curate the production version's open campaign, or one an operator opens by hand."""
+    production = harness.app.ledger.production()
+    assert production is not None
+    campaign = harness.app.ledger.open_campaign_for(str(production.id)) or harness.app.campaigns.open(
+        reason="users report wrong labels", actor="user:olivia"
+    )
+    return harness.app.campaigns.curate(str(campaign.id))
 
 
 @when(parsers.parse("the feedback of {label} is curated"), target_fixture="campaign")

@@ -1,0 +1,98 @@
+Feature: Validation of the candidate against its parent
+  The procedure's "tests de validation": parent and candidate are measured side by side, and the candidate
+  must be strictly better on the validation set, lose at most one point on the original test set, and stay
+  within 1.5 times the parent's latency. The verdict is recorded with every figure; a rejected candidate never serves.
+
+  Rule: Validation accuracy must be strictly greater than the parent's
+
+    Scenario Outline: Validation accuracy <candidate> against the parent's 0.80
+      Given v1 is in production
+      And v1 has 20 clearly labelled answers ready for training
+      And a campaign was opened by hand on v1
+      And side by side, v1 measures a validation accuracy of 0.80, a test accuracy of 0.97 and a latency of 2 ms
+      And side by side, v2 measures a validation accuracy of <candidate>, a test accuracy of 0.97 and a latency of 2 ms
+      When the campaign is advanced
+      Then <verdict>
+
+      Examples:
+        | candidate | verdict                                                     |
+        | 0.81      | v2 is validated against v1 with every figure                |
+        | 0.80      | v2 is rejected against v1 for failing "validation_accuracy" |
+        | 0.79      | v2 is rejected against v1 for failing "validation_accuracy" |
+
+  Rule: Test accuracy may be at most one point below the parent's
+
+    Scenario Outline: Test accuracy <candidate> against the parent's <parent>
+      Given v1 is in production
+      And v1 has 20 clearly labelled answers ready for training
+      And a campaign was opened by hand on v1
+      And side by side, v1 measures a validation accuracy of 0.80, a test accuracy of <parent> and a latency of 2 ms
+      And side by side, v2 measures a validation accuracy of 0.85, a test accuracy of <candidate> and a latency of 2 ms
+      When the campaign is advanced
+      Then <verdict>
+      And the test_regression gate records parent <parent>, candidate <candidate> and limit <limit>
+
+      Examples:
+        | parent | candidate | limit | verdict                                                 |
+        | 0.97   | 0.98      | 0.96  | v2 is validated against v1 with every figure            |
+        | 0.97   | 0.96      | 0.96  | v2 is validated against v1 with every figure            |
+        | 0.97   | 0.959     | 0.96  | v2 is rejected against v1 for failing "test_regression" |
+        | 0.10   | 0.09      | 0.09  | v2 is validated against v1 with every figure            |
+        | 0.10   | 0.089     | 0.09  | v2 is rejected against v1 for failing "test_regression" |
+
+  Rule: Latency may be at most 1.5 times the parent's
+
+    Scenario Outline: Latency <candidate> ms against the parent's <parent> ms
+      Given v1 is in production
+      And v1 has 20 clearly labelled answers ready for training
+      And a campaign was opened by hand on v1
+      And side by side, v1 measures a validation accuracy of 0.80, a test accuracy of 0.97 and a latency of <parent> ms
+      And side by side, v2 measures a validation accuracy of 0.85, a test accuracy of 0.97 and a latency of <candidate> ms
+      When the campaign is advanced
+      Then <verdict>
+      And the latency gate records parent <parent>, candidate <candidate> and limit <limit>
+
+      Examples:
+        | parent | candidate | limit | verdict                                         |
+        | 2      | 3         | 3     | v2 is validated against v1 with every figure    |
+        | 0.7    | 1.05      | 1.05  | v2 is validated against v1 with every figure    |
+        | 2      | 3.01      | 3     | v2 is rejected against v1 for failing "latency" |
+        | 0.7    | 1.06      | 1.05  | v2 is rejected against v1 for failing "latency" |
+
+  Rule: A rejection names each failed gate with its figures
+
+    Scenario: A candidate failing all three gates
+      Given v1 is in production
+      And v1 has 20 clearly labelled answers ready for training
+      And a campaign was opened by hand on v1
+      And side by side, v1 measures a validation accuracy of 0.80, a test accuracy of 0.97 and a latency of 2 ms
+      And side by side, v2 measures a validation accuracy of 0.75, a test accuracy of 0.90 and a latency of 4 ms
+      When the campaign is advanced
+      Then v2 is rejected against v1 for failing "validation_accuracy, test_regression, latency"
+      And the validation_accuracy gate records parent 0.80, candidate 0.75 and limit 0.80
+      And the test_regression gate records parent 0.97, candidate 0.90 and limit 0.96
+      And the latency gate records parent 2, candidate 4 and limit 3
+
+  Rule: A rejected candidate can be neither rolled out nor made production
+
+    Scenario: Rolling out a rejected candidate is refused
+      Given v1 is in production
+      And v1 has 20 clearly labelled answers ready for training
+      And a campaign was opened by hand on v1
+      And side by side, v1 measures a validation accuracy of 0.80, a test accuracy of 0.97 and a latency of 2 ms
+      And side by side, v2 measures a validation accuracy of 0.80, a test accuracy of 0.97 and a latency of 2 ms
+      And the campaign has been advanced
+      When the rollout of v2 starts
+      Then the command is refused with "cannot roll out v2: it is rejected"
+      And no rollout is active
+
+    Scenario: Making a rejected candidate production is refused
+      Given v1 is in production
+      And v1 has 20 clearly labelled answers ready for training
+      And a campaign was opened by hand on v1
+      And side by side, v1 measures a validation accuracy of 0.80, a test accuracy of 0.97 and a latency of 2 ms
+      And side by side, v2 measures a validation accuracy of 0.80, a test accuracy of 0.97 and a latency of 2 ms
+      And the campaign has been advanced
+      When the operator "olivia" rolls back to v2 because "we want the new model"
+      Then the command is refused with "cannot restore v2"
+      And v1 is the production version

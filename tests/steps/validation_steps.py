@@ -1,0 +1,73 @@
+"""Steps for validation (SPEC 4.6): the candidate measured side by side with its parent, and the three gates."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pytest_bdd import given, parsers, then
+
+from domain.retrain_campaign import RetrainCampaign
+from domain.rules.validation_gates import ModelFigures
+from tests.harness import Harness
+from tests.steps.curation_steps import campaign_events, current
+
+FIGURES = ("validation_accuracy", "test_accuracy", "latency_ms")
+
+
+@given(parsers.parse(
+    "side by side, {label} measures a validation accuracy of {validation:g}, a test accuracy of {test:g} "
+    "and a latency of {latency:g} ms"
+))
+def measured_side_by_side(harness: Harness, label: str, validation: float, test: float, latency: float) -> None:
+    harness.evaluator.figures[label] = ModelFigures(validation, test, latency)
+
+
+def judgement(harness: Harness, label: str, event: str) -> dict[str, Any]:
+    """The candidate's CandidateValidated or CandidateRejected, as the history shows it."""
+    rows = [row for row in harness.app.audit.history()
+            if row["aggregate"] == "ModelVersion" and row["version"] == label and row["event"] == event]
+    assert len(rows) == 1, f"{label}: {[row['event'] for row in harness.app.audit.history() if row['version'] == label]}"
+    return rows[0]
+
+
+def figures_recorded(harness: Harness, details: dict[str, Any], candidate: str, parent: str) -> None:
+    """Every figure of both models is recorded, as the evaluator measured them."""
+    for role, label in (("parent", parent), ("candidate", candidate)):
+        measured = harness.evaluator.figures.get(label, harness.evaluator.default)
+        assert details["figures"][role] == {name: getattr(measured, name) for name in FIGURES}
+    assert details["parent_id"] == str(harness.app.ledger.version(parent).id)
+    assert {gate["name"] for gate in details["gates"]} == {"validation_accuracy", "test_regression", "latency"}
+
+
+@then(parsers.parse("{candidate} is validated against {parent} with every figure"))
+def candidate_validated(harness: Harness, campaign: RetrainCampaign, candidate: str, parent: str) -> None:
+    details = judgement(harness, candidate, "CandidateValidated")["details"]
+    figures_recorded(harness, details, candidate, parent)
+    assert all(gate["passed"] for gate in details["gates"])
+    assert harness.app.ledger.version(candidate).state != "rejected"
+    assert (current(harness, campaign).state, current(harness, campaign).outcome) == ("completed",
+                                                                                      "candidate_validated")
+
+
+@then(parsers.parse('{candidate} is rejected against {parent} for failing "{gates}"'))
+def candidate_rejected(harness: Harness, campaign: RetrainCampaign, candidate: str, parent: str, gates: str) -> None:
+    details = judgement(harness, candidate, "CandidateRejected")["details"]
+    figures_recorded(harness, details, candidate, parent)
+    failed = [name.strip() for name in gates.split(",")]
+    assert details["failed_gates"] == failed
+    assert [gate["name"] for gate in details["gates"] if not gate["passed"]] == failed
+    assert harness.app.ledger.version(candidate).state == "rejected"
+    (completed,) = campaign_events(harness, campaign, "Completed")
+    assert completed["details"]["outcome"] == "candidate_rejected"
+    assert completed["details"]["details"]["failed"] == failed
+
+
+@then(parsers.parse("the {gate} gate records parent {parent:g}, candidate {candidate:g} and limit {limit:g}"))
+def gate_records(harness: Harness, campaign: RetrainCampaign, gate: str, parent: float, candidate: float,
+                 limit: float) -> None:
+    label = current(harness, campaign).candidate["label"]
+    (row,) = [row for row in harness.app.audit.history()
+              if row["version"] == label and row["event"] in ("CandidateValidated", "CandidateRejected")]
+    (recorded,) = [g for g in row["details"]["gates"] if g["name"] == gate]
+    assert (recorded["parent"], recorded["candidate"]) == (parent, candidate)
+    assert abs(recorded["limit"] - limit) < 1e-9, recorded
