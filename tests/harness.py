@@ -81,9 +81,10 @@ def png(seed: int, size: int = 8) -> bytes:
     return buffer.getvalue()
 
 
-def build_harness(start: datetime = T0, **settings: Any) -> Harness:
+def build_harness(start: datetime = T0, *, feedback: Any = None, **settings: Any) -> Harness:
+    """In-memory adapters throughout, unless a real feedback store is given."""
     clock = SimulatedClock(start)
-    feedback, blobs = InMemoryFeedbackStore(), InMemoryBlobStore()
+    feedback, blobs = feedback or InMemoryFeedbackStore(), InMemoryBlobStore()
     trainer, evaluator, predictor = FakeTrainer(blobs), FakeEvaluator(), FakePredictor()
     ledger = Ledger(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
     app = Retrain(

@@ -3,30 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-import pytest
-
-RETRAIN = Path(sys.executable).with_name("retrain")
-CLASSES = "0,1,2,3,4,5,6,7,8,9"
-
-
-def run(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RETRAIN_")}
-    return subprocess.run([str(RETRAIN), "--home", str(home), *args], capture_output=True, text=True, env=env,
-                          cwd=home.parent)
-
-
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from adapters.torch_models import build_model, state_dict_bytes
-
-    path = tmp_path_factory.mktemp("weights") / "digits.pt"
-    path.write_bytes(state_dict_bytes(build_model("digits-cnn", 10)))
-    return path
+from tests.e2e.cli import CLASSES, run
 
 
 def test_register_then_history_shows_the_registered_event_with_actor_and_time(tmp_path: Path, weights: Path) -> None:

@@ -1,0 +1,106 @@
+"""Ingestion (SPEC section 2): every record validated, atomic batches, idempotent re-sends, clear errors."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from application.ingestion import BatchRejected
+from tests.harness import Harness, png
+
+
+def record(pid: str, **fields: object) -> str:
+    base = {"prediction_id": pid, "timestamp": "2026-01-01T10:00:00+00:00", "model_version": "v1",
+            "predicted_label": "3", "inference_ms": 4.5}
+    return json.dumps({**base, **fields})
+
+
+@pytest.fixture
+def v1(harness: Harness) -> Harness:
+    harness.register()
+    return harness
+
+
+def rated(harness: Harness) -> int:
+    version = str(harness.app.ledger.version("v1").id)
+    return len(harness.feedback.rated_outcomes(version, as_of=harness.clock.now().replace(year=2030), limit=10_000))
+
+
+def test_valid_records_land_with_their_inline_feedback(v1: Harness) -> None:
+    report = v1.app.ingestion.ingest([record("a", user_feedback=1), record("b"),
+                                      json.dumps({"prediction_id": "b", "user_feedback": 0,
+                                                  "timestamp": "2026-01-01T11:00:00Z"})])
+    assert (report.predictions, report.feedback, report.duplicates, report.rejected) == (2, 2, 0, 0)
+    assert rated(v1) == 2
+
+
+def test_one_invalid_record_rejects_the_whole_batch_and_names_its_line_and_field(v1: Harness) -> None:
+    with pytest.raises(BatchRejected) as rejected:
+        v1.app.ingestion.ingest([record("a", user_feedback=1), record("b", confidence=1.5), "{not json"])
+    errors = [str(e) for e in rejected.value.report.errors]
+    assert errors[0].startswith("line 2: confidence:")
+    assert errors[1].startswith("line 3: malformed JSON")
+    assert rated(v1) == 0
+
+
+def test_skip_invalid_writes_the_valid_records_and_reports_the_rest(v1: Harness) -> None:
+    report = v1.app.ingestion.ingest([record("a", user_feedback=1), record("b", status="ok", inference_ms=None)],
+                                     skip_invalid=True)
+    assert (report.predictions, report.rejected) == (1, 1)
+    assert "inference_ms is required when status is ok" in str(report.errors[0])
+    assert report.rejected_lines == [record("b", status="ok", inference_ms=None)]
+
+
+def test_resending_the_same_record_is_a_duplicate_and_a_changed_one_is_an_error(v1: Harness) -> None:
+    v1.app.ingestion.ingest([record("a", user_feedback=1)])
+    again = v1.app.ingestion.ingest([record("a", user_feedback=1)])
+    assert (again.predictions, again.feedback, again.duplicates) == (0, 0, 1)
+    with pytest.raises(BatchRejected, match="already exists with different content"):
+        v1.app.ingestion.ingest([record("a", user_feedback=0)])
+
+
+def test_the_same_id_twice_in_one_file_with_other_content_names_the_first_line(v1: Harness) -> None:
+    with pytest.raises(BatchRejected, match=r"line 2: prediction_id: 'a' already exists \(line 1\)"):
+        v1.app.ingestion.ingest([record("a"), record("a", predicted_label="4")])
+
+
+@pytest.mark.parametrize(
+    ("line", "field", "reason"),
+    [
+        (record("a", model_version="v9"), "model_version", "unknown model version"),
+        (record("a", predicted_label="cat"), "predicted_label", "is not a class"),
+        (json.dumps({"prediction_id": "zz", "user_feedback": 1}), "prediction_id", "unknown prediction"),
+        (record("a", timestamp="2026-01-01T10:00:00"), "timestamp", "timezone"),
+        (record("a", image="***"), "image", "not valid base64"),
+        (record("a", image=base64.b64encode(b"GIF89a....").decode()), "image", "neither PNG nor JPEG"),
+        (record("a", user_feedback=2), "user_feedback", "Input should be"),
+        (record("a", colour="red"), "colour", "Extra inputs are not permitted"),
+        ("[1, 2]", "", "a record must be a JSON object"),
+    ],
+)
+def test_each_invalid_record_gets_a_clear_reason(v1: Harness, line: str, field: str, reason: str) -> None:
+    with pytest.raises(BatchRejected) as rejected:
+        v1.app.ingestion.ingest([line])
+    error = rejected.value.report.errors[0]
+    assert (error.line, error.field) == (1, field)
+    assert reason in error.reason
+
+
+def test_a_corrected_label_outside_the_classes_is_accepted_for_curation_to_exclude(v1: Harness) -> None:
+    report = v1.app.ingestion.ingest([record("a", user_feedback=0, corrected_label="cat", gdpr_consent=True)])
+    assert report.predictions == 1
+
+
+def test_images_are_stored_content_addressed(v1: Harness) -> None:
+    image = png(5)
+    v1.app.ingestion.ingest([record("a", image=base64.b64encode(image).decode())])
+    candidates = v1.feedback.predictions["a"]
+    assert candidates.image_sha256 and v1.blobs.get(candidates.image_sha256) == image
+
+
+def test_a_feedback_record_may_follow_its_prediction_in_the_same_file(v1: Harness) -> None:
+    report = v1.app.ingestion.ingest([record("a"), json.dumps({"prediction_id": "a", "user_feedback": 0,
+                                                               "timestamp": "2026-01-02T00:00:00Z"})])
+    assert report.feedback == 1
