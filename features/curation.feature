@@ -56,6 +56,30 @@ Feature: Curation of user feedback into a training set
       When the feedback of v1 is curated
       Then the answer is excluded as not_negative
 
+  Rule: The candidates are all the feedback of the campaign's version, and earlier versions' feedback since the last dataset used for training
+
+    Scenario: A new campaign on the same version curates all its feedback again
+      Given v1 is in production
+      And v1 has 20 clearly labelled answers ready for training
+      And a campaign on v1 has trained a candidate that was rejected
+      When the feedback of v1 is curated
+      Then the dataset counts 20 items included
+
+    Scenario: The parent's feedback counts only when given after the dataset its campaign used
+      Given v1 is in production
+      And users answered v1's predictions
+        | item | predicted | corrected label |
+        | old  | 5         | 3               |
+      And v1 has 20 clearly labelled answers ready for training
+      And a campaign on v1 has trained v2, which then replaced v1 in production
+      And users answered v1's predictions
+        | item | predicted | corrected label |
+        | new  | 5         | 3               |
+      When the feedback of v2 is curated
+      Then the dataset includes "new"
+      And the dataset leaves out "old"
+      And the dataset counts 1 items included
+
   Rule: Each exclusion has exactly one reason, the first that applies in the order no_consent, not_negative, no_label, corrupted, inconsistent, duplicate
 
     Scenario Outline: <case> is excluded as <reason>

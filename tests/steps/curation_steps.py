@@ -16,6 +16,7 @@ from pytest_bdd import given, parsers, then, when
 
 from application.records import StoredFeedback, StoredPrediction
 from domain.retrain_campaign import RetrainCampaign
+from domain.rules.validation_gates import ModelFigures
 from tests.harness import Harness, png
 
 # Answers are written as of the clock: served ten minutes ago, answered a minute before or after (or two after).
@@ -233,6 +234,29 @@ def users_corrected_to(harness: Harness, images: Images, count: int, label: str,
     write_answers(harness, images, label, [
         Answer(harness.next_id(), corrected_label=target) for _ in range(count)
     ])
+
+
+def train_a_candidate(harness: Harness, label: str) -> None:
+    campaign = harness.app.campaigns.open(reason="users report wrong labels", actor="user:olivia")
+    assert campaign.version_label == label
+    harness.app.campaigns.advance(str(campaign.id))
+    assert harness.app.ledger.campaign(str(campaign.id)).candidate is not None
+
+
+@given(parsers.parse("a campaign on {label} has trained a candidate that was rejected"))
+def campaign_trained_rejected(harness: Harness, label: str) -> None:
+    train_a_candidate(harness, label)
+    harness.clock.advance(timedelta(hours=1))
+
+
+@given(parsers.parse("a campaign on {parent} has trained {candidate}, which then replaced {parent} in production"))
+def campaign_trained_replacement(harness: Harness, parent: str, candidate: str) -> None:
+    harness.evaluator.figures[candidate] = ModelFigures(validation_accuracy=0.99, test_accuracy=0.99, latency_ms=1.0)
+    train_a_candidate(harness, parent)
+    for _ in harness.app.settings.rollout.plan:
+        harness.app.rollouts.promote_now(reason="release approved", actor="user:release-manager")
+    assert harness.app.ledger.production().label == candidate
+    harness.clock.advance(timedelta(hours=1))
 
 
 # -- When -------------------------------------------------------------------------------------------------
