@@ -262,32 +262,35 @@ class _SqlWriter:
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
 
+    def _by_ids(self, sql: str, prediction_ids: Sequence[str]) -> Iterator[tuple[Any, ...]]:
+        """Rows for a long list of prediction ids, CHUNK ids per query (a plain driver query: this is the bulk path)."""
+        ids = list(prediction_ids)
+        style = "?" if self.connection.dialect.name == "sqlite" else "%s"
+        for start in range(0, len(ids), CHUNK):
+            chunk = ids[start:start + CHUNK]
+            yield from self.connection.exec_driver_sql(sql.format(", ".join([style] * len(chunk))), tuple(chunk))
+
     def known(self, prediction_ids: Sequence[str]) -> dict[str, KnownPrediction]:
-        p = predictions
-        found: dict[str, KnownPrediction] = {}
-        for start in range(0, len(prediction_ids), CHUNK):
-            chunk = list(prediction_ids[start:start + CHUNK])
-            query = select(p.c.prediction_id, p.c.fingerprint, p.c.version_id).where(p.c.prediction_id.in_(chunk))
-            for pid, fingerprint, version_id in self.connection.execute(query):
-                found[pid] = KnownPrediction(fingerprint, version_id)
-        return found
+        sql = "SELECT prediction_id, fingerprint, version_id FROM predictions WHERE prediction_id IN ({})"
+        return {pid: KnownPrediction(fp, version_id) for pid, fp, version_id in self._by_ids(sql, prediction_ids)}
 
     def feedback_fingerprints(self, prediction_ids: Sequence[str]) -> set[tuple[str, str]]:
-        f = feedback
-        found: set[tuple[str, str]] = set()
-        for start in range(0, len(prediction_ids), CHUNK):
-            chunk = list(prediction_ids[start:start + CHUNK])
-            query = select(f.c.prediction_id, f.c.fingerprint).where(f.c.prediction_id.in_(chunk))
-            found.update((pid, fp) for pid, fp in self.connection.execute(query))
-        return found
+        sql = "SELECT prediction_id, fingerprint FROM feedback WHERE prediction_id IN ({})"
+        return {(pid, fp) for pid, fp in self._by_ids(sql, prediction_ids)}
 
     def add(self, new_predictions: Sequence[StoredPrediction], new_feedback: Sequence[StoredFeedback]) -> None:
         if new_predictions:
-            self.connection.execute(predictions.insert(), [_prediction_row(p) for p in new_predictions])
+            if self.connection.dialect.name == "sqlite":  # the bulk path: plain tuples straight to the driver
+                self.connection.exec_driver_sql(_SQLITE_INSERT_PREDICTIONS, [_prediction_tuple(p) for p in new_predictions])
+            else:
+                self.connection.execute(predictions.insert(), [_prediction_row(p) for p in new_predictions])
             self._count_hours(new_predictions)
         if new_feedback:
             rows = [_feedback_row(f) for f in new_feedback]
-            self.connection.execute(feedback.insert(), rows)
+            if self.connection.dialect.name == "sqlite":
+                self.connection.exec_driver_sql(_SQLITE_INSERT_FEEDBACK, [tuple(r.values()) for r in rows])
+            else:
+                self.connection.execute(feedback.insert(), rows)
             p = predictions
             latest = (
                 p.update()
@@ -318,6 +321,24 @@ class _SqlWriter:
         self.connection.execute(upsert, [
             {"version_id": v, "hour": h, "predictions": n, "errors": errors[(v, h)]} for (v, h), n in totals.items()
         ])
+
+
+_PREDICTION_COLUMNS = ("prediction_id", "version_id", "ts", "predicted_label", "confidence", "inference_ms", "is_error",
+                       "image_type", "image_sha256", "user_ref", "fingerprint")
+_SQLITE_INSERT_PREDICTIONS = (
+    f"INSERT INTO predictions ({', '.join(_PREDICTION_COLUMNS)}) VALUES ({', '.join('?' * len(_PREDICTION_COLUMNS))})"
+)
+
+
+_SQLITE_INSERT_FEEDBACK = (
+    "INSERT INTO feedback (prediction_id, user_feedback, feedback_at, comment, corrected_label, gdpr_consent, fingerprint)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _prediction_tuple(p: StoredPrediction) -> tuple[Any, ...]:
+    return (p.prediction_id, p.version_id, (p.timestamp - EPOCH) // MICRO, p.predicted_label, p.confidence,
+            p.inference_ms, 1 if p.status == "error" else 0, p.image_type, p.image_sha256, p.user_ref, p.fingerprint)
 
 
 def _prediction_row(p: StoredPrediction) -> dict[str, Any]:
