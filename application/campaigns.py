@@ -217,12 +217,20 @@ class Campaigns:
             forced=forced,
         )
 
-    def _original_training_items(self, version: ModelVersion) -> int:
-        """The size of the original training set: the one the first version of the lineage was trained on."""
+    def _root(self, version: ModelVersion) -> ModelVersion:
         root = version
         while root.parent_id:
             root = self.ledger.version(root.parent_id)
-        return int(root.training_metrics.get("train_items", 0))
+        return root
+
+    def _original_training_items(self, version: ModelVersion) -> int:
+        """The size of the original training set: the one the first version of the lineage was trained on."""
+        return int(self._root(version).training_metrics.get("train_items", 0))
+
+    def original_dataset_id(self, version: ModelVersion) -> str | None:
+        """The original dataset of the lineage (rehearsal, original validation and test sets), if it is known."""
+        root = self._root(version)
+        return root.training_config.get("original_dataset_id") or root.dataset_id
 
     def force_strategy(self, ref: str, strategy: str, *, actor: str) -> RetrainCampaign:
         """An operator forces fine-tuning or full retraining (recorded with the reasons that held anyway)."""
@@ -255,13 +263,14 @@ class Campaigns:
             decision = self.decide_strategy(campaign, forced)  # type: ignore[arg-type]
             campaign.choose_strategy(strategy=decision.strategy, reasons=decision.reasons, forced=decision.forced,
                                      actor=actor, timestamp=now)
-        config = self._training_config(campaign.strategy or "fine_tune")
+        parent = self.ledger.version(campaign.version_id)
+        original = self.original_dataset_id(parent)
+        config = {**self._training_config(campaign.strategy or "fine_tune"), "original_dataset_id": original}
         seed = self.settings.training.seed
         campaign.start_training(config=config, seed=seed, actor=actor, timestamp=now)
         self.ledger.save(campaign)  # TrainingStarted is durable before the work starts: a crash leaves it retryable
-        parent = self.ledger.version(campaign.version_id)
         request = TrainingRequest(campaign.strategy or "fine_tune", model_ref(parent),
-                                  campaign.training_dataset_id or "", config, seed)
+                                  campaign.training_dataset_id or "", config, seed, original)
         log.info("training_started", campaign=campaign.number, strategy=request.strategy, attempt=campaign.attempts)
         try:
             trained = self.trainer.train(request)
@@ -321,7 +330,8 @@ class Campaigns:
             raise IllegalTransition(f"campaign {campaign.number} has no candidate to validate")
         parent = self.ledger.version(campaign.version_id)
         candidate = self.ledger.version(campaign.candidate["id"])
-        comparison = self.evaluator.compare(model_ref(parent), model_ref(candidate), campaign.training_dataset_id or "")
+        comparison = self.evaluator.compare(model_ref(parent), model_ref(candidate), campaign.training_dataset_id or "",
+                                            self.original_dataset_id(parent))
         policy = self.settings.validation
         gates = judge_candidate(comparison.parent, comparison.candidate,
                                 max_test_regression=policy.max_test_regression, latency_factor=policy.latency_factor)
