@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 from adapters.filesystem_blob_store import FilesystemBlobStore
 from adapters.system_clock import SimulatedClock, SystemClock
 from application.audit import Audit
+from application.first_model import FirstModel
 from application.ledger import Ledger
 from application.models import ModelRegistry
-from application.first_model import FirstModel
 from application.ports import BlobStore, Clock
 from application.retrain import Retrain
 from application.settings import Settings, SettingsError
@@ -63,6 +65,19 @@ def build_clock(now: str | None = None) -> Clock:
     return SimulatedClock(moment)
 
 
+class Lazy:
+    """An adapter built on first use: commands that never train or predict do not pay for importing torch."""
+
+    def __init__(self, factory: Callable[[], Any]) -> None:
+        self._factory = factory
+        self._target: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._target is None:
+            self._target = self._factory()
+        return getattr(self._target, name)
+
+
 class Container:
     """The adapters and use cases one command needs, built lazily from the settings."""
 
@@ -94,17 +109,28 @@ class Container:
         return Audit(ledger=self.ledger)
 
     def app(self) -> Retrain:
-        """Every use case over the real adapters: SQL feedback store, blob store, torch."""
+        """Every use case over the real adapters: SQL feedback store, blob store, torch (imported on first use)."""
         from adapters.sqlalchemy_feedback_store import SqlAlchemyFeedbackStore
-        from adapters.torch_evaluator import TorchEvaluator
-        from adapters.torch_predictor import TorchPredictor
-        from adapters.torch_trainer import TorchTrainer
+
+        def trainer() -> Any:
+            from adapters.torch_trainer import TorchTrainer
+
+            return TorchTrainer(self.blobs)
+
+        def evaluator() -> Any:
+            from adapters.torch_evaluator import TorchEvaluator
+
+            return TorchEvaluator(self.blobs, latency_calls=self.settings.validation.latency_calls)
+
+        def predictor() -> Any:
+            from adapters.torch_predictor import TorchPredictor
+
+            return TorchPredictor(self.blobs)
 
         return Retrain(
             settings=self.settings, ledger=self.ledger, feedback=SqlAlchemyFeedbackStore(self.settings.feedback_store_url),
-            blobs=self.blobs, trainer=TorchTrainer(self.blobs),
-            evaluator=TorchEvaluator(self.blobs, latency_calls=self.settings.validation.latency_calls),
-            predictor=TorchPredictor(self.blobs), clock=self.clock,
+            blobs=self.blobs, trainer=Lazy(trainer), evaluator=Lazy(evaluator), predictor=Lazy(predictor),
+            clock=self.clock,
         )
 
     def first_model(self) -> FirstModel:

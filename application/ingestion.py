@@ -8,7 +8,7 @@ import hashlib
 import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, NotRequired
 
 import structlog
@@ -225,7 +225,8 @@ class _Batch:
             if isinstance(image, str):
                 return self.reject(line, text, "image", image)
             image_sha = hashlib.sha256(image).hexdigest()
-        fingerprint = _fingerprint(record, image_sha, version_id)
+        moment = record["timestamp"].astimezone(UTC)
+        fingerprint = _fingerprint(record, moment, image_sha, version_id)
         earlier = known[pid].fingerprint if pid in known else self.seen[pid][1] if pid in self.seen else None
         if earlier is not None:
             if earlier == fingerprint:
@@ -236,7 +237,6 @@ class _Batch:
         if image is not None:
             self.ingestion.blobs.put(image)  # content-addressed: a rolled-back batch leaves only an unreferenced blob
         self.seen[pid] = (line, fingerprint)
-        moment = record["timestamp"].astimezone(UTC)
         new_predictions.append(StoredPrediction(
             pid, version_id, moment, label, record.get("inference_ms"), record.get("status", "ok"),
             record.get("confidence"), record.get("image_type", "unknown"), image_sha, record.get("user_ref"),
@@ -284,11 +284,11 @@ def _decode_image(text: str) -> bytes | str:
     return data
 
 
-def _fingerprint(r: dict[str, Any], image_sha: str | None, version_id: str) -> str:
+def _fingerprint(r: dict[str, Any], moment: datetime, image_sha: str | None, version_id: str) -> str:
     """The record's content as validated (so formatting does not matter), its image by hash, its version by id."""
     given = r.get("feedback_at")
     text = (
-        f"{r['prediction_id']}\x1f{r['timestamp'].astimezone(UTC).isoformat()}\x1f{version_id}\x1f{r['predicted_label']}"
+        f"{r['prediction_id']}\x1f{moment.isoformat()}\x1f{version_id}\x1f{r['predicted_label']}"
         f"\x1f{r.get('confidence')!r}\x1f{r.get('inference_ms')!r}\x1f{r.get('status', 'ok')}"
         f"\x1f{r.get('image_type', 'unknown')}\x1f{image_sha}\x1f{r.get('user_ref')!r}\x1f{r.get('user_feedback')!r}"
         f"\x1f{r.get('comment')!r}\x1f{r.get('corrected_label')!r}\x1f{r.get('gdpr_consent', False)}"
