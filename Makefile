@@ -19,7 +19,7 @@ demo: install
 	$(BIN)/retrain --help
 
 test: install
-	$(BIN)/ruff check domain application adapters bootstrap.py tests
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
 clean:

@@ -12,29 +12,26 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import (
-    Connection,
-    and_,
-    bindparam,
-    create_engine,
-    event,
-    func,
-    literal_column,
-    or_,
-    select,
-)
+from sqlalchemy import Connection, bindparam, case, create_engine, event, func, literal_column, or_, select, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from adapters.sqlalchemy_schema import feedback, hourly_counts, predictions, review_items
 from application.records import KnownPrediction, RatedOutcome, ReviewItem, StoredFeedback, StoredPrediction
 from domain.rules.curation import Candidate
+from domain.rules.negative_comments import comment_words, count_watched
 from domain.rules.phase_health import PhaseStats
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICRO = timedelta(microseconds=1)
 HOUR_US = 3_600_000_000
 CHUNK = 900  # bound parameters per IN (...) list
+_RATED_COLUMNS = (
+    predictions.c.seq, predictions.c.ts, predictions.c.image_type, predictions.c.prediction_id,
+    predictions.c.predicted_label, predictions.c.confidence, predictions.c.image_sha256,
+    predictions.c.fb_value, predictions.c.fb_at, predictions.c.fb_comment, predictions.c.fb_corrected_label,
+    predictions.c.fb_consent, predictions.c.fb_words,
+)
 
 
 def to_us(moment: datetime) -> int:
@@ -88,61 +85,73 @@ class SqlAlchemyFeedbackStore:
             writer.add(new_predictions, new_feedback)
 
     # -- the windows of rule 4.1 --------------------------------------------------------------------------
-    def _rated(self, connection: Connection, version_id: str, now: int) -> Any:
-        """Predictions of the version served by `now`, with their latest feedback given by `now`."""
+    # Every window reads the latest-feedback columns through an index. Feedback given after `now` (an evaluation
+    # in the past) is the exception: those few predictions are re-read from the feedback table and merged in.
+    def _late(self, connection: Connection, version_id: str, now: int) -> list[dict[str, Any]]:
+        """Predictions served by `now` whose latest feedback came later, with their latest feedback as of `now`."""
+        p, f = predictions, feedback
+        query = (
+            select(*_RATED_COLUMNS[:-6], f.c.user_feedback.label("fb_value"), f.c.feedback_at.label("fb_at"),
+                   f.c.comment.label("fb_comment"), f.c.corrected_label.label("fb_corrected_label"),
+                   f.c.gdpr_consent.label("fb_consent"), literal_column("NULL").label("fb_words"))
+            .join(f, f.c.prediction_id == p.c.prediction_id)
+            .where(p.c.version_id == version_id, p.c.ts <= now, p.c.fb_at > now, f.c.feedback_at <= now)
+            .order_by(p.c.seq, f.c.feedback_at, f.c.seq)
+        )
+        latest: dict[int, dict[str, Any]] = {}
+        for row in connection.execute(query).mappings():
+            latest[row["seq"]] = dict(row)
+        rows = [row for row in latest.values() if row["fb_value"] is not None]
+        for row in rows:
+            row["fb_words"] = comment_words(row["fb_comment"]) if row["fb_comment"] else None
+        return rows
+
+    def _rated_latest(
+        self, connection: Connection, version_id: str, now: int, limit: int, image_type: str | None = None
+    ) -> list[tuple[int, int, int]]:
+        """(ts, seq, value) of the last `limit` rated predictions as of `now`, newest first."""
         p = predictions
-        future = connection.execute(
-            select(literal_column("1")).where(p.c.version_id == version_id, p.c.fb_at > now).limit(1)
-        ).first()
-        if future is None:  # common case: the latest feedback columns are already "as of now"
-            return (
-                select(p.c.seq, p.c.ts, p.c.image_type, p.c.fb_value, p.c.fb_at, p.c.fb_comment,
-                       p.c.fb_corrected_label, p.c.fb_consent, p.c.prediction_id, p.c.predicted_label,
-                       p.c.confidence, p.c.image_sha256)
-                .where(p.c.version_id == version_id, p.c.ts <= now, p.c.fb_value.isnot(None), p.c.fb_at <= now)
-                .subquery("rated")
-            )
-        f = feedback
-        ranked = (
-            select(
-                f.c.prediction_id, f.c.user_feedback, f.c.feedback_at, f.c.comment, f.c.corrected_label,
-                f.c.gdpr_consent,
-                func.row_number().over(partition_by=f.c.prediction_id,
-                                       order_by=(f.c.feedback_at.desc(), f.c.seq.desc())).label("rank"),
-            )
-            .join(p, p.c.prediction_id == f.c.prediction_id)
-            .where(p.c.version_id == version_id, p.c.ts <= now, f.c.feedback_at <= now)
-            .subquery("ranked")
-        )
-        return (
-            select(p.c.seq, p.c.ts, p.c.image_type, ranked.c.user_feedback.label("fb_value"),
-                   ranked.c.feedback_at.label("fb_at"), ranked.c.comment.label("fb_comment"),
-                   ranked.c.corrected_label.label("fb_corrected_label"), ranked.c.gdpr_consent.label("fb_consent"),
-                   p.c.prediction_id, p.c.predicted_label, p.c.confidence, p.c.image_sha256)
-            .join(ranked, and_(ranked.c.prediction_id == p.c.prediction_id, ranked.c.rank == 1))
-            .where(ranked.c.user_feedback.isnot(None))
-            .subquery("rated")
-        )
+        query = select(p.c.ts, p.c.seq, p.c.fb_value).where(
+            p.c.version_id == version_id, p.c.fb_value.isnot(None), p.c.ts <= now, p.c.fb_at <= now)
+        if image_type is not None:
+            query = query.where(p.c.image_type == image_type)
+        rows = list(connection.execute(query.order_by(p.c.ts.desc(), p.c.seq.desc()).limit(limit)).tuples())
+        late = [(r["ts"], r["seq"], r["fb_value"]) for r in self._late(connection, version_id, now)
+                if image_type is None or r["image_type"] == image_type]
+        if late:
+            rows = sorted(rows + late, key=lambda r: (r[0], r[1]), reverse=True)[:limit]
+        return rows
 
     def rated_outcomes(
         self, version_id: str, *, as_of: datetime, limit: int, image_type: str | None = None
     ) -> list[RatedOutcome]:
         with self.engine.connect() as connection:
-            rated = self._rated(connection, version_id, to_us(as_of))
-            query = select(rated.c.ts, rated.c.fb_value)
-            if image_type is not None:
-                query = query.where(rated.c.image_type == image_type)
-            rows = connection.execute(query.order_by(rated.c.ts.desc(), rated.c.seq.desc()).limit(limit)).all()
-        return [RatedOutcome(from_us(ts), bool(value)) for ts, value in reversed(rows)]
+            rows = self._rated_latest(connection, version_id, to_us(as_of), limit, image_type)
+        return [RatedOutcome(from_us(ts), bool(value)) for ts, _, value in reversed(rows)]
+
+    def _image_types(self, connection: Connection, version_id: str, now: int) -> list[str]:
+        """The distinct segments with rated predictions: a loose index scan, one index probe per segment."""
+        probe = text(
+            "WITH RECURSIVE segment(name) AS ("
+            " SELECT MIN(image_type) FROM predictions WHERE version_id = :v AND fb_value IS NOT NULL"
+            " UNION ALL SELECT (SELECT MIN(image_type) FROM predictions"
+            "   WHERE version_id = :v AND fb_value IS NOT NULL AND image_type > segment.name)"
+            " FROM segment WHERE segment.name IS NOT NULL"
+            ") SELECT name FROM segment WHERE name IS NOT NULL"
+        )
+        return list(connection.execute(probe, {"v": version_id}).scalars())
 
     def rated_outcomes_by_image_type(
         self, version_id: str, *, as_of: datetime, limit: int
     ) -> dict[str, list[RatedOutcome]]:
         now = to_us(as_of)
+        by_type: dict[str, list[RatedOutcome]] = {}
         with self.engine.connect() as connection:
-            rated = self._rated(connection, version_id, now)
-            types = connection.execute(select(rated.c.image_type).distinct()).scalars().all()
-        return {t: self.rated_outcomes(version_id, as_of=as_of, limit=limit, image_type=t) for t in sorted(types)}
+            for image_type in self._image_types(connection, version_id, now):
+                rows = self._rated_latest(connection, version_id, now, limit, image_type)
+                if rows:
+                    by_type[image_type] = [RatedOutcome(from_us(ts), bool(value)) for ts, _, value in reversed(rows)]
+        return by_type
 
     def ok_latencies(self, version_id: str, *, as_of: datetime, limit: int, first: bool = False) -> list[float]:
         p = predictions
@@ -180,14 +189,43 @@ class SqlAlchemyFeedbackStore:
             ).one()
         return head[0] + tail[0] + int(middle[0]), head[1] + tail[1] + int(middle[1])
 
-    def negative_comments(self, version_id: str, *, since: datetime, until: datetime) -> list[str]:
-        now = to_us(until)
+    def negative_comment_counts(
+        self, version_id: str, *, since: datetime, until: datetime, terms: Sequence[str]
+    ) -> tuple[int, dict[str, int], int]:
+        """Counted in SQL on the comments' folded words: a term matches where its words stand between spaces."""
+        low, high = to_us(since), to_us(until)
+        p = predictions
+        patterns = {term: "%" + _like_escape(comment_words(term)) + "%" for term in terms if comment_words(term).strip()}
+        matches = {term: p.c.fb_words.like(pattern, escape="\\") for term, pattern in patterns.items()}
+        any_term = or_(*matches.values()) if matches else literal_column("0") == 1
+        columns = [func.count(), func.coalesce(func.sum(case((any_term, 1), else_=0)), 0)]
+        columns += [func.coalesce(func.sum(case((match, 1), else_=0)), 0) for match in matches.values()]
+        query = select(*columns).where(
+            p.c.version_id == version_id, p.c.fb_value == 0, p.c.fb_words.isnot(None), p.c.fb_at > low,
+            p.c.fb_at <= high)
         with self.engine.connect() as connection:
-            rated = self._rated(connection, version_id, now)
-            query = select(rated.c.fb_comment).where(
-                rated.c.fb_value == 0, rated.c.fb_comment.isnot(None), rated.c.fb_at > to_us(since), rated.c.fb_at <= now
-            )
-            return [c for c in connection.execute(query).scalars() if c]
+            total, matching, *per = connection.execute(query).one()
+            late = [r["fb_comment"] for r in self._late(connection, version_id, high)
+                    if r["fb_value"] == 0 and r["fb_comment"] and low < r["fb_at"] <= high]
+        per_term = {term: int(n) for term, n in zip(matches, per, strict=True)}
+        if late:
+            late_matching, late_per_term = count_watched(late, list(terms))
+            matching += late_matching
+            for term, n in late_per_term.items():
+                per_term[term] = per_term.get(term, 0) + n
+        return int(matching), per_term, int(total) + len(late)
+
+    def negative_comments(self, version_id: str, *, since: datetime, until: datetime) -> list[str]:
+        """The texts of the window's negative comments (for inspection; the rule counts with the method above)."""
+        low, high = to_us(since), to_us(until)
+        p = predictions
+        with self.engine.connect() as connection:
+            texts = list(connection.execute(select(p.c.fb_comment).where(
+                p.c.version_id == version_id, p.c.fb_value == 0, p.c.fb_words.isnot(None), p.c.fb_at > low,
+                p.c.fb_at <= high).order_by(p.c.seq)).scalars())
+            texts += [r["fb_comment"] for r in self._late(connection, version_id, high)
+                      if r["fb_value"] == 0 and r["fb_comment"] and low < r["fb_at"] <= high]
+        return texts
 
     def phase_stats(self, version_id: str, *, since: datetime, until: datetime) -> PhaseStats:
         low, high = to_us(since), to_us(until)
@@ -199,12 +237,15 @@ class SqlAlchemyFeedbackStore:
                     func.count(p.c.inference_ms), func.avg(p.c.inference_ms),
                 ).where(p.c.version_id == version_id, p.c.ts >= low, p.c.ts <= high)
             ).one()
-            rated = self._rated(connection, version_id, high)
-            rated_count, satisfied = connection.execute(
-                select(func.count(), func.coalesce(func.sum(rated.c.fb_value), 0)).where(rated.c.ts >= low)
+            rated, satisfied = connection.execute(
+                select(func.count(), func.coalesce(func.sum(p.c.fb_value), 0)).where(
+                    p.c.version_id == version_id, p.c.fb_value.isnot(None), p.c.ts >= low, p.c.ts <= high,
+                    p.c.fb_at <= high)
             ).one()
+            late = [r for r in self._late(connection, version_id, high) if r["ts"] >= low]
         return PhaseStats(
-            predictions=int(total), errors=int(errors), rated=int(rated_count), satisfied=int(satisfied),
+            predictions=int(total), errors=int(errors), rated=int(rated) + len(late),
+            satisfied=int(satisfied) + sum(r["fb_value"] for r in late),
             mean_latency_ms=float(mean) if mean is not None else None, ok_predictions=int(ok),
         )
 
@@ -213,16 +254,18 @@ class SqlAlchemyFeedbackStore:
         self, version_ids: Sequence[str], *, since: datetime | None, as_of: datetime
     ) -> list[Candidate]:
         now = to_us(as_of)
-        candidates: list[tuple[int, Candidate]] = []
+        p = predictions
+        rows: list[dict[str, Any]] = []
         with self.engine.connect() as connection:
             for version_id in version_ids:
-                rated = self._rated(connection, version_id, now)
-                query = select(rated)
+                query = select(*_RATED_COLUMNS).where(
+                    p.c.version_id == version_id, p.c.ts <= now, p.c.fb_at.isnot(None), p.c.fb_at <= now)
                 if since is not None:
-                    query = query.where(rated.c.fb_at > to_us(since))
-                for row in connection.execute(query).mappings():
-                    candidates.append((row["seq"], _candidate(row)))
-        return [c for _, c in sorted(candidates, key=lambda pair: pair[0])]
+                    query = query.where(p.c.fb_at > to_us(since))
+                rows += [dict(row) for row in connection.execute(query).mappings()]
+                rows += [r for r in self._late(connection, version_id, now)
+                         if since is None or r["fb_at"] > to_us(since)]
+        return [_candidate(row) for row in sorted(rows, key=lambda row: row["seq"])]
 
     def save_review_items(self, items: Sequence[ReviewItem]) -> None:
         if not items:
@@ -297,11 +340,13 @@ class _SqlWriter:
                 .where(p.c.prediction_id == bindparam("b_prediction_id"),
                        or_(p.c.fb_at.is_(None), p.c.fb_at <= bindparam("b_at")))
                 .values(fb_value=bindparam("b_value"), fb_at=bindparam("b_at"), fb_comment=bindparam("b_comment"),
-                        fb_corrected_label=bindparam("b_label"), fb_consent=bindparam("b_consent"))
+                        fb_corrected_label=bindparam("b_label"), fb_consent=bindparam("b_consent"),
+                        fb_words=bindparam("b_words"))
             )
             self.connection.execute(latest, [
                 {"b_prediction_id": r["prediction_id"], "b_value": r["user_feedback"], "b_at": r["feedback_at"],
-                 "b_comment": r["comment"], "b_label": r["corrected_label"], "b_consent": r["gdpr_consent"]}
+                 "b_comment": r["comment"], "b_label": r["corrected_label"], "b_consent": r["gdpr_consent"],
+                 "b_words": comment_words(r["comment"]) if r["comment"] else None}
                 for r in rows
             ])
 
@@ -374,3 +419,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
     cursor.close()
 
 
+
+
+def _like_escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -27,6 +27,7 @@ predictions = Table(
     Column("fb_comment", Text),
     Column("fb_corrected_label", String(256)),
     Column("fb_consent", SmallInteger),
+    Column("fb_words", Text),  # the comment's folded words (domain.rules.negative_comments.comment_words)
 )
 Index("ix_predictions_version_ts", predictions.c.version_id, predictions.c.ts, predictions.c.seq)
 Index(
@@ -43,6 +44,11 @@ Index(
 )
 Index("ix_predictions_version_fb_at", predictions.c.version_id, predictions.c.fb_at)
 Index("ix_predictions_user_ref", predictions.c.user_ref)
+Index(
+    "ix_predictions_version_negative_comments", predictions.c.version_id, predictions.c.fb_at,
+    sqlite_where=(predictions.c.fb_value == 0) & predictions.c.fb_words.isnot(None),
+    postgresql_where=(predictions.c.fb_value == 0) & predictions.c.fb_words.isnot(None),
+)
 
 feedback = Table(
     "feedback",

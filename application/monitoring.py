@@ -16,7 +16,7 @@ from domain.policy import TriggerPolicy
 from domain.rules.episodes import episode_transitions
 from domain.rules.error_rate import evaluate_error_rate
 from domain.rules.latency import evaluate_latency, measure_baseline
-from domain.rules.negative_comments import evaluate_negative_comments
+from domain.rules.negative_comments import negative_comments_verdict
 from domain.rules.satisfaction import IMAGE_TYPE, evaluate_image_types, evaluate_satisfaction
 from domain.rules.verdicts import TriggerVerdict
 from domain.rules.windows import is_reinforced, monitoring_windows
@@ -113,8 +113,8 @@ class Monitoring:
         rated = self.feedback.rated_outcomes(vid, as_of=now, limit=windows.satisfaction)
         latencies = self.feedback.ok_latencies(vid, as_of=now, limit=windows.latency)
         errors, total = self.feedback.error_counts(vid, since=now - timedelta(days=policy.error_rate_days), until=now)
-        comments = self.feedback.negative_comments(
-            vid, since=now - timedelta(days=policy.negative_comments_days), until=now
+        matching, per_term, negative = self.feedback.negative_comment_counts(
+            vid, since=now - timedelta(days=policy.negative_comments_days), until=now, terms=policy.negative_terms
         )
         by_type = self.feedback.rated_outcomes_by_image_type(vid, as_of=now, limit=windows.image_type)
         by_type.pop(UNKNOWN_IMAGE_TYPE, None)  # "unknown" is the absence of a segment, not a segment
@@ -129,7 +129,7 @@ class Monitoring:
             evaluate_error_rate(
                 errors, total, threshold=policy.error_rate_max, minimum=policy.error_rate_min_predictions
             ),
-            evaluate_negative_comments(comments, terms=policy.negative_terms, minimum=policy.negative_comments_min),
+            negative_comments_verdict(matching, per_term, negative, minimum=policy.negative_comments_min),
             *evaluate_image_types(
                 {t: [int(o.satisfied) for o in rows] for t, rows in by_type.items()},
                 window=windows.image_type, minimum=windows.image_type_min, threshold=policy.satisfaction_min,

@@ -21,6 +21,7 @@ from application.ports import (
 )
 from application.records import KnownPrediction, RatedOutcome, ReviewItem, StoredFeedback, StoredPrediction
 from domain.rules.curation import Candidate
+from domain.rules.negative_comments import count_watched
 from domain.rules.phase_health import PhaseStats
 from domain.rules.validation_gates import ModelFigures
 
@@ -104,6 +105,12 @@ class InMemoryFeedbackStore:
             if answer and answer.user_feedback == 0 and answer.comment and since < answer.feedback_at <= until:
                 comments.append(answer.comment)
         return comments
+
+    def negative_comment_counts(
+        self, version_id: str, *, since: datetime, until: datetime, terms: Sequence[str]
+    ) -> tuple[int, dict[str, int], int]:
+        comments = self.negative_comments(version_id, since=since, until=until)
+        return (*count_watched(comments, terms), len(comments))
 
     def phase_stats(self, version_id: str, *, since: datetime, until: datetime) -> PhaseStats:
         window = [p for p in self._served(version_id, until) if since <= p.timestamp]

@@ -6,12 +6,10 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from functools import lru_cache
 
 from domain.rules.verdicts import TriggerVerdict
 
 NEGATIVE_COMMENTS = "negative_comments"
-_SPACES = re.compile(r"\s+")
 _WORD = re.compile(r"\w+")
 
 
@@ -21,34 +19,19 @@ def fold(text: str) -> str:
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
 
 
-def _fold_spaces(text: str) -> str:
-    return _SPACES.sub(" ", fold(text)).strip()
-
-
-@lru_cache(maxsize=32)
-def _matchers(terms: tuple[str, ...]) -> tuple[dict[str, str], list[tuple[re.Pattern[str], str]]]:
-    """Single words are looked up among the comment's words; phrases ("pas net") are searched, bounded by non-words."""
-    words: dict[str, str] = {}
-    phrases: list[tuple[re.Pattern[str], str]] = []
-    for term in terms:
-        folded = _fold_spaces(term)
-        if _WORD.fullmatch(folded):
-            words.setdefault(folded, term)
-        elif folded:
-            phrases.append((re.compile(rf"(?<!\w){re.escape(folded)}(?!\w)"), term))
-    return words, phrases
+def comment_words(text: str) -> str:
+    """The folded words of a text between single spaces, with a space at each end: " image floue c est un 7 "."""
+    return f" {' '.join(_WORD.findall(fold(text)))} "
 
 
 def watched_terms_in(comment: str, terms: Iterable[str]) -> set[str]:
-    """The watched terms that occur in the comment as whole words (so "flou" is not found in "flouté")."""
-    words, phrases = _matchers(tuple(terms))
-    folded = _fold_spaces(comment)
-    found = {words[word] for word in _WORD.findall(folded) if word in words}
-    return found | {term for pattern, term in phrases if pattern.search(folded)}
+    """The watched terms whose words occur in the comment as consecutive whole words ("flou" is not in "flouté")."""
+    words = comment_words(comment)
+    return {term for term in terms if comment_words(term).strip() and comment_words(term) in words}
 
 
-def evaluate_negative_comments(comments: Sequence[str], *, terms: Sequence[str], minimum: int) -> TriggerVerdict:
-    """Breach iff at least `minimum` negative comments of the window contain a watched term; counts per term."""
+def count_watched(comments: Iterable[str], terms: Sequence[str]) -> tuple[int, dict[str, int]]:
+    """How many comments name at least one watched term, and how many name each term."""
     per_term: Counter[str] = Counter()
     matching = 0
     for comment in comments:
@@ -56,11 +39,22 @@ def evaluate_negative_comments(comments: Sequence[str], *, terms: Sequence[str],
         if found:
             matching += 1
             per_term.update(found)
+    return matching, dict(per_term)
+
+
+def negative_comments_verdict(matching: int, per_term: dict[str, int], negative: int, *, minimum: int) -> TriggerVerdict:
+    """Breach iff at least `minimum` negative comments of the window name a watched term; the counts per term."""
     return TriggerVerdict(
         NEGATIVE_COMMENTS,
         "breached" if matching >= minimum else "ok",
         float(minimum),
         float(matching),
-        len(comments),
-        evidence={"per_term": dict(sorted(per_term.items())), "negative_comments": len(comments)},
+        negative,
+        evidence={"per_term": dict(sorted((t, n) for t, n in per_term.items() if n)), "negative_comments": negative},
     )
+
+
+def evaluate_negative_comments(comments: Sequence[str], *, terms: Sequence[str], minimum: int) -> TriggerVerdict:
+    """Breach iff at least `minimum` negative comments of the window contain a watched term; counts per term."""
+    matching, per_term = count_watched(comments, terms)
+    return negative_comments_verdict(matching, per_term, len(comments), minimum=minimum)

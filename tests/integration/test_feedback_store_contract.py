@@ -164,3 +164,22 @@ def test_review_items_are_kept_with_their_decisions(store) -> None:
     [item] = store.review_items("c")
     assert (item.decision, item.decided_label, item.actor, item.reasons) == (
         "approved", "1", "user:bob", ("label_from_comment",))
+
+
+def test_negative_comment_counts_match_whole_words_and_phrases_as_of_now(store) -> None:
+    now = T0 + timedelta(days=1)
+    store.add(
+        [prediction(f"p{i}", T0) for i in range(5)],
+        [answer("p0", 0, T0 + timedelta(hours=1), "Image FLOUE, c'est un 7"),
+         answer("p1", 0, T0 + timedelta(hours=1), "flouté mais correct"),
+         answer("p2", 0, T0 + timedelta(hours=1), "pas net du tout, mauvais"),
+         answer("p3", 0, T0 + timedelta(hours=1), "label_5 100% wrong"),
+         answer("p4", 0, T0 + timedelta(hours=1), "mauvais")],
+    )
+    store.add([], [answer("p4", 1, now + timedelta(hours=1), "finalement ok")])  # after now: p4 still counts
+    terms = ("floue", "mauvais", "pas net", "wrong", "label_5", "100%")
+    matching, per_term, negative = store.negative_comment_counts(V, since=T0, until=now, terms=terms)
+    assert negative == 5
+    assert matching == 4
+    assert {t: n for t, n in per_term.items() if n} == {"floue": 1, "mauvais": 2, "pas net": 1, "wrong": 1,
+                                                         "label_5": 1, "100%": 1}  # a term is its words: "100"
