@@ -6,6 +6,7 @@ import copy
 import random
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,21 +58,27 @@ def accuracy(model: nn.Module, data: TensorSplit, device: torch.device, batch_si
 def fit(
     model: nn.Module, train: TensorSplit, validation: TensorSplit, *, learning_rate: float, max_epochs: int,
     patience: int, batch_size: int, generator: torch.Generator, device: torch.device, label: str,
+    parallel: Callable[[nn.Module], nn.Module] | None = None, sampler: Any = None,
 ) -> FitResult:
-    """Adam on shuffled mini-batches; stop after `patience` epochs without a better validation accuracy; keep the best."""
+    """Adam on shuffled mini-batches; stop after `patience` epochs without a better validation accuracy; keep the best.
+
+    Data-parallel workers pass `parallel` (wraps the model in DistributedDataParallel) and `sampler` (this
+    process's share of each epoch); every worker scores the whole validation set, so all stop at the same epoch.
+    """
     started = time.perf_counter()
     model.to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
+    network = parallel(model) if parallel is not None else model
+    optimizer = torch.optim.Adam(network.parameters(), lr=learning_rate)
     loss_fn = nn.CrossEntropyLoss()
     best_state, best_accuracy, best_epoch, stale, epoch = copy.deepcopy(model.state_dict()), -1.0, 0, 0, 0
     with _progress(label, max_epochs) as advance:
         for epoch in range(1, max_epochs + 1):
-            model.train()
-            order = torch.randperm(len(train), generator=generator)
-            for start in range(0, len(train), batch_size):
+            network.train()
+            order = _epoch_order(len(train), epoch, generator, sampler)
+            for start in range(0, len(order), batch_size):
                 batch = order[start:start + batch_size]
                 optimizer.zero_grad()
-                loss = loss_fn(model(train.x[batch].to(device)), train.y[batch].to(device))
+                loss = loss_fn(network(train.x[batch].to(device)), train.y[batch].to(device))
                 loss.backward()
                 optimizer.step()
             score = accuracy(model, validation, device)
@@ -85,6 +92,13 @@ def fit(
                     break
     model.load_state_dict(best_state)
     return FitResult(model.eval(), best_epoch, epoch, best_accuracy, time.perf_counter() - started)
+
+
+def _epoch_order(size: int, epoch: int, generator: torch.Generator, sampler: Any) -> torch.Tensor:
+    if sampler is None:
+        return torch.randperm(size, generator=generator)
+    sampler.set_epoch(epoch)
+    return torch.tensor(list(sampler), dtype=torch.long)
 
 
 class _progress:
@@ -139,6 +153,25 @@ class TorchTrainer:
             parts.append(original.subset(sorted(chosen)))
         return TensorSplit.concat(*parts), validation, len(curated_train)
 
+    def fit(self, request: TrainingRequest, model: nn.Module, train: TensorSplit, validation: TensorSplit,
+            generator: torch.Generator, *, label: str) -> FitResult:
+        """In this process, or data-parallel over `world_size` processes launched by torchrun."""
+        config = request.config
+        world_size = int(config.get("world_size", 1))
+        if world_size > 1:
+            from adapters.torch_distributed import fit_distributed
+
+            architecture, classes, _ = request.target
+            result = fit_distributed(model, train, validation, architecture=architecture, num_classes=len(classes),
+                                     config=config, seed=request.seed, world_size=world_size, label=label)
+            result.model.to(self.device)
+            return result
+        return fit(
+            model, train, validation, learning_rate=float(config["learning_rate"]),
+            max_epochs=int(config["max_epochs"]), patience=int(config["patience"]),
+            batch_size=int(config.get("batch_size", 64)), generator=generator, device=self.device, label=label,
+        )
+
     def train(self, request: TrainingRequest) -> TrainedModel:
         generator = seed_everything(request.seed)
         parent = request.parent
@@ -148,19 +181,14 @@ class TorchTrainer:
             model = build_model(architecture, len(classes))
         else:
             model = load_model(self.blobs.get(parent.artifact_sha256), architecture, len(classes))
-        config = request.config
         source = f"from {parent.label}" if parent else "from scratch"
-        result = fit(
-            model, train, validation, learning_rate=float(config["learning_rate"]),
-            max_epochs=int(config["max_epochs"]), patience=int(config["patience"]),
-            batch_size=int(config.get("batch_size", 64)), generator=generator, device=self.device,
-            label=f"{request.strategy} {source}",
-        )
+        result = self.fit(request, model, train, validation, generator, label=f"{request.strategy} {source}")
         artifact = self.blobs.put(state_dict_bytes(result.model))
         metrics = {
             "best_epoch": result.best_epoch, "epochs_run": result.epochs_run,
             "validation_accuracy": round(result.best_validation_accuracy, 6), "train_items": len(train),
             "curated_train_items": curated, "seconds": round(result.seconds, 3), "device": self.device.type,
+            "world_size": int(request.config.get("world_size", 1)),
         }
         if request.original_dataset_id:
             test = self.loader.split(request.original_dataset_id, "test", spec, classes)

@@ -1,0 +1,123 @@
+"""Data-parallel training (rule 4.5, `training.world_size` > 1): torchrun starts the workers of one fit.
+
+The trainer writes the job (tensors, starting weights, hyper-parameters) to a directory and launches
+`torchrun --standalone --nproc-per-node N -m adapters.torch_distributed`. Each worker joins the process group
+(gloo on CPU, nccl on GPU), wraps the model in DistributedDataParallel, reads its share of each epoch from a
+DistributedSampler, and writes the sha256 of its final weights; rank 0 also writes the weights. The launcher
+refuses a result whose workers disagree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data.distributed import DistributedSampler
+
+from adapters.torch_datasets import TensorSplit
+from adapters.torch_models import build_model, state_dict_bytes
+from adapters.torch_trainer import FitResult, fit, seed_everything
+
+
+class DistributedTrainingError(RuntimeError):
+    """The workers failed, or ended with different weights."""
+
+
+def fit_distributed(
+    model: nn.Module, train: TensorSplit, validation: TensorSplit, *, architecture: str, num_classes: int,
+    config: dict[str, Any], seed: int, world_size: int, label: str,
+) -> FitResult:
+    """The same fit as `torch_trainer.fit`, spread over `world_size` local processes by torchrun."""
+    with tempfile.TemporaryDirectory(prefix="retrain-ddp-") as workdir:
+        job = Path(workdir) / "job.pt"
+        torch.save({
+            "train_x": train.x, "train_y": train.y, "validation_x": validation.x, "validation_y": validation.y,
+            "state": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "architecture": architecture,
+            "num_classes": num_classes, "config": config, "seed": seed, "label": label,
+        }, job)
+        launched = subprocess.run(
+            [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={world_size}",
+             "-m", "adapters.torch_distributed", "--job", str(job), "--out", workdir],
+            capture_output=True, text=True, check=False,
+        )
+        if launched.returncode != 0:
+            tail = (launched.stderr or launched.stdout).strip().splitlines()[-5:]
+            raise DistributedTrainingError(f"data-parallel training failed (exit {launched.returncode}): "
+                                           + " | ".join(tail))
+        return collect(Path(workdir), model, world_size)
+
+
+def collect(workdir: Path, model: nn.Module, world_size: int) -> FitResult:
+    """Rank 0's weights, once every worker reported the same sha256 for its own."""
+    reports = [json.loads((workdir / f"rank{rank}.json").read_text()) for rank in range(world_size)]
+    digests = {report["sha256"] for report in reports}
+    if len(digests) != 1:
+        raise DistributedTrainingError(f"the {world_size} workers ended with different weights: {sorted(digests)}")
+    state = torch.load(workdir / "weights.pt", map_location="cpu", weights_only=True)
+    model.load_state_dict(state)
+    first = reports[0]
+    return FitResult(model.eval(), first["best_epoch"], first["epochs_run"], first["best_validation_accuracy"],
+                     first["seconds"])
+
+
+# -- the worker, run by torchrun -------------------------------------------------------------------------
+def worker(job_path: Path, out: Path) -> None:
+    rank, world_size, local_rank = (int(os.environ[k]) for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK"))
+    cuda = torch.cuda.is_available()
+    device = torch.device(f"cuda:{local_rank}" if cuda else "cpu")
+    if cuda:
+        torch.cuda.set_device(device)
+    dist.init_process_group(backend="nccl" if cuda else "gloo")
+    try:
+        job = torch.load(job_path, map_location="cpu", weights_only=True)
+        generator = seed_everything(int(job["seed"]))
+        model = build_model(job["architecture"], int(job["num_classes"]))
+        model.load_state_dict(job["state"])
+        train = TensorSplit(job["train_x"], job["train_y"], [""] * len(job["train_y"]))
+        validation = TensorSplit(job["validation_x"], job["validation_y"], [""] * len(job["validation_y"]))
+        config = job["config"]
+        sampler = DistributedSampler(range(len(train)), num_replicas=world_size, rank=rank, shuffle=True,
+                                     seed=int(job["seed"]))
+        result = fit(
+            model, train, validation, learning_rate=float(config["learning_rate"]),
+            max_epochs=int(config["max_epochs"]), patience=int(config["patience"]),
+            # the global batch stays `batch_size`: each of the N workers takes its share of it
+            batch_size=max(1, int(config.get("batch_size", 64)) // world_size), generator=generator, device=device,
+            label=f"{job['label']} rank {rank}/{world_size}",
+            parallel=lambda m: DistributedDataParallel(m, device_ids=[local_rank] if cuda else None),
+            sampler=sampler,
+        )
+        weights = state_dict_bytes(result.model)
+        if rank == 0:
+            (out / "weights.pt").write_bytes(weights)
+        (out / f"rank{rank}.json").write_text(json.dumps({
+            "sha256": hashlib.sha256(weights).hexdigest(), "best_epoch": result.best_epoch,
+            "epochs_run": result.epochs_run, "best_validation_accuracy": result.best_validation_accuracy,
+            "seconds": result.seconds,
+        }))
+        dist.barrier()
+    finally:
+        dist.destroy_process_group()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="one worker of a data-parallel training (started by torchrun)")
+    parser.add_argument("--job", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    arguments = parser.parse_args(argv)
+    worker(arguments.job, arguments.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,46 @@
+"""Data-parallel training: two gloo processes on the CPU, launched by torchrun, end with the same weights."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+import adapters.torch_distributed as distributed
+from adapters.torch_models import build_model, load_model
+from adapters.torch_trainer import TorchTrainer
+from tests.fakes import InMemoryBlobStore
+from tests.torch_support import DIGIT_CLASSES, first_request, small_digits
+
+
+def test_two_gloo_processes_end_with_identical_weights_and_rank_0_stores_them(monkeypatch: Any) -> None:
+    reports: list[dict[str, Any]] = []
+    collect = distributed.collect
+
+    def keep_reports(workdir: Path, model: torch.nn.Module, world_size: int) -> Any:
+        reports.extend(json.loads((workdir / f"rank{rank}.json").read_text()) for rank in range(world_size))
+        return collect(workdir, model, world_size)
+
+    monkeypatch.setattr(distributed, "collect", keep_reports)
+    blobs = InMemoryBlobStore()
+    trained = TorchTrainer(blobs, device=torch.device("cpu")).train(first_request(small_digits(blobs), world_size=2))
+
+    rank0, rank1 = reports
+    assert rank0["sha256"] == rank1["sha256"] == trained.artifact_sha256
+    assert rank0["best_epoch"] == rank1["best_epoch"] == trained.metrics["best_epoch"]
+    assert trained.metrics["world_size"] == 2 and trained.metrics["epochs_run"] <= 2
+    load_model(blobs.get(trained.artifact_sha256), "digits-cnn", len(DIGIT_CLASSES))
+    assert trained.metrics["test_accuracy"] > 0.5  # it learned: chance is 0.1
+
+
+def test_workers_that_end_with_different_weights_are_refused(tmp_path: Path) -> None:
+    model = build_model("digits-cnn", 10)
+    torch.save(model.state_dict(), tmp_path / "weights.pt")
+    for rank, digest in enumerate(("a" * 64, "b" * 64)):
+        (tmp_path / f"rank{rank}.json").write_text(json.dumps({
+            "sha256": digest, "best_epoch": 1, "epochs_run": 1, "best_validation_accuracy": 0.5, "seconds": 0.1}))
+    with pytest.raises(distributed.DistributedTrainingError, match="different weights"):
+        distributed.collect(tmp_path, model, 2)
