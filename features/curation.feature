@@ -99,6 +99,7 @@ Feature: Curation of user feedback into a training set
         | an image missing from the store        | negative | yes     | 3     |             | missing      | after    | corrupted    |
         | bytes that are not an image            | negative | yes     | 3     |             | not an image | after    | corrupted    |
         | a constant image                       | negative | yes     | 3     |             | constant     | after    | corrupted    |
+        | a truncated PNG                        | negative | yes     | 3     |             | truncated    | after    | corrupted    |
         | an image whose checksum does not match | negative | yes     | 3     |             | tampered     | after    | corrupted    |
         | a corrected label that is not a class  | negative | yes     | 12    |             |              | after    | inconsistent |
         | a label equal to the prediction        | negative | yes     | 5     |             |              | after    | inconsistent |

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -23,9 +23,15 @@ pytest_plugins = [
 
 
 @pytest.fixture
-def harness() -> Harness:
+def make_harness() -> Callable[..., Harness]:
+    """Builds the application with given settings; tests on real adapters override it."""
+    return build_harness
+
+
+@pytest.fixture
+def harness(make_harness: Callable[..., Harness]) -> Harness:
     """The application over in-memory adapters, at 2026-01-01T00:00Z on a simulated clock."""
-    return build_harness()
+    return make_harness()
 
 
 @pytest.fixture

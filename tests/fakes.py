@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from application.ports import (
+    BlobStore,
     Comparison,
     ImageDecodeError,
     ModelRef,
@@ -244,7 +245,7 @@ class FakePredictor:
 class FakeTrainer:
     """Returns an artifact derived from the request, or fails when told to."""
 
-    def __init__(self, blobs: InMemoryBlobStore, metrics: dict[str, Any] | None = None) -> None:
+    def __init__(self, blobs: BlobStore, metrics: dict[str, Any] | None = None) -> None:
         self.blobs = blobs
         self.metrics = metrics or {"best_epoch": 1, "validation_accuracy": 0.9}
         self.failure: str | None = None

@@ -10,6 +10,7 @@ from typing import Any
 
 from adapters.system_clock import SimulatedClock
 from application.ledger import Ledger
+from application.ports import BlobStore, FeedbackStore, Predictor
 from application.records import StoredFeedback, StoredPrediction
 from application.retrain import Retrain
 from application.settings import Settings
@@ -26,11 +27,11 @@ class Harness:
 
     app: Retrain
     clock: SimulatedClock
-    feedback: InMemoryFeedbackStore
-    blobs: InMemoryBlobStore
+    feedback: FeedbackStore
+    blobs: BlobStore
     trainer: FakeTrainer
     evaluator: FakeEvaluator
-    predictor: FakePredictor
+    predictor: Predictor
     serial: int = 0
 
     def register(self, *, production: bool = True, baseline_ms: float | None = 10.0,
@@ -81,11 +82,12 @@ def png(seed: int, size: int = 8) -> bytes:
     return buffer.getvalue()
 
 
-def build_harness(start: datetime = T0, *, feedback: Any = None, **settings: Any) -> Harness:
-    """In-memory adapters throughout, unless a real feedback store is given."""
+def build_harness(start: datetime = T0, *, feedback: FeedbackStore | None = None, blobs: BlobStore | None = None,
+                  predictor: Predictor | None = None, **settings: Any) -> Harness:
+    """In-memory adapters throughout, unless a real feedback store, blob store or predictor is given."""
     clock = SimulatedClock(start)
-    feedback, blobs = feedback or InMemoryFeedbackStore(), InMemoryBlobStore()
-    trainer, evaluator, predictor = FakeTrainer(blobs), FakeEvaluator(), FakePredictor()
+    feedback, blobs = feedback or InMemoryFeedbackStore(), blobs or InMemoryBlobStore()
+    trainer, evaluator, predictor = FakeTrainer(blobs), FakeEvaluator(), predictor or FakePredictor()
     ledger = Ledger(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
     app = Retrain(
         settings=Settings(**settings), ledger=ledger, feedback=feedback, blobs=blobs, trainer=trainer,

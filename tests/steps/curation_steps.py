@@ -14,9 +14,12 @@ from typing import Any
 import pytest
 from pytest_bdd import given, parsers, then, when
 
+from adapters.filesystem_blob_store import FilesystemBlobStore
+from application.ports import BlobStore
 from application.records import StoredFeedback, StoredPrediction
 from domain.retrain_campaign import RetrainCampaign
 from domain.rules.validation_gates import ModelFigures
+from tests.fakes import InMemoryBlobStore
 from tests.harness import Harness, png
 
 # Answers are written as of the clock: served ten minutes ago, answered a minute before or after (or two after).
@@ -65,16 +68,28 @@ class Images:
             return None
         if spec == "not an image":
             return harness.blobs.put(b"these bytes are not an image")
+        if spec == "truncated":
+            return harness.blobs.put(png(10**9 + 2)[:40])
         if spec == "constant":
             return harness.blobs.put(_constant_png())
         if spec == "missing":
             return hashlib.sha256(png(10**9)).hexdigest()
-        if spec == "tampered":  # the stored bytes no longer match their checksum (in-memory blob store only)
+        if spec == "tampered":  # the stored bytes no longer match their checksum
             sha = self.fresh(harness)
-            harness.blobs.blobs[sha] = png(10**9 + 1)  # type: ignore[attr-defined]
+            corrupt_blob(harness.blobs, sha, png(10**9 + 1))
             return sha
         seed = self.named.setdefault(spec, 10**8 + len(self.named))
         return harness.blobs.put(png(seed))
+
+
+def corrupt_blob(blobs: BlobStore, sha256: str, data: bytes) -> None:
+    """What a bad disk or a careless hand does: other bytes under a blob's name, behind the store's back."""
+    if isinstance(blobs, FilesystemBlobStore):
+        (blobs.root / sha256[:2] / sha256).write_bytes(data)
+    elif isinstance(blobs, InMemoryBlobStore):
+        blobs.blobs[sha256] = data
+    else:
+        raise TypeError(f"no way to corrupt a blob in {type(blobs).__name__}")
 
 
 def split_of(image_sha256: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -9,7 +10,7 @@ from pytest_bdd import given, parsers, then, when
 
 from domain.errors import DomainError, InvalidInput, NotFound
 from domain.retrain_campaign import RetrainCampaign
-from tests.harness import Harness, build_harness
+from tests.harness import Harness
 from tests.steps.curation_steps import (
     Answer,
     Images,
@@ -23,9 +24,9 @@ from tests.steps.curation_steps import (
 
 
 @given("review is not required", target_fixture="harness")
-def review_not_required() -> Harness:
+def review_not_required(make_harness: Callable[..., Harness]) -> Harness:
     """A fresh application whose settings say review.required = false."""
-    return build_harness(review={"required": False})
+    return make_harness(review={"required": False})
 
 
 @given(parsers.parse('the feedback of {label} was curated with the items "{items}" labelled in comments'),

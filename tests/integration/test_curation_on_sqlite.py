@@ -1,0 +1,53 @@
+"""The curation and review features again, on the real stores: SQLite feedback store, filesystem blob store,
+and the torch predictor's image check (decode with Pillow, convert to the model's input)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pytest_bdd import scenarios
+
+from adapters.filesystem_blob_store import FilesystemBlobStore
+from adapters.sqlalchemy_feedback_store import SqlAlchemyFeedbackStore
+from tests.fakes import FakePredictor
+from tests.harness import Harness, build_harness
+
+
+class TorchImageCheck(FakePredictor):
+    """The fake's fixed answers, but the real adapter's image check: what curation relies on to catch corruption."""
+
+    def check_image(self, image: bytes, input_spec: dict[str, Any]) -> None:
+        from adapters.torch_predictor import TorchPredictor
+
+        TorchPredictor.check_image(self, image, input_spec)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def make_harness(tmp_path: Path) -> Iterator[Callable[..., Harness]]:
+    stores: list[SqlAlchemyFeedbackStore] = []
+
+    def make(**settings: Any) -> Harness:
+        home = tmp_path / f"home-{len(stores)}"
+        home.mkdir()
+        stores.append(SqlAlchemyFeedbackStore(f"sqlite:///{home / 'feedback.db'}"))
+        return build_harness(feedback=stores[-1], blobs=FilesystemBlobStore(home / "blobs"),
+                             predictor=TorchImageCheck(), **settings)
+
+    yield make
+    for store in stores:
+        store.close()
+
+
+def test_the_real_image_check_is_the_one_in_use(make_harness: Callable[..., Harness]) -> None:
+    from application.ports import ImageDecodeError
+
+    harness = make_harness()
+    assert isinstance(harness.blobs, FilesystemBlobStore)
+    with pytest.raises(ImageDecodeError, match="does not decode"):
+        harness.predictor.check_image(b"\x89PNG\r\n\x1a\n truncated", {"size": 8})
+
+
+scenarios("curation.feature", "review.feature")
