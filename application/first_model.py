@@ -44,6 +44,7 @@ class FirstModel:
             "max_epochs": epochs or self.training.full_max_epochs,
             "patience": self.training.patience,
             "batch_size": self.training.batch_size,
+            "world_size": self.training.world_size,
             "original_dataset_id": dataset.dataset_id,
         }
         log.info("initial_training", source=source, classes=len(dataset.classes), **dataset.sizes)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import io
 from typing import Any
 
-import numpy as np
-
 from adapters.torch_datasets import digits_images, digits_manifest, store_dataset
 from adapters.torch_models import DIGITS_CNN, default_input_spec
 from application.ports import BlobStore, ModelRef, TrainingRequest
@@ -60,9 +58,3 @@ def parent_ref(artifact_sha256: str, label: str = "v1") -> ModelRef:
     return ModelRef(f"id-{label}", label, DIGITS_CNN, default_input_spec(DIGITS_CNN), list(DIGIT_CLASSES),
                     artifact_sha256)
 
-
-def unused_digit_indices(original_manifest: dict[str, Any], count: int, offset: int = 0) -> list[int]:
-    """Digits of the bundled set outside the original dataset's splits (fresh images for a curated set)."""
-    used = {i for indices in original_manifest["splits"].values() for i in indices}
-    free = [i for i in range(len(digits_images()[1])) if i not in used]
-    return list(np.asarray(free)[offset:offset + count])
