@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -20,7 +20,7 @@ from adapters.cli_common import (
     review_app,
     state_of,
 )
-from application.campaign_views import campaign_summary
+from application.campaign_views import campaign_summary, curation_items
 from domain.errors import InvalidInput
 
 
@@ -44,14 +44,34 @@ def campaigns(ctx: typer.Context, as_json: JsonOption = False) -> None:
     out.print(table)
 
 
+ItemsOption = Annotated[bool, typer.Option("--items", help="Also list every feedback item: used, or why not.")]
+
+
 @campaign_app.command("show")
-def show(ctx: typer.Context, campaign: str, as_json: JsonOption = False) -> None:
-    """One campaign in full."""
-    row = campaign_summary(state_of(ctx).container().ledger.campaign(campaign))
+def show(ctx: typer.Context, campaign: str, items: ItemsOption = False, as_json: JsonOption = False) -> None:
+    """One campaign in full; with --items (always in --json), each feedback item's curation outcome."""
+    app_ = state_of(ctx).container().app()
+    found = app_.ledger.campaign(campaign)
+    row = campaign_summary(found)
+    outcomes = curation_items(found, app_.blobs, app_.feedback) if items or as_json else None
     if as_json:
-        return print_json(row)
+        return print_json({**row, "items": outcomes})
     for key, value in row.items():
         out.print(f"[bold]{key}[/bold]: {value}")
+    if items:
+        _print_items(outcomes)
+
+
+def _print_items(outcomes: list[dict[str, Any]] | None) -> None:
+    if outcomes is None:
+        out.print("No per-item curation report: the campaign is not curated yet, or was curated before reports.")
+        return
+    table = Table("prediction", "outcome", "reason", "label", "source", "split", "review", "critical")
+    for item in outcomes:
+        table.add_row(item["prediction_id"], item["outcome"], item["reason"] or "-", item["label"] or "-",
+                      item["label_source"] or "-", item["split"] or "-", item["review"] or "-",
+                      ", ".join(item["critical"]) or "-")
+    out.print(table)
 
 
 @campaign_app.command("open")

@@ -134,7 +134,7 @@ class Campaigns:
             dataset_id=dataset.dataset_id, included=dataset.included, train_items=dataset.train_items,
             validation_items=dataset.validation_items, excluded=dataset.excluded,
             label_sources=dataset.label_sources, awaiting_review=[i.item for i in dataset.critical], actor=actor,
-            timestamp=now,
+            timestamp=now, report_id=dataset.report_id,
         )
         log.info("dataset_curated", campaign=campaign.number, dataset=dataset.dataset_id[:12],
                  included=dataset.included, excluded=dataset.excluded, awaiting_review=len(dataset.critical))

@@ -13,7 +13,7 @@ from application.ports import BlobStore, FeedbackStore, ImageDecodeError, Predic
 from application.records import ReviewItem
 from domain.model_version import ModelVersion
 from domain.policy import CurationPolicy
-from domain.rules.curation import Candidate, SelectedItem, critical_reasons, curate, split_for
+from domain.rules.curation import Candidate, SelectedItem, critical_reasons, curate, split_for, user_label
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,7 @@ class CuratedDataset:
     label_sources: dict[str, int]
     excluded_items: dict[str, str]
     critical: list[ReviewItem]
+    report_id: str | None = None
 
 
 def manifest_bytes(manifest: dict[str, Any]) -> bytes:
@@ -63,7 +64,8 @@ class Curator:
             *(self.feedback.curation_candidates(earlier_version_ids, since=since, as_of=as_of)
               if earlier_version_ids else []),
         ]
-        result = curate([self._with_image_check(c, version) for c in found], version.classes)
+        checked = [self._with_image_check(c, version) for c in found]
+        result = curate(checked, version.classes)
         splits = {item.candidate.item: split_for(item.candidate.image_sha256 or "",
                                                  validation_fraction=self.policy.validation_fraction)
                   for item in result.selected}
@@ -79,9 +81,12 @@ class Curator:
                        item.label_source, tuple(critical[item.candidate.item]), item.candidate.image_sha256 or "")
             for item in result.selected if item.candidate.item in critical
         ]
+        dataset_id = store_manifest(self.blobs, manifest)
+        report = curation_report(dataset_id, checked, version.classes, entries, result.excluded, critical)
         return CuratedDataset(
-            store_manifest(self.blobs, manifest), manifest, len(entries), train_items, len(entries) - train_items,
+            dataset_id, manifest, len(entries), train_items, len(entries) - train_items,
             result.excluded_counts, result.label_sources, result.excluded, review_items,
+            self.blobs.put(manifest_bytes(report)),
         )
 
     def _critical(self, selected: list[SelectedItem]) -> dict[str, list[str]]:
@@ -117,6 +122,29 @@ class Curator:
             "split": split,
             "review": review,
         }
+
+
+def curation_report(
+    dataset_id: str, candidates: list[Candidate], classes: list[str], entries: list[dict[str, Any]],
+    excluded: dict[str, str], critical: dict[str, list[str]],
+) -> dict[str, Any]:
+    """Every candidate's fate, selected or excluded with its one reason: ids, labels and reasons, no personal data."""
+    selected = {entry["item"]: entry for entry in entries}
+    items = []
+    for candidate in candidates:
+        entry = selected.get(candidate.item)
+        if entry is not None:
+            items.append({"item": candidate.item, "prediction_id": candidate.prediction_id, "outcome": "selected",
+                          "reason": None, "label": entry["label"], "label_source": entry["label_source"],
+                          "split": entry["split"], "review": entry["review"],
+                          "critical": critical.get(candidate.item, [])})
+            continue
+        # Without consent the comment is not read at all, not even for a label.
+        found = user_label(candidate, classes) if candidate.consent else None
+        items.append({"item": candidate.item, "prediction_id": candidate.prediction_id, "outcome": "excluded",
+                      "reason": excluded[candidate.item], "label": found[0] if found else None,
+                      "label_source": found[1] if found else None, "split": None, "review": None, "critical": []})
+    return {"dataset_id": dataset_id, "items": items}
 
 
 def apply_review(manifest: dict[str, Any], items: list[ReviewItem]) -> dict[str, Any]:

@@ -47,6 +47,7 @@ class RetrainCampaign(Aggregate):
         excluded: dict[str, int]
         label_sources: dict[str, int]
         awaiting_review: list[str]
+        report_id: str | None = None  # the per-item curation report; absent from events recorded before it existed
 
     class ReviewDecided(Event):
         TOPIC = "retrain.RetrainCampaign.ReviewDecided"
@@ -158,6 +159,7 @@ class RetrainCampaign(Aggregate):
     def record_dataset(
         self, *, dataset_id: str, included: int, train_items: int, validation_items: int, excluded: dict[str, int],
         label_sources: dict[str, int], awaiting_review: list[str], actor: str, timestamp: datetime,
+        report_id: str | None = None,
     ) -> None:
         self._require("open", action="curate")
         if self.dataset is not None:
@@ -165,18 +167,19 @@ class RetrainCampaign(Aggregate):
         self._dataset_curated(
             dataset_id=dataset_id, included=included, train_items=train_items, validation_items=validation_items,
             excluded=excluded, label_sources=label_sources, awaiting_review=awaiting_review, actor=actor,
-            timestamp=timestamp,
+            timestamp=timestamp, report_id=report_id,
         )
 
     @event(DatasetCurated)
     def _dataset_curated(
         self, dataset_id: str, included: int, train_items: int, validation_items: int, excluded: dict[str, int],
         label_sources: dict[str, int], awaiting_review: list[str], actor: str, timestamp: datetime,
+        report_id: str | None = None,
     ) -> None:
         self.dataset = {
             "dataset_id": dataset_id, "included": included, "train_items": train_items,
             "validation_items": validation_items, "excluded": dict(excluded), "label_sources": dict(label_sources),
-            "awaiting_review": len(awaiting_review),
+            "awaiting_review": len(awaiting_review), "report_id": report_id,
         }
         self.curated_at = timestamp
         self.pending_review = list(awaiting_review)

@@ -165,6 +165,36 @@ Feature: Curation of user feedback into a training set
       And the dataset counts the exclusions "no_consent=1, not_negative=1, no_label=1, corrupted=1, inconsistent=1, duplicate=1"
       And the dataset counts the label sources "corrected_label=2, comment=1"
 
+  Rule: Every answer's fate is explained: used with its label, source and split, or left out for its one reason
+
+    Scenario: The curation report answers for each answer, without personal data
+      Given v1 is in production
+      And users answered v1's predictions
+        | item | predicted | feedback | consent | corrected label | comment         | image        |
+        | a    | 5         | negative | yes     | 3               |                 |              |
+        | b    | 5         | negative | yes     |                 | should be 4     |              |
+        | c    | 5         | negative | no      |                 | c'est un 3      |              |
+        | d    | 5         | positive | yes     | 3               |                 |              |
+        | e    | 5         | negative | yes     |                 | rien à signaler |              |
+        | f    | 5         | negative | yes     | 3               |                 | not an image |
+        | g    | 5         | negative | yes     | 12              |                 |              |
+        | h    | 5         | negative | yes     | 6               |                 | img-2        |
+        | i    | 5         | negative | yes     | 6               |                 | img-2        |
+      When the feedback of v1 is curated
+      Then the curation report shows
+        | item | outcome  | reason       | label | label source    |
+        | a    | selected |              | 3     | corrected_label |
+        | b    | selected |              | 4     | comment         |
+        | c    | excluded | no_consent   |       |                 |
+        | d    | excluded | not_negative | 3     | corrected_label |
+        | e    | excluded | no_label     |       |                 |
+        | f    | excluded | corrupted    | 3     | corrected_label |
+        | g    | excluded | inconsistent | 12    | corrected_label |
+        | h    | excluded | duplicate    | 6     | corrected_label |
+        | i    | selected |              | 6     | corrected_label |
+      And the curation report gives each selected answer the split of the dataset
+      And the curation report holds no comment text
+
   Rule: A label is read from the comment with the French and English patterns, whatever the accents and capitals
 
     Scenario Outline: "<comment>" gives the label <label>

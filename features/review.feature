@@ -28,6 +28,9 @@ Feature: Human review of critical items
       When reviewer "alice" approves "a" with the label "1"
       Then the history records that "user:alice" approved "a" with the label "1"
       And the review list shows "a" approved with the label "1"
+      And the curation report shows
+        | item | outcome  | label | label source | review   |
+        | a    | selected | 1     | comment      | approved |
 
     Scenario: A reviewer rejects an item
       Given v1 is in production
@@ -35,6 +38,10 @@ Feature: Human review of critical items
       When reviewer "bob" rejects "b"
       Then the history records that "user:bob" rejected "b"
       And the review list shows "b" rejected with the label "8"
+      And the curation report shows
+        | item | outcome  | label | label source | review   |
+        | a    | selected | 7     | comment      | pending  |
+        | b    | selected | 8     | comment      | rejected |
       And the campaign awaits review of "a, c"
 
   Rule: The campaign moves on only when every critical item is decided

@@ -15,6 +15,7 @@ import pytest
 from pytest_bdd import given, parsers, then, when
 
 from adapters.filesystem_blob_store import FilesystemBlobStore
+from application.campaign_views import curation_items
 from application.ports import BlobStore
 from application.records import StoredFeedback, StoredPrediction
 from domain.retrain_campaign import RetrainCampaign
@@ -408,3 +409,36 @@ def campaign_goes_on(harness: Harness, campaign: RetrainCampaign, count: int) ->
     assert current(harness, campaign).state == "open"
     assert curated_details(harness, campaign)["train_items"] == count
     assert campaign_events(harness, campaign, "Completed") == []
+
+
+def curation_report(harness: Harness, campaign: RetrainCampaign) -> dict[str, dict[str, Any]]:
+    """`retrain campaign show --items` by item."""
+    rows = curation_items(current(harness, campaign), harness.blobs, harness.feedback)
+    assert rows is not None, "the campaign has no curation report"
+    return {row["item"]: row for row in rows}
+
+
+@then("the curation report shows")
+def curation_report_shows(harness: Harness, campaign: RetrainCampaign, datatable: list[list[str]]) -> None:
+    header, *rows = datatable
+    report = curation_report(harness, campaign)
+    for row in rows:
+        expected = {name.replace(" ", "_"): value.strip() or None for name, value in zip(header, row, strict=True)}
+        shown = report[expected["item"]]
+        assert {key: shown[key] for key in expected} == expected, shown
+
+
+@then("the curation report gives each selected answer the split of the dataset")
+def curation_report_splits(harness: Harness, campaign: RetrainCampaign) -> None:
+    entries = manifest_entries(harness, campaign)
+    selected = {item: row for item, row in curation_report(harness, campaign).items() if row["outcome"] == "selected"}
+    assert selected.keys() == entries.keys()
+    assert all(row["split"] == entries[item]["split"] for item, row in selected.items())
+
+
+@then("the curation report holds no comment text")
+def curation_report_has_no_comments(harness: Harness, images: Images, campaign: RetrainCampaign) -> None:
+    text = harness.blobs.get(current(harness, campaign).dataset["report_id"]).decode()
+    comments = [answer.comment for answer in images.answers.values() if answer.comment]
+    assert comments
+    assert not [comment for comment in comments if json.dumps(comment)[1:-1] in text]
