@@ -8,7 +8,7 @@ import hashlib
 import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, NotRequired
 
 import structlog
@@ -225,7 +225,7 @@ class _Batch:
             if isinstance(image, str):
                 return self.reject(line, text, "image", image)
             image_sha = hashlib.sha256(image).hexdigest()
-        moment = record["timestamp"].astimezone(UTC)
+        moment = record["timestamp"]  # aware; any offset (stores convert to UTC microseconds)
         fingerprint = _fingerprint(record, moment, image_sha, version_id)
         earlier = known[pid].fingerprint if pid in known else self.seen[pid][1] if pid in self.seen else None
         if earlier is not None:
@@ -244,7 +244,7 @@ class _Batch:
         ))
         self.report.predictions += 1
         if record.get("user_feedback") is not None or record.get("comment") or record.get("corrected_label"):
-            given = (record.get("feedback_at") or moment).astimezone(UTC)
+            given = record.get("feedback_at") or moment
             answer = _stored_feedback(pid, record.get("user_feedback"), given, record.get("comment"),
                                       record.get("corrected_label"), record.get("gdpr_consent", False))
             self.seen_feedback.add((pid, answer.fingerprint))
@@ -258,7 +258,7 @@ class _Batch:
         if pid not in known and pid not in self.seen:
             return self.reject(line, text, "prediction_id", f"feedback for unknown prediction {pid!r}")
         given = record.get("timestamp") or self.ingestion.clock.now()  # no timestamp: received now
-        answer = _stored_feedback(pid, record["user_feedback"], given.astimezone(UTC), record.get("comment"),
+        answer = _stored_feedback(pid, record["user_feedback"], given, record.get("comment"),
                                   record.get("corrected_label"), record.get("gdpr_consent", False))
         key = (pid, answer.fingerprint)
         if key in known_feedback or key in self.seen_feedback:
@@ -284,22 +284,31 @@ def _decode_image(text: str) -> bytes | str:
     return data
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICRO = timedelta(microseconds=1)
+
+
+def _micros(moment: datetime) -> int:
+    """The instant in UTC microseconds: the same instant written with another offset is the same content."""
+    return (moment - _EPOCH) // _MICRO
+
+
 def _fingerprint(r: dict[str, Any], moment: datetime, image_sha: str | None, version_id: str) -> str:
     """The record's content as validated (so formatting does not matter), its image by hash, its version by id."""
     given = r.get("feedback_at")
     text = (
-        f"{r['prediction_id']}\x1f{moment.isoformat()}\x1f{version_id}\x1f{r['predicted_label']}"
+        f"{r['prediction_id']}\x1f{_micros(moment)}\x1f{version_id}\x1f{r['predicted_label']}"
         f"\x1f{r.get('confidence')!r}\x1f{r.get('inference_ms')!r}\x1f{r.get('status', 'ok')}"
         f"\x1f{r.get('image_type', 'unknown')}\x1f{image_sha}\x1f{r.get('user_ref')!r}\x1f{r.get('user_feedback')!r}"
         f"\x1f{r.get('comment')!r}\x1f{r.get('corrected_label')!r}\x1f{r.get('gdpr_consent', False)}"
-        f"\x1f{given.astimezone(UTC).isoformat() if given else None}"
+        f"\x1f{_micros(given) if given else None}"
     )
     return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _stored_feedback(prediction_id: str, value: int | None, given: Any, comment: str | None, label: str | None,
                      consent: bool) -> StoredFeedback:
-    content = f"{prediction_id}\x1f{value}\x1f{given.isoformat()}\x1f{comment!r}\x1f{label!r}\x1f{consent}"
+    content = f"{prediction_id}\x1f{value}\x1f{_micros(given)}\x1f{comment!r}\x1f{label!r}\x1f{consent}"
     return StoredFeedback(prediction_id, value, given, comment, label, consent,
                           hashlib.sha256(content.encode()).hexdigest())
 

@@ -104,3 +104,10 @@ def test_a_feedback_record_may_follow_its_prediction_in_the_same_file(v1: Harnes
     report = v1.app.ingestion.ingest([record("a"), json.dumps({"prediction_id": "a", "user_feedback": 0,
                                                                "timestamp": "2026-01-02T00:00:00Z"})])
     assert report.feedback == 1
+
+
+def test_the_same_instant_written_with_another_offset_is_the_same_content(v1: Harness) -> None:
+    v1.app.ingestion.ingest([record("a", timestamp="2026-01-01T10:00:00+00:00")])
+    again = v1.app.ingestion.ingest([json.dumps({"model_version": "v1", "prediction_id": "a", "inference_ms": 4.5,
+                                                 "predicted_label": "3", "timestamp": "2026-01-01T12:00:00+02:00"})])
+    assert again.duplicates == 1
