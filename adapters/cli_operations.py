@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Annotated, Any
 
@@ -73,9 +73,10 @@ def ingest(
         if progress is not None:
             progress.start()
         task = progress.add_task("ingest", total=Path(source).stat().st_size) if progress is not None else None
-        report = retrain.ingestion.ingest(_lines(handle, progress, task), skip_invalid=skip_invalid)
+        with _RejectsFile(rejects) as write_reject:
+            report = retrain.ingestion.ingest(_lines(handle, progress, task), skip_invalid=skip_invalid,
+                                              rejects=write_reject)
     except BatchRejected as rejected:
-        _write_rejects(rejects, rejected.report.rejected_lines)
         if as_json:
             print_json(rejected.report.as_json() | {"written": False})
         for error in rejected.report.errors[:100]:
@@ -86,7 +87,6 @@ def ingest(
             progress.stop()
         if handle is not sys.stdin:
             handle.close()
-    _write_rejects(rejects, report.rejected_lines)
     reports = retrain.monitoring.evaluate()
     if as_json:
         return print_json(report.as_json() | {"written": True, "monitor": [r.as_json() for r in reports]})
@@ -97,9 +97,26 @@ def ingest(
     _print_breaches(reports)
 
 
-def _write_rejects(path: Path | None, lines: list[str]) -> None:
-    if path is not None and lines:
-        path.write_text("".join(line if line.endswith("\n") else line + "\n" for line in lines), encoding="utf-8")
+class _RejectsFile:
+    """Rejected lines written as they come (bounded memory); the file exists only if a line was rejected."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.handle: IO[str] | None = None
+
+    def write(self, line: str) -> None:
+        if self.path is None:
+            return
+        if self.handle is None:
+            self.handle = self.path.open("w", encoding="utf-8")
+        self.handle.write(line if line.endswith("\n") else line + "\n")
+
+    def __enter__(self) -> Callable[[str], None]:
+        return self.write
+
+    def __exit__(self, *exc: object) -> None:
+        if self.handle is not None:
+            self.handle.close()
 
 
 def _print_breaches(reports: list[VersionReport]) -> None:

@@ -85,7 +85,6 @@ class IngestReport:
     duplicates: int = 0
     rejected: int = 0
     errors: list[RecordError] = field(default_factory=list)
-    rejected_lines: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -116,11 +115,13 @@ class Ingestion:
         self._versions: dict[str, tuple[str, frozenset[str]]] = {}
 
     def ingest(
-        self, lines: Iterable[str], *, skip_invalid: bool = False, progress: Callable[[int], None] | None = None
+        self, lines: Iterable[str], *, skip_invalid: bool = False, progress: Callable[[int], None] | None = None,
+        rejects: Callable[[str], None] | None = None,
     ) -> IngestReport:
+        """Stream the lines in chunks, in one transaction: memory stays bounded whatever the file's size."""
         report = IngestReport()
         with self.feedback.writer() as writer:
-            batch = _Batch(self, writer, report, skip_invalid)
+            batch = _Batch(self, writer, report, skip_invalid, rejects)
             for chunk in _chunks(enumerate(lines, start=1), CHUNK):
                 batch.process(chunk)
                 if progress:
@@ -145,21 +146,27 @@ class Ingestion:
 class _Batch:
     """The state of one ingest: what the file itself has already defined, and what is written."""
 
-    def __init__(self, ingestion: Ingestion, writer: FeedbackWriter, report: IngestReport, skip_invalid: bool) -> None:
+    def __init__(self, ingestion: Ingestion, writer: FeedbackWriter, report: IngestReport, skip_invalid: bool,
+                 rejects: Callable[[str], None] | None) -> None:
         self.ingestion = ingestion
         self.writer = writer
         self.report = report
         self.skip_invalid = skip_invalid
-        self.seen: dict[str, tuple[int, str]] = {}  # prediction id -> (line, fingerprint) defined by this file
+        self.rejects = rejects
+        # Earlier chunks are already in the writer's transaction (`known` sees them); these cover the current chunk.
+        self.seen: dict[str, tuple[int, str]] = {}  # prediction id -> (line, fingerprint)
         self.seen_feedback: set[tuple[str, str]] = set()
 
     def reject(self, line: int, text: str, field_name: str, reason: str) -> None:
         self.report.rejected += 1
         if len(self.report.errors) < MAX_LISTED_ERRORS or self.skip_invalid:
             self.report.errors.append(RecordError(line, field_name, reason))
-        self.report.rejected_lines.append(text)
+        if self.rejects is not None:
+            self.rejects(text)
 
     def process(self, chunk: list[tuple[int, str]]) -> None:
+        self.seen.clear()
+        self.seen_feedback.clear()
         parsed: list[tuple[int, str, bool, dict[str, Any]]] = []
         for line, text in chunk:
             if not text.strip():
@@ -177,8 +184,7 @@ class _Batch:
                 self.prediction(line, text, record, known, new_predictions, new_feedback)
             else:
                 self.answer(line, text, record, known, known_feedback, new_feedback)
-        if self.skip_invalid or not self.report.errors:
-            self.writer.add(new_predictions, new_feedback)
+        self.writer.add(new_predictions, new_feedback)  # a batch with errors is rolled back as a whole at the end
 
     def parse(self, line: int, text: str) -> tuple[bool, dict[str, Any]] | None:
         """(is_prediction, validated record), or None once the error is reported."""

@@ -46,11 +46,13 @@ def test_one_invalid_record_rejects_the_whole_batch_and_names_its_line_and_field
 
 
 def test_skip_invalid_writes_the_valid_records_and_reports_the_rest(v1: Harness) -> None:
+    rejected: list[str] = []
     report = v1.app.ingestion.ingest([record("a", user_feedback=1), record("b", status="ok", inference_ms=None)],
-                                     skip_invalid=True)
+                                     skip_invalid=True, rejects=rejected.append)
     assert (report.predictions, report.rejected) == (1, 1)
     assert "inference_ms is required when status is ok" in str(report.errors[0])
-    assert report.rejected_lines == [record("b", status="ok", inference_ms=None)]
+    assert rejected == [record("b", status="ok", inference_ms=None)]
+    assert rated(v1) == 1
 
 
 def test_resending_the_same_record_is_a_duplicate_and_a_changed_one_is_an_error(v1: Harness) -> None:
@@ -111,3 +113,18 @@ def test_the_same_instant_written_with_another_offset_is_the_same_content(v1: Ha
     again = v1.app.ingestion.ingest([json.dumps({"model_version": "v1", "prediction_id": "a", "inference_ms": 4.5,
                                                  "predicted_label": "3", "timestamp": "2026-01-01T12:00:00+02:00"})])
     assert again.duplicates == 1
+
+
+def test_a_feedback_refers_to_a_prediction_of_an_earlier_chunk(v1: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    import application.ingestion as ingestion
+
+    monkeypatch.setattr(ingestion, "CHUNK", 2)
+    lines = [record(f"p{i}") for i in range(5)]
+    lines += [json.dumps({"prediction_id": "p0", "user_feedback": 1, "timestamp": "2026-01-02T00:00:00Z"}),
+              record("p1"), record("p2", predicted_label="4")]
+    with pytest.raises(BatchRejected) as rejected:
+        v1.app.ingestion.ingest(lines)
+    report = rejected.value.report
+    assert (report.predictions, report.feedback, report.duplicates) == (5, 1, 1)
+    assert [str(e) for e in report.errors] == ["line 8: prediction_id: 'p2' already exists with different content"]
+    assert rated(v1) == 0
