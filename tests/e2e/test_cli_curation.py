@@ -1,0 +1,218 @@
+"""As a new user: ingest feedback where each exclusion reason occurs a known number of times, curate it with
+`retrain tick`, check the counts and the dataset on disk, review every critical item, and see the campaign go on."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import random
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.cli import CLASSES, run
+
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+INGESTED_AT = "2026-03-02T00:00:00Z"
+CURATED_AT = "2026-03-02T01:00:00Z"
+EXCLUDED = {"no_consent": 4, "not_negative": 60, "no_label": 5, "corrupted": 6, "inconsistent": 7, "duplicate": 2}
+CORRECTED, FROM_COMMENTS = 40, 3
+
+
+def png(seed: int) -> bytes:
+    """An 8x8 grey PNG of random pixels: distinct per seed, never constant."""
+    from PIL import Image
+
+    rng = random.Random(seed)
+    image = Image.new("L", (8, 8))
+    image.putdata([rng.randrange(256) for _ in range(64)])
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def constant_png() -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("L", (8, 8), color=200).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def split_of(image: bytes) -> str:
+    """SPEC 4.3's split, computed independently: 20% of 10,000 hash buckets go to validation."""
+    return "validation" if int(hashlib.sha256(image).hexdigest()[:16], 16) % 10_000 < 2_000 else "train"
+
+
+class Feedback:
+    """The crafted file: records in time order, one minute apart, each answered when it was served."""
+
+    def __init__(self) -> None:
+        self.records: list[dict[str, Any]] = []
+        self.selected_images: list[bytes] = []
+
+    def add(self, image: bytes, *, satisfied: bool = False, consent: bool = True, predicted: str = "0",
+            confidence: float = 0.5, **answer: str) -> None:
+        index = len(self.records)
+        self.records.append({
+            "prediction_id": f"p{index:04d}", "timestamp": (T0 + timedelta(minutes=index)).isoformat(),
+            "model_version": "v1", "predicted_label": predicted, "confidence": confidence, "inference_ms": 4.0,
+            "image_type": "phone", "image": base64.b64encode(image).decode(), "user_feedback": int(satisfied),
+            "gdpr_consent": consent, **answer,
+        })
+
+    def select(self, image: bytes, **answer: Any) -> None:
+        self.selected_images.append(image)
+        self.add(image, **answer)
+
+
+def crafted() -> Feedback:
+    """60 satisfied first, then 67 negative answers: the last 100 rated give a satisfaction of 0.33."""
+    data, seeds = Feedback(), iter(range(1, 10_000))
+    for _ in range(EXCLUDED["not_negative"]):
+        data.add(png(next(seeds)), satisfied=True, corrected_label="3")
+    originals = [png(next(seeds)) for _ in range(CORRECTED)]
+    for image in originals[:EXCLUDED["duplicate"]]:  # the same images answered earlier: the later answers are kept
+        data.add(image, corrected_label="1")
+    for _ in range(EXCLUDED["no_consent"]):
+        data.add(png(next(seeds)), consent=False, corrected_label="3")
+    for _ in range(EXCLUDED["no_label"]):
+        data.add(png(next(seeds)), comment="image floue")
+    for _ in range(3):
+        data.add(png(next(seeds))[:60], corrected_label="3")  # a truncated PNG
+        data.add(constant_png(), corrected_label="3")
+    for label in ["12"] * 4 + ["0"] * 3:  # not a class, or the predicted label itself
+        data.add(png(next(seeds)), corrected_label=label)
+    for index, image in enumerate(originals):  # 5 per class from 1 to 8: no class is rare
+        data.select(image, corrected_label=str(1 + index // 5), confidence=0.97 if index == 39 else 0.5)
+    for comment in ("c'est un 9", "should be 9", "label: 9"):
+        data.select(png(next(seeds)), comment=comment)
+    return data
+
+
+@pytest.fixture
+def home(tmp_path: Path, weights: Path) -> Path:
+    home = tmp_path / "home"
+    registered = run(home, "model", "register", "--weights", str(weights), "--arch", "digits-cnn", "--classes",
+                     CLASSES, "--production", "--baseline-ms", "4", "--now", "2026-02-01T00:00:00Z")
+    assert registered.returncode == 0, registered.stderr
+    return home
+
+
+@pytest.fixture
+def feedback() -> Feedback:
+    return crafted()
+
+
+def ingest_and_curate(home: Path, data: Feedback, path: Path) -> dict[str, Any]:
+    path.write_text("".join(json.dumps(record) + "\n" for record in data.records))
+    ingested = run(home, "ingest", str(path), "--now", INGESTED_AT)
+    assert ingested.returncode == 0, ingested.stderr
+    ticked = run(home, "tick", "--now", CURATED_AT)
+    assert ticked.returncode == 0, ticked.stderr
+    [campaign] = json.loads(run(home, "campaigns", "--json").stdout)
+    return campaign
+
+
+def campaign_json(home: Path, ref: str) -> dict[str, Any]:
+    shown = run(home, "campaign", "show", ref, "--json")
+    assert shown.returncode == 0, shown.stderr
+    return json.loads(shown.stdout)
+
+
+def test_tick_curates_the_crafted_feedback_with_exact_counts_and_a_dataset_that_rehashes_to_its_id(
+    home: Path, feedback: Feedback, tmp_path: Path
+) -> None:
+    campaign = ingest_and_curate(home, feedback, tmp_path / "feedback.jsonl")
+
+    assert (campaign["version"], campaign["state"], campaign["breaches"][0]["rule"]) == (
+        "v1", "awaiting_review", "satisfaction")
+    dataset = campaign["dataset"]
+    assert dataset["excluded"] == EXCLUDED
+    assert dataset["included"] == CORRECTED + FROM_COMMENTS
+    assert dataset["awaiting_review"] == FROM_COMMENTS + 1
+    train = sum(1 for image in feedback.selected_images if split_of(image) == "train")
+    assert (dataset["train_items"], dataset["validation_items"]) == (train, CORRECTED + FROM_COMMENTS - train)
+    history = json.loads(run(home, "history", "--json").stdout)
+    (curated,) = [e["details"] for e in history if e["event"] == "DatasetCurated"]
+    assert curated["label_sources"] == {"corrected_label": CORRECTED, "comment": FROM_COMMENTS}
+
+    blobs = home / "blobs"
+    manifest_bytes = (blobs / dataset["id"][:2] / dataset["id"]).read_bytes()
+    assert hashlib.sha256(manifest_bytes).hexdigest() == dataset["id"]
+    entries = json.loads(manifest_bytes)["items"]
+    assert len(entries) == CORRECTED + FROM_COMMENTS
+    for entry in entries:
+        image = (blobs / entry["image_sha256"][:2] / entry["image_sha256"]).read_bytes()
+        assert hashlib.sha256(image).hexdigest() == entry["image_sha256"]
+        assert entry["split"] == split_of(image)
+
+    items = campaign_json(home, "1")["items"]
+    assert Counter(i["reason"] for i in items if i["outcome"] == "excluded") == Counter(EXCLUDED)
+    assert sum(1 for i in items if i["outcome"] == "selected") == CORRECTED + FROM_COMMENTS
+    assert {i["prediction_id"] for i in items} == {r["prediction_id"] for r in feedback.records}
+    table = run(home, "campaign", "show", "1", "--items")
+    assert table.returncode == 0, table.stderr
+    assert "no_consent" in table.stdout and "duplicate" in table.stdout
+
+
+def test_after_every_critical_item_is_decided_the_campaign_moves_on(
+    home: Path, feedback: Feedback, tmp_path: Path
+) -> None:
+    ingest_and_curate(home, feedback, tmp_path / "feedback.jsonl")
+    listed = run(home, "review", "list", "1", "--json")
+    assert listed.returncode == 0, listed.stderr
+    queue = json.loads(listed.stdout)
+    assert sorted((row["label"], row["label_source"]) for row in queue) == [
+        ("8", "corrected_label"), ("9", "comment"), ("9", "comment"), ("9", "comment")]
+    assert all(row["decision"] is None for row in queue)
+
+    *approved, rejected = queue
+    for row in approved:
+        decided = run(home, "review", "decide", "1", row["item"], "--approve", "--actor", "user:alice",
+                      "--now", "2026-03-02T02:00:00Z")
+        assert decided.returncode == 0, decided.stderr
+        assert json.loads(run(home, "campaigns", "--json").stdout)[0]["state"] == "awaiting_review"
+    decided = run(home, "review", "decide", "1", rejected["item"], "--reject", "--actor", "user:bob",
+                  "--now", "2026-03-02T02:05:00Z")
+    assert decided.returncode == 0, decided.stderr
+
+    assert json.loads(run(home, "campaigns", "--json").stdout)[0]["state"] == "open"
+    history = json.loads(run(home, "history", "--json").stdout)
+    decisions = [(e["actor"], e["details"]["decision"]) for e in history if e["event"] == "ReviewDecided"]
+    assert decisions == [("user:alice", "approved")] * 3 + [("user:bob", "rejected")]
+    (completed,) = [e for e in history if e["event"] == "ReviewCompleted"]
+    assert (completed["actor"], completed["details"]["auto"]) == ("user:bob", False)
+    assert (completed["details"]["approved"], completed["details"]["rejected"]) == (3, 1)
+    reviewed = {i["prediction_id"]: i["review"] for i in campaign_json(home, "1")["items"]}
+    assert reviewed[rejected["prediction_id"]] == "rejected"
+    assert {reviewed[row["prediction_id"]] for row in approved} == {"approved"}
+
+    # The next tick trains on the reviewed dataset with the real torch trainer (a few seconds on the digits).
+    assert run(home, "tick", "--now", "2026-03-02T03:00:00Z").returncode == 0
+    [campaign] = json.loads(run(home, "campaigns", "--json").stdout)
+    events = [e["event"] for e in json.loads(run(home, "history", "--json").stdout) if e["aggregate"] == "RetrainCampaign"]
+    assert events[events.index("ReviewCompleted"):][:4] == [
+        "ReviewCompleted", "StrategyChosen", "TrainingStarted", "CandidateTrained"]
+    assert campaign["candidate"] == "v2"
+    trained_on = json.loads((home / "blobs" / campaign["dataset"]["id"][:2] / campaign["dataset"]["id"]).read_bytes())
+    used = {entry["prediction_id"] for entry in trained_on["items"]}
+    assert len(used) == CORRECTED + FROM_COMMENTS - 1 and rejected["prediction_id"] not in used
+
+
+def test_curating_the_same_data_again_gives_the_same_dataset_id(
+    home: Path, feedback: Feedback, tmp_path: Path
+) -> None:
+    first = ingest_and_curate(home, feedback, tmp_path / "feedback.jsonl")
+    assert run(home, "campaign", "abandon", "1", "--reason", "curate again",
+               "--now", "2026-03-02T01:30:00Z").returncode == 0
+    assert run(home, "campaign", "open", "--reason", "curate again", "--now", "2026-03-02T01:40:00Z").returncode == 0
+    assert run(home, "tick", "--now", "2026-03-02T02:00:00Z").returncode == 0
+    again = campaign_json(home, "2")
+    assert again["dataset"]["curated_id"] == first["dataset"]["curated_id"]
+    assert again["dataset"]["excluded"] == first["dataset"]["excluded"]
