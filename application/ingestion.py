@@ -5,8 +5,13 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import itertools
 import math
+import multiprocessing
+import os
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, NotRequired
@@ -18,7 +23,7 @@ from typing_extensions import TypedDict
 from application.ledger import Ledger
 from application.ports import BlobStore, Clock, FeedbackStore, FeedbackWriter
 from application.records import StoredFeedback, StoredPrediction
-from domain.errors import InvalidInput, NotFound
+from domain.errors import InvalidInput
 
 log = structlog.get_logger()
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
@@ -112,18 +117,24 @@ class Ingestion:
         self.feedback = feedback
         self.blobs = blobs
         self.clock = clock
-        self._versions: dict[str, tuple[str, frozenset[str]]] = {}
 
     def ingest(
         self, lines: Iterable[str], *, skip_invalid: bool = False, progress: Callable[[int], None] | None = None,
-        rejects: Callable[[str], None] | None = None,
+        rejects: Callable[[str], None] | None = None, workers: int | None = None,
     ) -> IngestReport:
-        """Stream the lines in chunks, in one transaction: memory stays bounded whatever the file's size."""
+        """Stream the lines in chunks, in one transaction: memory stays bounded whatever the file's size.
+
+        Parsing and validation (pure work) run in `workers` other processes when the input spans several chunks;
+        this process keeps the ordering, the duplicate checks and the writes.
+        """
         report = IngestReport()
+        versions = self.version_snapshot()
+        now = self.clock.now()
         with self.feedback.writer() as writer:
             batch = _Batch(self, writer, report, skip_invalid, rejects)
-            for chunk in _chunks(enumerate(lines, start=1), CHUNK):
-                batch.process(chunk)
+            for chunk, prepared in _prepared_chunks(_chunks(enumerate(lines, start=1), CHUNK), versions, now,
+                                                    _worker_count(workers)):
+                batch.apply(prepared)
                 if progress:
                     progress(len(chunk))
             if report.errors and not skip_invalid:
@@ -132,15 +143,13 @@ class Ingestion:
                  rejected=report.rejected)
         return report
 
-    def version(self, ref: str) -> tuple[str, frozenset[str]] | None:
-        """A version's id and classes, by label or id, cached for the batch."""
-        if ref not in self._versions:
-            try:
-                version = self.ledger.version(ref)
-            except NotFound:
-                return None
-            self._versions[ref] = (str(version.id), frozenset(version.classes))
-        return self._versions[ref]
+    def version_snapshot(self) -> dict[str, tuple[str, frozenset[str]]]:
+        """Every version by label and by id: its id and classes (what validating a record needs)."""
+        snapshot: dict[str, tuple[str, frozenset[str]]] = {}
+        for version in self.ledger.versions():
+            entry = (str(version.id), frozenset(version.classes))
+            snapshot[version.label] = snapshot[str(version.id)] = entry
+        return snapshot
 
 
 class _Batch:
@@ -164,116 +173,167 @@ class _Batch:
         if self.rejects is not None:
             self.rejects(text)
 
-    def process(self, chunk: list[tuple[int, str]]) -> None:
+    def apply(self, prepared: list[Prepared]) -> None:
+        """Check one prepared chunk against what is stored (and against itself), then write what is new."""
         self.seen.clear()
         self.seen_feedback.clear()
-        parsed: list[tuple[int, str, bool, dict[str, Any]]] = []
-        for line, text in chunk:
-            if not text.strip():
-                continue
-            result = self.parse(line, text)
-            if result is not None:
-                parsed.append((line, text, *result))
-        ids = list({record["prediction_id"] for _, _, _, record in parsed})
+        ids = list({entry[3] for entry in prepared if entry[0] != "error"})
         known = self.writer.known(ids)
         known_feedback = self.writer.feedback_fingerprints(ids)
         new_predictions: list[StoredPrediction] = []
         new_feedback: list[StoredFeedback] = []
-        for line, text, is_prediction, record in parsed:
-            if is_prediction:
-                self.prediction(line, text, record, known, new_predictions, new_feedback)
+        for entry in prepared:
+            if entry[0] == "error":
+                _, line, text, field_name, reason = entry
+                self.reject(line, text, field_name, reason)
+            elif entry[0] == "prediction":
+                self.prediction(entry, known, new_predictions, new_feedback)
             else:
-                self.answer(line, text, record, known, known_feedback, new_feedback)
+                self.answer(entry, known, known_feedback, new_feedback)
         self.writer.add(new_predictions, new_feedback)  # a batch with errors is rolled back as a whole at the end
 
-    def parse(self, line: int, text: str) -> tuple[bool, dict[str, Any]] | None:
-        """(is_prediction, validated record), or None once the error is reported."""
-        is_prediction = '"model_version"' in text
-        try:
-            record = (PREDICTION if is_prediction else FEEDBACK).validate_json(text)
-            if is_prediction and record.get("status", "ok") == "ok" and record.get("inference_ms") is None:
-                self.reject(line, text, "inference_ms", "inference_ms is required when status is ok")
-                return None
-            return is_prediction, record
-        except ValidationError as error:
-            first = error.errors()[0]
-            if first["type"] == "json_invalid":
-                self.reject(line, text, "", f"malformed JSON ({first['ctx'].get('error', 'invalid')})")
-            elif first["type"] in ("model_type", "dict_type"):
-                self.reject(line, text, "", "a record must be a JSON object")
-            elif is_prediction and first["loc"] == ("model_version",):  # the key was only in a comment
-                return self.parse_as_feedback(line, text)
-            else:
-                where = ".".join(str(part) for part in first["loc"]) or "record"
-                self.reject(line, text, where, first["msg"])
-            return None
-
-    def parse_as_feedback(self, line: int, text: str) -> tuple[bool, dict[str, Any]] | None:
-        try:
-            return False, FEEDBACK.validate_json(text)
-        except ValidationError as error:
-            first = error.errors()[0]
-            self.reject(line, text, ".".join(str(part) for part in first["loc"]), first["msg"])
-            return None
-
-    def prediction(self, line: int, text: str, record: dict[str, Any], known: dict[str, Any],
-                   new_predictions: list[StoredPrediction], new_feedback: list[StoredFeedback]) -> None:
-        pid, label = record["prediction_id"], record["predicted_label"]
-        version = self.ingestion.version(record["model_version"])
-        if version is None:
-            return self.reject(line, text, "model_version", f"unknown model version {record['model_version']!r}")
-        version_id, classes = version
-        if label not in classes:
-            return self.reject(line, text, "predicted_label", f"{label!r} is not a class of the version")
-        image, image_sha = None, None
-        if record.get("image") is not None:
-            image = _decode_image(record["image"])
-            if isinstance(image, str):
-                return self.reject(line, text, "image", image)
-            image_sha = hashlib.sha256(image).hexdigest()
-        moment = record["timestamp"]  # aware; any offset (stores convert to UTC microseconds)
-        fingerprint = _fingerprint(record, moment, image_sha, version_id)
+    def prediction(self, entry: Prepared, known: dict[str, Any], new_predictions: list[StoredPrediction],
+                   new_feedback: list[StoredFeedback]) -> None:
+        _, line, text, pid, prediction, answer, image = entry
         earlier = known[pid].fingerprint if pid in known else self.seen[pid][1] if pid in self.seen else None
         if earlier is not None:
-            if earlier == fingerprint:
+            if earlier == prediction.fingerprint:
                 self.report.duplicates += 1
-                return None
+                return
             where = f" (line {self.seen[pid][0]})" if pid in self.seen else ""
-            return self.reject(line, text, "prediction_id", f"{pid!r} already exists{where} with different content")
+            self.reject(line, text, "prediction_id", f"{pid!r} already exists{where} with different content")
+            return
         if image is not None:
             self.ingestion.blobs.put(image)  # content-addressed: a rolled-back batch leaves only an unreferenced blob
-        self.seen[pid] = (line, fingerprint)
-        new_predictions.append(StoredPrediction(
-            pid, version_id, moment, label, record.get("inference_ms"), record.get("status", "ok"),
-            record.get("confidence"), record.get("image_type", "unknown"), image_sha, record.get("user_ref"),
-            fingerprint,
-        ))
+        self.seen[pid] = (line, prediction.fingerprint)
+        new_predictions.append(prediction)
         self.report.predictions += 1
-        if record.get("user_feedback") is not None or record.get("comment") or record.get("corrected_label"):
-            given = record.get("feedback_at") or moment
-            answer = _stored_feedback(pid, record.get("user_feedback"), given, record.get("comment"),
-                                      record.get("corrected_label"), record.get("gdpr_consent", False))
+        if answer is not None:
             self.seen_feedback.add((pid, answer.fingerprint))
             new_feedback.append(answer)
             self.report.feedback += 1
-        return None
 
-    def answer(self, line: int, text: str, record: dict[str, Any], known: dict[str, Any],
-               known_feedback: set[tuple[str, str]], new_feedback: list[StoredFeedback]) -> None:
-        pid = record["prediction_id"]
+    def answer(self, entry: Prepared, known: dict[str, Any], known_feedback: set[tuple[str, str]],
+               new_feedback: list[StoredFeedback]) -> None:
+        _, line, text, pid, answer, _, _ = entry
         if pid not in known and pid not in self.seen:
-            return self.reject(line, text, "prediction_id", f"feedback for unknown prediction {pid!r}")
-        given = record.get("timestamp") or self.ingestion.clock.now()  # no timestamp: received now
-        answer = _stored_feedback(pid, record["user_feedback"], given, record.get("comment"),
-                                  record.get("corrected_label"), record.get("gdpr_consent", False))
+            self.reject(line, text, "prediction_id", f"feedback for unknown prediction {pid!r}")
+            return
         key = (pid, answer.fingerprint)
         if key in known_feedback or key in self.seen_feedback:
             self.report.duplicates += 1
-            return None
+            return
         self.seen_feedback.add(key)
         new_feedback.append(answer)
         self.report.feedback += 1
-        return None
+
+
+# -- preparing a chunk: pure work, run here or in worker processes -------------------------------------------------
+Prepared = tuple[Any, ...]
+Versions = dict[str, tuple[str, frozenset[str]]]
+
+
+def prepare(chunk: list[tuple[int, str]], versions: Versions, now: datetime) -> list[Prepared]:
+    """Parse and validate each line: ("error", line, text, field, reason), ("prediction", line, text, id,
+    StoredPrediction, StoredFeedback | None, image bytes | None) or ("feedback", line, text, id, StoredFeedback)."""
+    prepared: list[Prepared] = []
+    for line, text in chunk:
+        if not text.strip():
+            continue
+        is_prediction = '"model_version"' in text
+        try:
+            record = (PREDICTION if is_prediction else FEEDBACK).validate_json(text)
+        except ValidationError as error:
+            if is_prediction and error.errors()[0]["loc"] == ("model_version",):  # the key was only in a comment
+                is_prediction = False
+                try:
+                    record = FEEDBACK.validate_json(text)
+                except ValidationError as second:
+                    prepared.append(_invalid(line, text, second))
+                    continue
+            else:
+                prepared.append(_invalid(line, text, error))
+                continue
+        prepared.append(_prediction(line, text, record, versions) if is_prediction
+                        else _feedback(line, text, record, now))
+    return prepared
+
+
+def _invalid(line: int, text: str, error: ValidationError) -> Prepared:
+    first = error.errors()[0]
+    if first["type"] == "json_invalid":
+        return ("error", line, text, "", f"malformed JSON ({first['ctx'].get('error', 'invalid')})")
+    if first["type"] in ("model_type", "dict_type"):
+        return ("error", line, text, "", "a record must be a JSON object")
+    return ("error", line, text, ".".join(str(part) for part in first["loc"]) or "record", first["msg"])
+
+
+def _prediction(line: int, text: str, record: dict[str, Any], versions: Versions) -> Prepared:
+    pid, label = record["prediction_id"], record["predicted_label"]
+    if record.get("status", "ok") == "ok" and record.get("inference_ms") is None:
+        return ("error", line, text, "inference_ms", "inference_ms is required when status is ok")
+    version = versions.get(record["model_version"])
+    if version is None:
+        return ("error", line, text, "model_version", f"unknown model version {record['model_version']!r}")
+    version_id, classes = version
+    if label not in classes:
+        return ("error", line, text, "predicted_label", f"{label!r} is not a class of the version")
+    image, image_sha = None, None
+    if record.get("image") is not None:
+        decoded = _decode_image(record["image"])
+        if isinstance(decoded, str):
+            return ("error", line, text, "image", decoded)
+        image, image_sha = decoded, hashlib.sha256(decoded).hexdigest()
+    moment = record["timestamp"]  # aware; any offset (stores convert to UTC microseconds)
+    prediction = StoredPrediction(
+        pid, version_id, moment, label, record.get("inference_ms"), record.get("status", "ok"),
+        record.get("confidence"), record.get("image_type", "unknown"), image_sha, record.get("user_ref"),
+        _fingerprint(record, moment, image_sha, version_id),
+    )
+    answer = None
+    if record.get("user_feedback") is not None or record.get("comment") or record.get("corrected_label"):
+        answer = _stored_feedback(pid, record.get("user_feedback"), record.get("feedback_at") or moment,
+                                  record.get("comment"), record.get("corrected_label"),
+                                  record.get("gdpr_consent", False))
+    return ("prediction", line, text, pid, prediction, answer, image)
+
+
+def _feedback(line: int, text: str, record: dict[str, Any], now: datetime) -> Prepared:
+    pid = record["prediction_id"]
+    answer = _stored_feedback(pid, record["user_feedback"], record.get("timestamp") or now,  # no timestamp: now
+                              record.get("comment"), record.get("corrected_label"), record.get("gdpr_consent", False))
+    return ("feedback", line, text, pid, answer, None, None)
+
+
+def _worker_count(requested: int | None) -> int:
+    if requested is not None:
+        return max(0, requested)
+    return max(0, min(4, (os.cpu_count() or 1) - 1))
+
+
+def _prepared_chunks(
+    chunks: Iterator[list[tuple[int, str]]], versions: Versions, now: datetime, workers: int
+) -> Iterator[tuple[list[tuple[int, str]], list[Prepared]]]:
+    """Each chunk with its prepared entries, in order. With workers, a few chunks are prepared ahead (bounded)."""
+    first = next(chunks, None)
+    if first is None:
+        return
+    if workers == 0 or len(first) < CHUNK:
+        yield first, prepare(first, versions, now)
+        for chunk in chunks:
+            yield chunk, prepare(chunk, versions, now)
+        return
+    context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        pending: deque[tuple[list[tuple[int, str]], Future[list[Prepared]]]] = deque()
+        for chunk in itertools.chain([first], chunks):
+            pending.append((chunk, pool.submit(prepare, chunk, versions, now)))
+            if len(pending) > 2 * workers:
+                done, future = pending.popleft()
+                yield done, future.result()
+        while pending:
+            done, future = pending.popleft()
+            yield done, future.result()
 
 
 def _decode_image(text: str) -> bytes | str:

@@ -128,3 +128,20 @@ def test_a_feedback_refers_to_a_prediction_of_an_earlier_chunk(v1: Harness, monk
     assert (report.predictions, report.feedback, report.duplicates) == (5, 1, 1)
     assert [str(e) for e in report.errors] == ["line 8: prediction_id: 'p2' already exists with different content"]
     assert rated(v1) == 0
+
+
+def test_worker_processes_prepare_chunks_with_the_same_outcome(v1: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    import application.ingestion as ingestion
+
+    monkeypatch.setattr(ingestion, "CHUNK", 3)
+    lines = [record(f"p{i}", user_feedback=i % 2) for i in range(10)]
+    lines += [record("p3", user_feedback=1), "{oops", record("p4", predicted_label="4"),
+              json.dumps({"prediction_id": "p9", "user_feedback": 0, "timestamp": "2026-01-02T00:00:00Z"})]
+    rejected: list[str] = []
+    report = v1.app.ingestion.ingest(lines, skip_invalid=True, rejects=rejected.append, workers=2)
+    assert (report.predictions, report.feedback, report.duplicates, report.rejected) == (10, 11, 1, 2)
+    errors = [str(e) for e in report.errors]
+    assert errors[0].startswith("line 12: malformed JSON")
+    assert errors[1:] == ["line 13: prediction_id: 'p4' already exists with different content"]
+    assert rejected == ["{oops", record("p4", predicted_label="4")]
+    assert rated(v1) == 10
