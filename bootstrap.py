@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -16,6 +17,7 @@ from application.models import ModelRegistry
 from application.ports import BlobStore, Clock
 from application.retrain import Retrain
 from application.settings import Settings, SettingsError
+from domain.errors import InvalidInput
 
 
 def event_store_env(url: str) -> dict[str, str]:
@@ -50,19 +52,20 @@ def build_blob_store(settings: Settings) -> BlobStore:
     return FilesystemBlobStore(Path(location))
 
 
+def parse_time(name: str, text: str) -> datetime:
+    """An RFC 3339 time with its UTC offset, or one clear sentence naming the option."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(f"{name} {text!r} is not an RFC 3339 time") from None
+    if moment.tzinfo is None:
+        raise InvalidInput(f"{name} {text!r} needs a UTC offset, e.g. 2026-01-01T00:00:00Z")
+    return moment
+
+
 def build_clock(now: str | None = None) -> Clock:
     """The system clock, or a simulated one fixed at `now` (RFC 3339 with an offset)."""
-    from datetime import datetime
-
-    if now is None:
-        return SystemClock()
-    try:
-        moment = datetime.fromisoformat(now)
-    except ValueError:
-        raise SettingsError(f"--now {now!r} is not an RFC 3339 time") from None
-    if moment.tzinfo is None:
-        raise SettingsError(f"--now {now!r} needs a UTC offset, e.g. 2026-01-01T00:00:00Z")
-    return SimulatedClock(moment)
+    return SystemClock() if now is None else SimulatedClock(parse_time("--now", now))
 
 
 class Lazy:

@@ -13,7 +13,7 @@ from rich.console import Console
 
 from adapters.structlog_setup import configure_logging
 from application.settings import load_settings
-from bootstrap import Container, build_clock
+from bootstrap import Container, build_clock, parse_time
 from domain.errors import InvalidInput
 
 EXIT_REFUSED, EXIT_INVALID, EXIT_NOT_FOUND = 1, 2, 3
@@ -86,12 +86,4 @@ def default_actor() -> str:
 
 
 def time_option(name: str, text: str | None) -> datetime | None:
-    if text is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise InvalidInput(f"{name} {text!r} is not an RFC 3339 time") from None
-    if moment.tzinfo is None:
-        raise InvalidInput(f"{name} {text!r} needs a UTC offset, e.g. 2026-01-01T00:00:00Z")
-    return moment
+    return None if text is None else parse_time(name, text)

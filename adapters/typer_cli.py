@@ -25,12 +25,13 @@ def main() -> None:
         _fail(error, EXIT_INVALID, debug)
     except NotFound as error:
         _fail(error, EXIT_NOT_FOUND, debug)
+    except KeyboardInterrupt:
+        _fail(RuntimeError("interrupted"), 130, debug)
     except Exception as error:  # noqa: BLE001 - the user sees one sentence, never a traceback
-        import click
-
-        if isinstance(error, click.exceptions.Abort):
+        # Typer carries its own copy of click: recognise its usage errors by what they offer.
+        if type(error).__name__ == "Abort":
             _fail(RuntimeError("aborted"), 130, debug)
-        if isinstance(error, click.ClickException):
+        if hasattr(error, "show") and hasattr(error, "exit_code"):
             error.show()
             raise SystemExit(EXIT_INVALID) from None
         _fail(error, EXIT_REFUSED, debug, prefix=f"unexpected error ({type(error).__name__}): ")

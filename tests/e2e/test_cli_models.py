@@ -61,3 +61,11 @@ def test_an_invalid_setting_fails_at_start_naming_the_setting(tmp_path: Path) ->
     result = run(tmp_path / "home", "--config", str(config), "models")
     assert result.returncode == 2
     assert "triggers.satisfaction_min" in result.stderr
+
+
+def test_usage_errors_and_bad_times_exit_2_without_a_traceback(tmp_path: Path) -> None:
+    for args, message in [(("bogus",), "No such command"), (("monitor", "--now", "2026-01-01"), "needs a UTC offset"),
+                          (("history", "--since", "yesterday"), "is not an RFC 3339 time")]:
+        result = run(tmp_path / "home", *args)
+        assert result.returncode == 2, args
+        assert message in result.stderr and "Traceback" not in result.stderr
