@@ -12,17 +12,8 @@ from pytest_bdd import scenarios
 
 from adapters.filesystem_blob_store import FilesystemBlobStore
 from adapters.sqlalchemy_feedback_store import SqlAlchemyFeedbackStore
-from tests.fakes import FakePredictor
 from tests.harness import Harness, build_harness
-
-
-class TorchImageCheck(FakePredictor):
-    """The fake's fixed answers, but the real adapter's image check: what curation relies on to catch corruption."""
-
-    def check_image(self, image: bytes, input_spec: dict[str, Any]) -> None:
-        from adapters.torch_predictor import TorchPredictor
-
-        TorchPredictor.check_image(self, image, input_spec)  # type: ignore[arg-type]
+from tests.integration.real_adapters import TorchImageCheck
 
 
 @pytest.fixture
