@@ -50,10 +50,13 @@ ItemsOption = Annotated[bool, typer.Option("--items", help="Also list every feed
 @campaign_app.command("show")
 def show(ctx: typer.Context, campaign: str, items: ItemsOption = False, as_json: JsonOption = False) -> None:
     """One campaign in full; with --items (always in --json), each feedback item's curation outcome."""
-    app_ = state_of(ctx).container().app()
-    found = app_.ledger.campaign(campaign)
+    container = state_of(ctx).container()
+    found = container.ledger.campaign(campaign)
     row = campaign_summary(found)
-    outcomes = curation_items(found, app_.blobs, app_.feedback) if items or as_json else None
+    outcomes = None
+    if items or as_json:
+        retrain = container.app()
+        outcomes = curation_items(found, retrain.blobs, retrain.feedback)
     if as_json:
         return print_json({**row, "items": outcomes})
     for key, value in row.items():

@@ -59,12 +59,8 @@ class Curator:
         since: datetime | None, as_of: datetime, review_required: bool, minimum_train_items: int,
     ) -> CuratedDataset:
         """The campaign version's feedback, and earlier versions' feedback since the last used dataset."""
-        found = [
-            *self.feedback.curation_candidates(version_ids, since=None, as_of=as_of),
-            *(self.feedback.curation_candidates(earlier_version_ids, since=since, as_of=as_of)
-              if earlier_version_ids else []),
-        ]
-        checked = [self._with_image_check(c, version) for c in found]
+        checked = [self._with_image_check(c, version)
+                   for c in self._candidates(version_ids, earlier_version_ids, since=since, as_of=as_of)]
         result = curate(checked, version.classes)
         splits = {item.candidate.item: split_for(item.candidate.image_sha256 or "",
                                                  validation_fraction=self.policy.validation_fraction)
@@ -88,6 +84,14 @@ class Curator:
             result.excluded_counts, result.label_sources, result.excluded, review_items,
             self.blobs.put(manifest_bytes(report)),
         )
+
+    def _candidates(self, version_ids: list[str], earlier_version_ids: list[str], *, since: datetime | None,
+                    as_of: datetime) -> list[Candidate]:
+        return [
+            *self.feedback.curation_candidates(version_ids, since=None, as_of=as_of),
+            *(self.feedback.curation_candidates(earlier_version_ids, since=since, as_of=as_of)
+              if earlier_version_ids else []),
+        ]
 
     def _critical(self, selected: list[SelectedItem]) -> dict[str, list[str]]:
         per_label = Counter(item.label for item in selected)
