@@ -16,6 +16,7 @@ pytest_plugins = [
     "tests.steps.review_steps",
     "tests.steps.strategy_steps",
     "tests.steps.validation_steps",
+    "tests.steps.training_steps",
     "tests.steps.rollout_steps",
     "tests.steps.rollback_steps",
     "tests.steps.audit_steps",

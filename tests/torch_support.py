@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from typing import Any
+
+import pytest
+import torch
 
 from adapters.torch_datasets import digits_images, digits_manifest, store_dataset
 from adapters.torch_models import DIGITS_CNN, default_input_spec
@@ -11,6 +15,16 @@ from application.ports import BlobStore, ModelRef, TrainingRequest
 
 DIGIT_CLASSES = [str(d) for d in range(10)]
 FAST = {"learning_rate": 1e-3, "max_epochs": 2, "patience": 3, "batch_size": 32}
+
+
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """Tiny models train as fast on one thread, and do not stall (OpenMP spinning) when other processes share
+    the two cores: a 2-thread run of the torch features took 142 s under load, a 1-thread run 14 s."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def small_digits(blobs: BlobStore, *, train: int = 240, validation: int = 80, test: int = 80) -> str:

@@ -18,7 +18,17 @@ from application.ports import Trainer, TrainingRequest
 from tests.fakes import FakePredictor, FakeTrainer, InMemoryBlobStore
 from tests.harness import build_harness
 from tests.steps.curation_steps import Images, labelled_answers
-from tests.torch_support import DIGIT_CLASSES, FAST, curated_digits, first_request, parent_ref, small_digits
+from tests.torch_support import (
+    DIGIT_CLASSES,
+    FAST,
+    curated_digits,
+    first_request,
+    one_torch_thread,
+    parent_ref,
+    small_digits,
+)
+
+pytestmark = pytest.mark.usefixtures(one_torch_thread.__name__)
 
 
 @dataclass

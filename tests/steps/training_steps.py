@@ -1,0 +1,96 @@
+"""Steps for training (SPEC 4.5): what the campaign asked the trainer for, and what the candidate records.
+
+They hold for the fake trainer and for TorchTrainer (tests/integration/test_features_on_torch.py), whose
+weights really load and whose figures are really measured.
+"""
+
+from __future__ import annotations
+
+from pytest_bdd import given, parsers, then
+
+from application.ports import TrainingRequest
+from domain.retrain_campaign import RetrainCampaign
+from domain.rules.validation_gates import ModelFigures, judge_candidate
+from tests.harness import Harness
+from tests.steps.curation_steps import current
+
+FIGURES = ("validation_accuracy", "test_accuracy", "latency_ms")
+
+
+@given("the campaign's feedback has been curated", target_fixture="campaign")
+def campaign_curated(harness: Harness, campaign: RetrainCampaign) -> RetrainCampaign:
+    return harness.app.campaigns.curate(str(campaign.id))
+
+
+def request_for(harness: Harness, candidate: str) -> TrainingRequest:
+    """The request that trained `candidate` (the last one: a campaign trains its candidate last)."""
+    assert harness.app.ledger.version(candidate).campaign_id is not None
+    return harness.trainer.requests[-1]
+
+
+@then(parsers.parse("{candidate} was trained with the {strategy} strategy from the weights of {parent} on the "
+                    "campaign's dataset and {root}'s original training set"))
+def trained_from(harness: Harness, campaign: RetrainCampaign, candidate: str, strategy: str, parent: str,
+                 root: str) -> None:
+    request, parent_version = request_for(harness, candidate), harness.app.ledger.version(parent)
+    assert request.strategy == strategy == harness.app.ledger.version(candidate).strategy
+    assert request.parent is not None and request.parent.artifact_sha256 == parent_version.artifact_sha256
+    assert request.dataset_id == current(harness, campaign).training_dataset_id
+    assert harness.blobs.has(request.dataset_id)
+    assert request.original_dataset_id == harness.app.campaigns.original_dataset_id(harness.app.ledger.version(root))
+
+
+@then(parsers.parse("the training of {candidate} used a learning rate of {rate:g}, at most {epochs:d} epochs, "
+                    "a patience of {patience:d} and seed {seed:d}"))
+def training_config(harness: Harness, candidate: str, rate: float, epochs: int, patience: int, seed: int) -> None:
+    version, request = harness.app.ledger.version(candidate), request_for(harness, candidate)
+    for config in (version.training_config, request.config):
+        assert (config["learning_rate"], config["max_epochs"], config["patience"]) == (rate, epochs, patience)
+    assert version.seed == request.seed == seed
+
+
+@then(parsers.parse("the rehearsal sample of {candidate} is at most as large as its curated training split, "
+                    "and at most {limit:d} items"))
+def rehearsal(harness: Harness, candidate: str, limit: int) -> None:
+    request, metrics = request_for(harness, candidate), harness.app.ledger.version(candidate).training_metrics
+    assert request.config["rehearsal_max"] == limit
+    if "curated_train_items" in metrics:  # the fake trainer trains on nothing and reports no sizes
+        assert metrics["curated_train_items"] <= metrics["train_items"] <= 2 * metrics["curated_train_items"]
+
+
+@then(parsers.parse("the weights of {candidate} are stored by sha256 and load as the architecture and classes of "
+                    "{parent}"))
+def weights_load(harness: Harness, candidate: str, parent: str) -> None:
+    import hashlib
+
+    version, parent_version = harness.app.ledger.version(candidate), harness.app.ledger.version(parent)
+    weights = harness.blobs.get(version.artifact_sha256)
+    assert hashlib.sha256(weights).hexdigest() == version.artifact_sha256
+    assert (version.architecture, version.classes, version.input_spec) == (
+        parent_version.architecture, parent_version.classes, parent_version.input_spec)
+    harness.predictor.check_weights(weights, version.architecture, version.input_spec, version.classes)
+
+
+@then(parsers.parse("{candidate} records the epoch it kept"))
+def best_epoch(harness: Harness, candidate: str) -> None:
+    metrics = harness.app.ledger.version(candidate).training_metrics
+    assert isinstance(metrics["best_epoch"], int) and metrics["best_epoch"] >= 1
+    assert metrics["best_epoch"] <= metrics.get("epochs_run", metrics["best_epoch"])
+
+
+@then(parsers.parse("{candidate} is judged against {parent} with every figure measured side by side"))
+def judged(harness: Harness, campaign: RetrainCampaign, candidate: str, parent: str) -> None:
+    (row,) = [row for row in harness.app.audit.history() if row["version"] == candidate
+              and row["event"] in ("CandidateValidated", "CandidateRejected")]
+    figures = row["details"]["figures"]
+    measured = {role: ModelFigures(**{name: figures[role][name] for name in FIGURES}) for role in ("parent", "candidate")}
+    assert all(0.0 <= getattr(measured[role], name) <= 1.0 for role in measured for name in FIGURES[:2])
+    assert all(measured[role].latency_ms > 0 for role in measured)
+    policy = harness.app.settings.validation
+    gates = judge_candidate(measured["parent"], measured["candidate"], max_test_regression=policy.max_test_regression,
+                            latency_factor=policy.latency_factor)
+    failed = [gate.name for gate in gates if not gate.passed]
+    assert row["event"] == ("CandidateRejected" if failed else "CandidateValidated")
+    assert row["details"].get("failed_gates", []) == failed
+    assert row["details"]["parent_id"] == str(harness.app.ledger.version(parent).id)
+    assert current(harness, campaign).state == "completed"
