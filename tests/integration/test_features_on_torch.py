@@ -10,11 +10,10 @@ judgement scenario checks the verdict follows the gates on the figures TorchEval
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import pytest
 import torch
-from pytest_bdd import scenario, scenarios
+from pytest_bdd import scenarios
 
 from adapters.system_clock import SimulatedClock
 from adapters.torch_evaluator import TorchEvaluator
@@ -95,34 +94,4 @@ def harness(trained_v1: TrainedV1) -> Harness:
     return TorchHarness(app, clock, feedback, blobs, trainer, evaluator, predictor, v1=trained_v1)  # type: ignore[arg-type]
 
 
-scenarios("training.feature")
-
-# Every strategy scenario but the fine-tune streak: its given step registers v2..v5 with placeholder bytes for
-# weights, which a real predictor refuses (as it should).
-STRATEGY = (
-    "Satisfaction observed at <observed>",
-    'The "phone" images satisfied at <observed> while the overall rate is fine',
-    "The reason names the breach and its observed rate",
-    "<curated> curated items against an original training set of <original>",
-    "Forcing fine-tuning despite a major drift",
-    "The forced strategy is the one trained once the review is done",
-    "Forcing a strategy that does not exist is refused",
-    "A campaign trains its candidate",
-    "The trainer fails",
-    "A failed campaign waits for an operator rather than retrying by itself",
-    "An operator retries a failed training",
-    "A campaign left training by a killed process can be retried",
-    "A campaign that has not failed cannot be retried",
-)
-
-
-def _strategy_scenario(name: str) -> Any:
-    @scenario("strategy.feature", name)
-    def run() -> None:
-        """A strategy scenario on the torch adapters."""
-
-    return run
-
-
-for _number, _name in enumerate(STRATEGY):
-    globals()[f"test_strategy_{_number:02d}"] = _strategy_scenario(_name)
+scenarios("training.feature", "strategy.feature")

@@ -45,12 +45,13 @@ def production_with_training_set(harness: Harness, label: str, count: int) -> No
 
 @given(parsers.parse('{label} is in production after the trainings "{strategies}" since v1'))
 def production_after_trainings(harness: Harness, label: str, strategies: str) -> None:
-    """v1 (the original training set of 1000 items), then one version per strategy, each the parent of the next."""
+    """v1 (the original training set of 1000 items), then one version per strategy, each the parent of the next
+    and holding its weights (real weights when v1 has them)."""
     parent = harness.register(production=False)
     chain = [s.strip() for s in strategies.split(",")]
     for index, strategy in enumerate(chain):
         parent = harness.app.models.register(
-            weights=b"weights-%d" % (index + 1), architecture="digits-cnn", classes=parent.classes,
+            weights=harness.blobs.get(parent.artifact_sha256), architecture="digits-cnn", classes=parent.classes,
             input_spec=parent.input_spec, baseline_ms=10.0, production=index == len(chain) - 1, actor="user:test",
             training={"parent_id": str(parent.id), "strategy": strategy, "metrics": {"train_items": 1020}},
         )
