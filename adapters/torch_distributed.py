@@ -13,21 +13,29 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
+from collections import deque
 from pathlib import Path
 from typing import Any
 
+import structlog
 import torch
 import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data.distributed import DistributedSampler
 
+from adapters.structlog_setup import configure_logging
 from adapters.torch_datasets import TensorSplit
 from adapters.torch_models import build_model, state_dict_bytes
-from adapters.torch_trainer import FitResult, fit, seed_everything
+from adapters.torch_trainer import FitResult, fit, progress, seed_everything
+
+log = structlog.get_logger()
+# a worker traceback's last line, as torchrun passes it on ("[rank0]:ValueError: ..."), not torchrun's own
+EXCEPTION_LINE = re.compile(r"^(?:\[rank\d+\]:)?\s*((?!torch\.distributed\.elastic)[\w.]*(?:Error|Exception|Interrupt)\b.*)")
 
 
 class DistributedTrainingError(RuntimeError):
@@ -46,16 +54,33 @@ def fit_distributed(
             "state": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "architecture": architecture,
             "num_classes": num_classes, "config": config, "seed": seed, "label": label,
         }, job)
-        launched = subprocess.run(
-            [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={world_size}",
-             "-m", "adapters.torch_distributed", "--job", str(job), "--out", workdir],
-            capture_output=True, text=True, check=False,
-        )
-        if launched.returncode != 0:
-            tail = (launched.stderr or launched.stdout).strip().splitlines()[-5:]
-            raise DistributedTrainingError(f"data-parallel training failed (exit {launched.returncode}): "
-                                           + " | ".join(tail))
+        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={world_size}",
+                   "-m", "adapters.torch_distributed", "--job", str(job), "--out", workdir]
+        returncode, tail = _run_relayingprogress(command, label, int(config["max_epochs"]))
+        if returncode != 0:
+            raise DistributedTrainingError(f"data-parallel training failed (exit {returncode}): " + " | ".join(tail))
         return collect(Path(workdir), model, world_size)
+
+
+def _run_relayingprogress(command: list[str], label: str, max_epochs: int) -> tuple[int, list[str]]:
+    """Runs torchrun; rank 0's epoch lines become this process's progress; the last lines explain a failure."""
+    tail: deque[str] = deque(maxlen=3)
+    rank0 = f"{label} rank 0/"
+    with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) as process, \
+            progress(label, max_epochs) as advance:
+        assert process.stderr is not None
+        for line in process.stderr:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                if cause := EXCEPTION_LINE.match(line.strip()):
+                    tail.append(cause.group(1))
+                continue
+            if entry.get("event") == "epoch" and str(entry.get("model", "")).startswith(rank0):
+                log.info("epoch", model=label, epoch=entry["epoch"], world_size=entry["model"].split("/")[-1],
+                         validation_accuracy=entry["validation_accuracy"], loss=entry["loss"])
+                advance(entry["epoch"], entry["validation_accuracy"])
+    return process.returncode, list(dict.fromkeys(tail)) or ["see the workers' output (run with --verbose)"]
 
 
 def collect(workdir: Path, model: nn.Module, world_size: int) -> FitResult:
@@ -116,6 +141,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--job", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
     arguments = parser.parse_args(argv)
+    configure_logging(verbose=True, json_logs=True)  # JSON lines on stderr: the launcher relays rank 0's epochs
     worker(arguments.job, arguments.out)
 
 

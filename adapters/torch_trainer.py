@@ -71,7 +71,7 @@ def fit(
     optimizer = torch.optim.Adam(network.parameters(), lr=learning_rate)
     loss_fn = nn.CrossEntropyLoss()
     best_state, best_accuracy, best_epoch, stale, epoch = copy.deepcopy(model.state_dict()), -1.0, 0, 0, 0
-    with _progress(label, max_epochs) as advance:
+    with progress(label, max_epochs) as advance:
         for epoch in range(1, max_epochs + 1):
             network.train()
             order = _epoch_order(len(train), epoch, generator, sampler)
@@ -101,7 +101,7 @@ def _epoch_order(size: int, epoch: int, generator: torch.Generator, sampler: Any
     return torch.tensor(list(sampler), dtype=torch.long)
 
 
-class _progress:
+class progress:
     """A Rich progress bar on a terminal; nothing extra otherwise (the epoch log lines tell the progress)."""
 
     def __init__(self, label: str, total: int) -> None:

@@ -44,3 +44,12 @@ def test_workers_that_end_with_different_weights_are_refused(tmp_path: Path) -> 
             "sha256": digest, "best_epoch": 1, "epochs_run": 1, "best_validation_accuracy": 0.5, "seconds": 0.1}))
     with pytest.raises(distributed.DistributedTrainingError, match="different weights"):
         distributed.collect(tmp_path, model, 2)
+
+
+def test_a_worker_that_fails_gives_an_error_naming_the_cause() -> None:
+    blobs = InMemoryBlobStore()
+    request = first_request(small_digits(blobs), world_size=2)
+    train, validation, _ = TorchTrainer(blobs, device=torch.device("cpu")).data(request, torch.Generator())
+    with pytest.raises(distributed.DistributedTrainingError, match="unknown architecture 'no-such-net'"):
+        distributed.fit_distributed(build_model("digits-cnn", 10), train, validation, architecture="no-such-net",
+                                    num_classes=10, config=request.config, seed=0, world_size=2, label="broken")
