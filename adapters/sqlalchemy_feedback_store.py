@@ -322,41 +322,43 @@ class _SqlWriter:
         return {(pid, fp) for pid, fp in self._by_ids(sql, prediction_ids)}
 
     def add(self, new_predictions: Sequence[StoredPrediction], new_feedback: Sequence[StoredFeedback]) -> None:
+        """Every feedback row is kept; a new prediction's own latest answer goes into its insert, later answers to
+        earlier predictions update their latest-feedback columns."""
+        sqlite = self.connection.dialect.name == "sqlite"
+        answers = [_feedback_row(f) for f in new_feedback]
+        new_ids = {p.prediction_id for p in new_predictions}
+        inline: dict[str, dict[str, Any]] = {}
+        for answer in answers:  # in order: on equal times the later answer wins
+            pid = answer["prediction_id"]
+            if pid in new_ids and (pid not in inline or answer["feedback_at"] >= inline[pid]["feedback_at"]):
+                inline[pid] = answer
         if new_predictions:
-            if self.connection.dialect.name == "sqlite":  # the bulk path: plain tuples straight to the driver
-                self.connection.exec_driver_sql(_SQLITE_INSERT_PREDICTIONS, [_prediction_tuple(p) for p in new_predictions])
+            rows = [_prediction_row(p, inline.get(p.prediction_id)) for p in new_predictions]
+            if sqlite:  # the bulk path: plain tuples straight to the driver
+                self.connection.exec_driver_sql(_SQLITE_INSERT_PREDICTIONS, [tuple(row.values()) for row in rows])
             else:
-                self.connection.execute(predictions.insert(), [_prediction_row(p) for p in new_predictions])
-            self._count_hours(new_predictions)
-        if new_feedback:
-            rows = [_feedback_row(f) for f in new_feedback]
-            if self.connection.dialect.name == "sqlite":
-                self.connection.exec_driver_sql(_SQLITE_INSERT_FEEDBACK, [tuple(r.values()) for r in rows])
+                self.connection.execute(predictions.insert(), rows)
+            self._count_hours(rows)
+        if answers:
+            if sqlite:
+                self.connection.exec_driver_sql(_SQLITE_INSERT_FEEDBACK, [tuple(r.values()) for r in answers])
             else:
-                self.connection.execute(feedback.insert(), rows)
-            p = predictions
-            latest = (
-                p.update()
-                .where(p.c.prediction_id == bindparam("b_prediction_id"),
-                       or_(p.c.fb_at.is_(None), p.c.fb_at <= bindparam("b_at")))
-                .values(fb_value=bindparam("b_value"), fb_at=bindparam("b_at"), fb_comment=bindparam("b_comment"),
-                        fb_corrected_label=bindparam("b_label"), fb_consent=bindparam("b_consent"),
-                        fb_words=bindparam("b_words"))
-            )
-            self.connection.execute(latest, [
-                {"b_prediction_id": r["prediction_id"], "b_value": r["user_feedback"], "b_at": r["feedback_at"],
-                 "b_comment": r["comment"], "b_label": r["corrected_label"], "b_consent": r["gdpr_consent"],
-                 "b_words": comment_words(r["comment"]) if r["comment"] else None}
-                for r in rows
-            ])
+                self.connection.execute(feedback.insert(), answers)
+            later = [_latest_params(r) for r in answers if r["prediction_id"] not in new_ids]
+            if later and sqlite:
+                self.connection.exec_driver_sql(_SQLITE_UPDATE_LATEST, later)
+            elif later:
+                self.connection.execute(_latest_update(), [dict(zip(_LATEST_PARAMS, values, strict=True))
+                                                           for values in later])
 
-    def _count_hours(self, new_predictions: Sequence[StoredPrediction]) -> None:
+    def _count_hours(self, rows: Sequence[dict[str, Any]]) -> None:
         totals: Counter[tuple[str, int]] = Counter()
         errors: Counter[tuple[str, int]] = Counter()
-        for p in new_predictions:
-            key = (p.version_id, to_us(p.timestamp) // HOUR_US)
+        for row in rows:
+            key = (row["version_id"], row["ts"] // HOUR_US)
             totals[key] += 1
-            errors[key] += p.status == "error"
+            if row["is_error"]:
+                errors[key] += 1
         insert = (postgresql_insert if self.connection.dialect.name == "postgresql" else sqlite_insert)(hourly_counts)
         upsert = insert.on_conflict_do_update(
             index_elements=[hourly_counts.c.version_id, hourly_counts.c.hour],
@@ -369,10 +371,34 @@ class _SqlWriter:
 
 
 _PREDICTION_COLUMNS = ("prediction_id", "version_id", "ts", "predicted_label", "confidence", "inference_ms", "is_error",
-                       "image_type", "image_sha256", "user_ref", "fingerprint")
+                       "image_type", "image_sha256", "user_ref", "fingerprint", "fb_value", "fb_at", "fb_comment",
+                       "fb_corrected_label", "fb_consent", "fb_words")
 _SQLITE_INSERT_PREDICTIONS = (
     f"INSERT INTO predictions ({', '.join(_PREDICTION_COLUMNS)}) VALUES ({', '.join('?' * len(_PREDICTION_COLUMNS))})"
 )
+_LATEST_PARAMS = ("b_value", "b_at", "b_comment", "b_label", "b_consent", "b_words", "b_prediction_id", "b_at_again")
+_SQLITE_UPDATE_LATEST = (
+    "UPDATE predictions SET fb_value = ?, fb_at = ?, fb_comment = ?, fb_corrected_label = ?, fb_consent = ?,"
+    " fb_words = ? WHERE prediction_id = ? AND (fb_at IS NULL OR fb_at <= ?)"
+)
+
+
+def _latest_update() -> Any:
+    p = predictions
+    return (
+        p.update()
+        .where(p.c.prediction_id == bindparam("b_prediction_id"),
+               or_(p.c.fb_at.is_(None), p.c.fb_at <= bindparam("b_at_again")))
+        .values(fb_value=bindparam("b_value"), fb_at=bindparam("b_at"), fb_comment=bindparam("b_comment"),
+                fb_corrected_label=bindparam("b_label"), fb_consent=bindparam("b_consent"),
+                fb_words=bindparam("b_words"))
+    )
+
+
+def _latest_params(answer: dict[str, Any]) -> tuple[Any, ...]:
+    words = comment_words(answer["comment"]) if answer["comment"] else None
+    return (answer["user_feedback"], answer["feedback_at"], answer["comment"], answer["corrected_label"],
+            answer["gdpr_consent"], words, answer["prediction_id"], answer["feedback_at"])
 
 
 _SQLITE_INSERT_FEEDBACK = (
@@ -381,18 +407,21 @@ _SQLITE_INSERT_FEEDBACK = (
 )
 
 
-def _prediction_tuple(p: StoredPrediction) -> tuple[Any, ...]:
-    return (p.prediction_id, p.version_id, (p.timestamp - EPOCH) // MICRO, p.predicted_label, p.confidence,
-            p.inference_ms, 1 if p.status == "error" else 0, p.image_type, p.image_sha256, p.user_ref, p.fingerprint)
-
-
-def _prediction_row(p: StoredPrediction) -> dict[str, Any]:
-    return {
-        "prediction_id": p.prediction_id, "version_id": p.version_id, "ts": to_us(p.timestamp),
+def _prediction_row(p: StoredPrediction, answer: dict[str, Any] | None) -> dict[str, Any]:
+    """The row, in _PREDICTION_COLUMNS order, with its latest answer when the batch carries one."""
+    row = {
+        "prediction_id": p.prediction_id, "version_id": p.version_id, "ts": (p.timestamp - EPOCH) // MICRO,
         "predicted_label": p.predicted_label, "confidence": p.confidence, "inference_ms": p.inference_ms,
         "is_error": 1 if p.status == "error" else 0, "image_type": p.image_type, "image_sha256": p.image_sha256,
         "user_ref": p.user_ref, "fingerprint": p.fingerprint,
+        "fb_value": None, "fb_at": None, "fb_comment": None, "fb_corrected_label": None, "fb_consent": None,
+        "fb_words": None,
     }
+    if answer is not None:
+        row.update(fb_value=answer["user_feedback"], fb_at=answer["feedback_at"], fb_comment=answer["comment"],
+                   fb_corrected_label=answer["corrected_label"], fb_consent=answer["gdpr_consent"],
+                   fb_words=comment_words(answer["comment"]) if answer["comment"] else None)
+    return row
 
 
 def _feedback_row(f: StoredFeedback) -> dict[str, Any]:

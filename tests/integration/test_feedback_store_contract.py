@@ -183,3 +183,13 @@ def test_negative_comment_counts_match_whole_words_and_phrases_as_of_now(store) 
     assert matching == 4
     assert {t: n for t, n in per_term.items() if n} == {"floue": 1, "mauvais": 2, "pas net": 1, "wrong": 1,
                                                          "label_5": 1, "100%": 1}  # a term is its words: "100"
+
+
+def test_the_latest_of_several_answers_in_one_batch_wins_by_time_then_order(store) -> None:
+    store.add(
+        [prediction("p1", T0), prediction("p2", T0)],
+        [answer("p1", 0, T0 + timedelta(minutes=5)), answer("p1", 1, T0 + timedelta(minutes=1)),
+         answer("p2", 1, T0 + timedelta(minutes=1)), answer("p2", 0, T0 + timedelta(minutes=1))],
+    )
+    rows = store.rated_outcomes(V, as_of=T0 + timedelta(hours=1), limit=10)
+    assert [r.satisfied for r in rows] == [False, False]
