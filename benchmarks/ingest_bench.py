@@ -7,6 +7,7 @@ Run: .venv/bin/python -m benchmarks.ingest_bench [--records N]
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sqlite3
 import subprocess
@@ -20,24 +21,29 @@ from benchmarks.common import home_with_v1, write_records
 
 
 def raw_executemany(path: Path, records_file: Path, version_id: str) -> float:
-    """Baseline: the same rows, already parsed into tuples, inserted with one sqlite3 executemany per table."""
-    import json
+    """Baseline: the same rows (same columns and values), already parsed into tuples, one executemany per table."""
+    from datetime import datetime
 
+    from domain.rules.negative_comments import comment_words
 
     SqlAlchemyFeedbackStore(f"sqlite:///{path}").close()  # the same schema and indexes
     predictions, feedback = [], []
     for line in records_file.open():
         r = json.loads(line)
-        predictions.append((r["prediction_id"], version_id, 0, r["predicted_label"], r.get("confidence"),
+        ts = int(datetime.fromisoformat(r["timestamp"]).timestamp() * 1_000_000)
+        answer = (r["user_feedback"], ts, r.get("comment"), None, 1,
+                  comment_words(r["comment"]) if r.get("comment") else None) if "user_feedback" in r else (None,) * 6
+        predictions.append((r["prediction_id"], version_id, ts, r["predicted_label"], r.get("confidence"),
                             r.get("inference_ms"), int(r.get("status") == "error"), r["image_type"], None, None,
-                            "f" * 64))
+                            "f" * 64, *answer))
         if "user_feedback" in r:
-            feedback.append((r["prediction_id"], r["user_feedback"], 0, r.get("comment"), None, 1, "f" * 64))
+            feedback.append((r["prediction_id"], r["user_feedback"], ts, r.get("comment"), None, 1, "f" * 64))
     connection = sqlite3.connect(path)
     started = time.perf_counter()
     connection.executemany(
         "INSERT INTO predictions (prediction_id, version_id, ts, predicted_label, confidence, inference_ms, is_error,"
-        " image_type, image_sha256, user_ref, fingerprint) VALUES (?,?,?,?,?,?,?,?,?,?,?)", predictions)
+        " image_type, image_sha256, user_ref, fingerprint, fb_value, fb_at, fb_comment, fb_corrected_label,"
+        " fb_consent, fb_words) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", predictions)
     connection.executemany(
         "INSERT INTO feedback (prediction_id, user_feedback, feedback_at, comment, corrected_label, gdpr_consent,"
         " fingerprint) VALUES (?,?,?,?,?,?,?)", feedback)
