@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 
+import sqlalchemy.exc
 import typer
 
 from adapters import cli_audit, cli_campaigns, cli_models, cli_operations, cli_rollouts  # noqa: F401  (they register commands)
@@ -25,6 +27,11 @@ def main() -> None:
         _fail(error, EXIT_INVALID, debug)
     except NotFound as error:
         _fail(error, EXIT_NOT_FOUND, debug)
+    except (sqlite3.OperationalError, sqlalchemy.exc.OperationalError) as error:
+        if "locked" in str(error) or "busy" in str(error):
+            _fail(RuntimeError("the store is busy: another retrain process is writing to it; try again when it is "
+                               "done"), EXIT_REFUSED, debug)
+        _fail(error, EXIT_REFUSED, debug, prefix="store error: ")
     except KeyboardInterrupt:
         _fail(RuntimeError("interrupted"), 130, debug)
     except Exception as error:  # noqa: BLE001 - the user sees one sentence, never a traceback
