@@ -93,7 +93,7 @@ def collect(workdir: Path, model: nn.Module, world_size: int) -> FitResult:
     model.load_state_dict(state)
     first = reports[0]
     return FitResult(model.eval(), first["best_epoch"], first["epochs_run"], first["best_validation_accuracy"],
-                     first["seconds"])
+                     first["seconds"], first["best_validation_loss"])
 
 
 # -- the worker, run by torchrun -------------------------------------------------------------------------
@@ -129,7 +129,7 @@ def worker(job_path: Path, out: Path) -> None:
         (out / f"rank{rank}.json").write_text(json.dumps({
             "sha256": hashlib.sha256(weights).hexdigest(), "best_epoch": result.best_epoch,
             "epochs_run": result.epochs_run, "best_validation_accuracy": result.best_validation_accuracy,
-            "seconds": result.seconds,
+            "best_validation_loss": result.best_validation_loss, "seconds": result.seconds,
         }))
         dist.barrier()
     finally:

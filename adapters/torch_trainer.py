@@ -41,18 +41,26 @@ class FitResult:
     epochs_run: int
     best_validation_accuracy: float
     seconds: float
+    best_validation_loss: float = 0.0
 
 
 def accuracy(model: nn.Module, data: TensorSplit, device: torch.device, batch_size: int = 512) -> float:
+    return score(model, data, device, batch_size)[0]
+
+
+def score(model: nn.Module, data: TensorSplit, device: torch.device, batch_size: int = 512) -> tuple[float, float]:
+    """Accuracy and mean cross-entropy loss of the model on the data."""
     if not len(data):
-        return 0.0
+        return 0.0, 0.0
     model.eval()
-    correct = 0
+    correct, total_loss = 0, 0.0
     with torch.inference_mode():
         for start in range(0, len(data), batch_size):
-            x = data.x[start:start + batch_size].to(device)
-            correct += int((model(x).argmax(dim=1).cpu() == data.y[start:start + batch_size]).sum())
-    return correct / len(data)
+            logits = model(data.x[start:start + batch_size].to(device)).cpu()
+            targets = data.y[start:start + batch_size]
+            correct += int((logits.argmax(dim=1) == targets).sum())
+            total_loss += float(nn.functional.cross_entropy(logits, targets, reduction="sum"))
+    return correct / len(data), total_loss / len(data)
 
 
 def fit(
@@ -60,7 +68,10 @@ def fit(
     patience: int, batch_size: int, generator: torch.Generator, device: torch.device, label: str,
     parallel: Callable[[nn.Module], nn.Module] | None = None, sampler: Any = None,
 ) -> FitResult:
-    """Adam on shuffled mini-batches; stop after `patience` epochs without a better validation accuracy; keep the best.
+    """Adam on shuffled mini-batches; stop after `patience` epochs without a lower validation loss; keep the best.
+
+    The best epoch is the one with the lowest validation loss (not the highest accuracy): on small validation sets
+    accuracy moves by whole items and rewards over-confident epochs, which is what makes a fine-tune forget.
 
     Data-parallel workers pass `parallel` (wraps the model in DistributedDataParallel) and `sampler` (this
     process's share of each epoch); every worker scores the whole validation set, so all stop at the same epoch.
@@ -71,6 +82,7 @@ def fit(
     optimizer = torch.optim.Adam(network.parameters(), lr=learning_rate)
     loss_fn = nn.CrossEntropyLoss()
     best_state, best_accuracy, best_epoch, stale, epoch = copy.deepcopy(model.state_dict()), -1.0, 0, 0, 0
+    best_loss = float("inf")
     with progress(label, max_epochs) as advance:
         for epoch in range(1, max_epochs + 1):
             network.train()
@@ -81,17 +93,20 @@ def fit(
                 loss = loss_fn(network(train.x[batch].to(device)), train.y[batch].to(device))
                 loss.backward()
                 optimizer.step()
-            score = accuracy(model, validation, device)
-            log.info("epoch", model=label, epoch=epoch, validation_accuracy=round(score, 4), loss=round(float(loss.detach()), 4))
-            advance(epoch, score)
-            if score > best_accuracy:
-                best_state, best_accuracy, best_epoch, stale = copy.deepcopy(model.state_dict()), score, epoch, 0
+            validation_accuracy, validation_loss = score(model, validation, device)
+            log.info("epoch", model=label, epoch=epoch, validation_accuracy=round(validation_accuracy, 4),
+                     validation_loss=round(validation_loss, 4), loss=round(float(loss.detach()), 4))
+            advance(epoch, validation_accuracy)
+            if validation_loss < best_loss:
+                best_state, best_accuracy, best_epoch, stale = (
+                    copy.deepcopy(model.state_dict()), validation_accuracy, epoch, 0)
+                best_loss = validation_loss
             else:
                 stale += 1
                 if stale >= patience:
                     break
     model.load_state_dict(best_state)
-    return FitResult(model.eval(), best_epoch, epoch, best_accuracy, time.perf_counter() - started)
+    return FitResult(model.eval(), best_epoch, epoch, best_accuracy, time.perf_counter() - started, best_loss)
 
 
 def _epoch_order(size: int, epoch: int, generator: torch.Generator, sampler: Any) -> torch.Tensor:
@@ -186,7 +201,8 @@ class TorchTrainer:
         artifact = self.blobs.put(state_dict_bytes(result.model))
         metrics = {
             "best_epoch": result.best_epoch, "epochs_run": result.epochs_run,
-            "validation_accuracy": round(result.best_validation_accuracy, 6), "train_items": len(train),
+            "validation_accuracy": round(result.best_validation_accuracy, 6),
+            "validation_loss": round(result.best_validation_loss, 6), "train_items": len(train),
             "curated_train_items": curated, "seconds": round(result.seconds, 3), "device": self.device.type,
             "world_size": int(request.config.get("world_size", 1)),
         }
