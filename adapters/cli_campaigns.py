@@ -95,14 +95,30 @@ def abandon(ctx: typer.Context, campaign: str, reason: ReasonOption, actor: Acto
     out.print(f"Campaign {done.number} abandoned.")
 
 
+StrategyOption = Annotated[str | None, typer.Option("--strategy", help="Force fine_tune or full (recorded).")]
+
+
 @campaign_app.command("retry")
-def retry(ctx: typer.Context, campaign: str, actor: ActorOption = "", now: NowOption = None,
-          as_json: JsonOption = False) -> None:
-    """Start a failed or interrupted training again."""
-    done = state_of(ctx).container(now).app().campaigns.retry(campaign, actor=actor or default_actor())
+def retry(ctx: typer.Context, campaign: str, strategy: StrategyOption = None, actor: ActorOption = "",
+          now: NowOption = None, as_json: JsonOption = False) -> None:
+    """Start a failed or interrupted training again, optionally forcing the strategy."""
+    done = state_of(ctx).container(now).app().campaigns.retry(campaign, actor=actor or default_actor(),
+                                                              forced=strategy)
     if as_json:
         return print_json(campaign_summary(done))
     out.print(f"Campaign {done.number} is {done.outcome or done.state}.")
+
+
+@campaign_app.command("strategy")
+def force_strategy(ctx: typer.Context, campaign: str,
+                   strategy: Annotated[str, typer.Argument(help="fine_tune or full")], actor: ActorOption = "",
+                   now: NowOption = None, as_json: JsonOption = False) -> None:
+    """Force fine-tuning or full retraining for a curated campaign (recorded with the reasons that held)."""
+    done = state_of(ctx).container(now).app().campaigns.force_strategy(campaign, strategy,
+                                                                       actor=actor or default_actor())
+    if as_json:
+        return print_json(campaign_summary(done))
+    out.print(f"Campaign {done.number} will use {done.strategy}: {'; '.join(done.strategy_reasons)}.")
 
 
 @review_app.command("list")

@@ -69,3 +69,16 @@ def test_usage_errors_and_bad_times_exit_2_without_a_traceback(tmp_path: Path) -
         result = run(tmp_path / "home", *args)
         assert result.returncode == 2, args
         assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_forcing_a_strategy_is_checked_before_anything_is_recorded(tmp_path: Path, weights: Path) -> None:
+    home = tmp_path / "home"
+    assert run(home, "model", "register", "--weights", str(weights), "--arch", "digits-cnn", "--classes", CLASSES,
+               "--production").returncode == 0
+    assert run(home, "campaign", "open", "--reason", "users complain").returncode == 0
+    unknown = run(home, "campaign", "strategy", "1", "bigger")
+    assert unknown.returncode == 2 and "strategy must be one of fine_tune, full" in unknown.stderr
+    early = run(home, "campaign", "strategy", "1", "full")
+    assert early.returncode == 1 and "Traceback" not in early.stderr
+    events = [e["event"] for e in json.loads(run(home, "history", "--json").stdout)]
+    assert "StrategyChosen" not in events
