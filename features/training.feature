@@ -29,12 +29,3 @@ Feature: Training of the candidate
       And the training of v2 used a learning rate of 0.001, at most 50 epochs, a patience of 3 and seed 0
       And the weights of v2 are stored by sha256 and load as the architecture and classes of v1
       And v2 records the epoch it kept
-
-  Rule: The trained candidate is measured side by side with its parent, and the verdict follows the three gates
-
-    Scenario: A fine-tuned candidate is judged with every figure
-      Given v1 is in production
-      And v1 has 40 clearly labelled answers
-      And a campaign was opened by hand on v1
-      When the campaign is advanced
-      Then v2 is judged against v1 with every figure measured side by side

@@ -3,6 +3,15 @@ Feature: Validation of the candidate against its parent
   must be strictly better on the validation set, lose at most one point on the original test set, and stay
   within 1.5 times the parent's latency. The verdict is recorded with every figure; a rejected candidate never serves.
 
+  Rule: The trained candidate is measured side by side with its parent, and the verdict follows the three gates
+
+    Scenario: A fine-tuned candidate is judged with every figure
+      Given v1 is in production
+      And v1 has 40 clearly labelled answers
+      And a campaign was opened by hand on v1
+      When the campaign is advanced
+      Then v2 is judged against v1 with every figure measured side by side
+
   Rule: Validation accuracy must be strictly greater than the parent's
 
     Scenario Outline: Validation accuracy <candidate> against the parent's 0.80

@@ -2,9 +2,9 @@
 
 v1 is a real digits-cnn, trained once per session for 2 epochs on a few hundred of the bundled digits, whose
 original dataset (train, validation and test splits) is in the blob store; campaigns really fine-tune or retrain
-it and the candidate is really measured side by side with it. The validation feature is not run here: its
-examples dictate the figures the evaluator measures, which real models do not obey; the training feature's
-judgement scenario checks the verdict follows the gates on the figures TorchEvaluator measured.
+it and the candidate is really measured side by side with it. Of the validation feature, the scenario whose
+figures are measured runs here (the verdict follows the three gates on what TorchEvaluator measured); its boundary
+examples dictate the figures an evaluator reports, which real models do not obey, so they run with the fakes.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import pytest
 import torch
-from pytest_bdd import scenarios
+from pytest_bdd import scenario, scenarios
 
 from adapters.system_clock import SimulatedClock
 from adapters.torch_evaluator import TorchEvaluator
@@ -95,3 +95,8 @@ def harness(trained_v1: TrainedV1) -> Harness:
 
 
 scenarios("training.feature", "strategy.feature")
+
+
+@scenario("validation.feature", "A fine-tuned candidate is judged with every figure")
+def test_a_fine_tuned_candidate_is_judged_on_the_figures_torch_measured() -> None:
+    """Rule 4.6 on real models: parent and candidate measured side by side, the verdict from the three gates."""
