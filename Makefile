@@ -16,7 +16,7 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 install: $(VENV)/.installed
 
 demo: install
-	$(BIN)/retrain --help
+	$(BIN)/retrain demo
 
 test: install
 	$(BIN)/ruff check .

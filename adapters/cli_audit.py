@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -43,16 +43,63 @@ def explain(ctx: typer.Context, version: str, as_json: JsonOption = False) -> No
     story = state_of(ctx).container().audit().explain(version)
     if as_json:
         return print_json(story)
+    print_story(story)
+
+
+def print_story(story: dict[str, Any]) -> None:
+    """The text form of `retrain explain`: breaches, campaign, dataset, training, gates, rollout, later service."""
     out.print(f"[bold]{story['version']}[/bold] is {story['state']} ({story['architecture']}, "
-              f"artifact {story['artifact_sha256'][:12]}).")
-    if story.get("parent"):
-        out.print(f"It descends from {story['parent']}.")
-    if story["campaign"]:
-        out.print(f"Campaign {story['campaign']['number']}:")
-        for row in story["campaign"]["events"]:
-            out.print(f"  {row['time'][:19]}  {row['event']:<18} by {row['actor']}")
-    out.print("Its own events:")
-    for row in story["events"]:
-        out.print(f"  {row['time'][:19]}  {row['event']:<18} by {row['actor']}")
-    for row in story["rollouts"]:
-        out.print(f"  {row['time'][:19]}  Rollout.{row['event']:<10} by {row['actor']}")
+              f"artifact {story['artifact_sha256'][:12]})" + (f", descending from {story['parent']}." if
+                                                              story.get("parent") else "."))
+    chapter = None
+    for row in story.get("story", []):
+        line = describe_event({**row, "version": row.get("version")})
+        if line is None:
+            continue
+        if row["chapter"] != chapter:
+            chapter = row["chapter"]
+            out.print(f"[bold]{chapter}[/bold]")
+        out.print(f"  {row['time'][:16]}  {line}  [dim]({row['actor']})[/dim]")
+
+
+def describe_event(event: dict[str, Any]) -> str | None:
+    """One line of the story per decision worth telling."""
+    d, name = event["details"], event["event"]
+    version = event.get("version") or d.get("candidate_label") or d.get("label") or "the version"
+    if name == "ThresholdBreached":
+        segment = f" on {d['segment']} images" if d.get("segment") else ""
+        return f"{version}: {d['rule']} breached{segment}: observed {d['observed']} vs threshold {d['threshold']}"
+    if name == "ThresholdRecovered":
+        segment = f" on {d['segment']} images" if d.get("segment") else ""
+        return f"{version}: {d['rule']}{segment} recovered ({d['observed']})"
+    if name == "Opened":
+        return f"campaign {d['number']} opened on {version}"
+    if name == "DatasetCurated":
+        excluded = ", ".join(f"{k} {v}" for k, v in d["excluded"].items() if v)
+        return (f"dataset curated: {d['included']} items ({d['train_items']} train, {d['validation_items']} "
+                f"validation), {len(d['awaiting_review'])} to review; excluded: {excluded or 'none'}")
+    if name == "ReviewCompleted":
+        return f"review completed: {d['approved']} approved, {d['rejected']} rejected"
+    if name == "StrategyChosen":
+        return f"strategy: {d['strategy']} ({'; '.join(d['reasons'])})"
+    if name == "CandidateTrained":
+        m = d["metrics"]
+        return (f"{d['candidate_label']} trained in {m.get('seconds')} s (best epoch {m.get('best_epoch')}, "
+                f"test accuracy {m.get('test_accuracy', 0):.1%})")
+    if name in ("CandidateValidated", "CandidateRejected"):
+        parent, candidate = d["figures"]["parent"], d["figures"]["candidate"]
+        verdict = "validated" if name == "CandidateValidated" else f"rejected ({', '.join(d['failed_gates'])})"
+        return (f"{version} {verdict} against its parent: validation {candidate['validation_accuracy']:.3f} vs "
+                f"{parent['validation_accuracy']:.3f}, test {candidate['test_accuracy']:.3f} vs "
+                f"{parent['test_accuracy']:.3f}, latency {candidate['latency_ms']:.2f} vs {parent['latency_ms']:.2f} ms")
+    if name == "TrafficShifted":
+        return f"rollout: {version} {d['from_percent']:g}% -> {d['to_percent']:g}% ({d['reason']})"
+    if name in ("PhaseExtended", "Paused", "Resumed"):
+        return f"rollout of {version}: {name} {d.get('reason', '')}".rstrip()
+    if name == "RolledBack" and event["aggregate"] == "Rollout":
+        return f"rollout of {version} rolled back: {d['reason']}"
+    if name == "Promoted" and d.get("rollout_id"):
+        return f"{version} promoted to production"
+    if name == "Superseded":
+        return f"{version} superseded by {d['by_version']} (kept for rollback)"
+    return None

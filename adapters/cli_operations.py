@@ -11,7 +11,17 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from adapters.cli_common import ActorOption, JsonOption, NowOption, app, default_actor, out, print_json, state_of
+from adapters.cli_common import (
+    EXIT_REFUSED,
+    ActorOption,
+    JsonOption,
+    NowOption,
+    app,
+    default_actor,
+    out,
+    print_json,
+    state_of,
+)
 from application.ingestion import BatchRejected
 from application.models import version_summary
 from application.monitoring import VersionReport
@@ -167,3 +177,49 @@ def tick(ctx: typer.Context, now: NowOption = None, as_json: JsonOption = False)
     if rollout:
         out.print(f"Rollout {rollout['number']}: {rollout['candidate']} at {rollout['percent']:g}% "
                   f"(phase {rollout['phase']}, {rollout['state']}) against {rollout['stable']}.")
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the simulated users, the drift and the training.")] = 0,
+    days: Annotated[int, typer.Option("--days", help="At most this many simulated days.")] = 14,
+) -> None:
+    """The whole procedure end to end on a fresh home: simulated users, a drifting camera, simulated days."""
+    from datetime import UTC, datetime
+
+    from adapters.cli_audit import print_story
+    from adapters.demo import Demo
+    from adapters.system_clock import SimulatedClock
+    from application.settings import load_settings
+    from bootstrap import Container
+
+    state = state_of(ctx)
+    home = state.home or Path(f"retrain-demo-{datetime.now(UTC):%Y%m%d-%H%M%S}")
+    if home.exists() and any(home.iterdir()):
+        raise InvalidInput(f"retrain demo needs a fresh home, and {home} is not empty: pass --home NEW_DIR")
+    clock = SimulatedClock(datetime(2026, 1, 5, tzinfo=UTC))
+    container = Container(load_settings(state.config, home=home), clock)
+    out.print(f"retrain demo — home {home} (inspect it afterwards with `retrain --home {home} history`)")
+    outcome = Demo(retrain=container.app(), first_model=container.first_model(), clock=clock, seed=seed,
+                   say=out.print, max_days=days).run()
+    if outcome.candidate:
+        out.print()
+        print_story(container.audit().explain(outcome.candidate))
+    table = Table("version", "clean test accuracy", "drifted test accuracy", "satisfaction scan*", "satisfaction phone*",
+                  caption="* rated predictions it served after the phone camera changed")
+    for label, accuracy in outcome.accuracy.items():
+        satisfaction = outcome.satisfaction.get(label, {})
+        table.add_row(label, f"{accuracy['clean']:.1%}", f"{accuracy['drifted']:.1%}",
+                      _percent(satisfaction.get("scan")), _percent(satisfaction.get("phone")))
+    out.print(table)
+    if not outcome.closed:
+        out.print(f"The loop did not close: production is {outcome.production}.")
+        raise typer.Exit(EXIT_REFUSED)
+    drifted, clean = outcome.gains()
+    out.print(f"The loop closed: {outcome.production} is in production; against v1 it gains {drifted:+.1f} points on "
+              f"drifted images and {clean:+.1f} on clean ones.")
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"

@@ -57,9 +57,14 @@ class TorchPredictor:
         self._models: dict[str, torch.nn.Module] = {}
 
     def model(self, ref: ModelRef) -> torch.nn.Module:
+        """The version's network, loaded once and warmed up, so the first request is not timed with the loading."""
         if ref.artifact_sha256 not in self._models:
             artifact = self.blobs.get(ref.artifact_sha256)
-            self._models[ref.artifact_sha256] = load_model(artifact, ref.architecture, len(ref.classes)).to(self.device)
+            network = load_model(artifact, ref.architecture, len(ref.classes)).to(self.device)
+            channels = 3 if ref.input_spec.get("mode") == "RGB" else 1
+            with torch.inference_mode():
+                network(torch.zeros(1, channels, *ref.input_spec.get("size", [8, 8]), device=self.device))
+            self._models[ref.artifact_sha256] = network
         return self._models[ref.artifact_sha256]
 
     def predict(self, model: ModelRef, images: Sequence[bytes]) -> list[Prediction]:

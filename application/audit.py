@@ -176,7 +176,7 @@ def _story(breaches: list[dict[str, Any]], campaign: list[dict[str, Any]], own: 
     tagged += [(_OWN_CHAPTERS.get(r["event"], "service"), r) for r in own]
     tagged += [("rollout", r) for r in rollout]
     ordered = sorted(tagged, key=lambda pair: (CHAPTERS.index(pair[0]), pair[1]["_position"]))
-    return [{"chapter": chapter, "time": r["time"], "aggregate": r["aggregate"], "event": r["event"],
+    return [{"chapter": chapter, "time": r["time"], "aggregate": r["aggregate"], "version": r["version"], "event": r["event"],
              "actor": r["actor"], "details": r["details"]} for chapter, r in ordered]
 
 

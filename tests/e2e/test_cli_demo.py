@@ -1,0 +1,32 @@
+"""`retrain demo` as a new user runs it: the whole procedure, and an exit code that says whether the loop closed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.e2e.cli import run
+
+
+def test_the_demo_closes_the_loop_and_leaves_an_inspectable_home(tmp_path: Path) -> None:
+    home = tmp_path / "demo-home"
+    result = run(home, "demo", "--seed", "0")
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "The loop closed: v2 is in production" in result.stdout
+    assert "Traceback" not in result.stderr
+    events = json.loads(run(home, "history", "--json").stdout)
+    names = [e["event"] for e in events]
+    for expected in ("ThresholdBreached", "Opened", "DatasetCurated", "ReviewCompleted", "StrategyChosen",
+                     "CandidateTrained", "CandidateValidated", "TrafficShifted", "Promoted", "Superseded"):
+        assert expected in names, expected
+    models = {m["label"]: m["state"] for m in json.loads(run(home, "models", "--json").stdout)}
+    assert models["v1"] == "superseded" and models["v2"] == "production"
+
+
+def test_the_demo_refuses_a_home_that_holds_data(tmp_path: Path) -> None:
+    home = tmp_path / "used"
+    home.mkdir()
+    (home / "events.db").write_bytes(b"")
+    result = run(home, "demo")
+    assert result.returncode == 2
+    assert "needs a fresh home" in result.stderr
