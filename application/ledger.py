@@ -39,11 +39,12 @@ class Ledger(Application[UUID]):
         raise AssertionError("unreachable")
 
     # -- finding ------------------------------------------------------------------------------------
-    def _get(self, aggregate_id: UUID, kind: type[T], name: str) -> T:
+    def _get(self, aggregate_id: UUID | None, kind: type[T], name: str) -> T:
+        """The aggregate of that id and kind, or NotFound naming what was asked for."""
         try:
-            aggregate = self.repository.get(aggregate_id)
+            aggregate = self.repository.get(aggregate_id) if aggregate_id is not None else None
         except AggregateNotFoundError:
-            raise NotFound(f"no {name}") from None
+            aggregate = None
         if not isinstance(aggregate, kind):
             raise NotFound(f"no {name}")
         return aggregate
@@ -60,11 +61,7 @@ class Ledger(Application[UUID]):
 
     def version(self, ref: str) -> ModelVersion:
         """A version by label (`v3`) or id."""
-        aggregate_id = _as_uuid(ref) or ModelVersion.create_id(ref)
-        try:
-            return self._get(aggregate_id, ModelVersion, f"model version {ref!r}")
-        except NotFound:
-            raise NotFound(f"no model version {ref!r}") from None
+        return self._get(_as_uuid(ref) or ModelVersion.create_id(ref), ModelVersion, f"model version {ref!r}")
 
     def versions(self) -> list[ModelVersion]:
         return [self._get(i, ModelVersion, "model version") for i in self._ids_created(ModelVersion.Registered.TOPIC)]
@@ -78,12 +75,7 @@ class Ledger(Application[UUID]):
     def campaign(self, ref: str) -> RetrainCampaign:
         """A campaign by number (`3`, `c3`) or id."""
         aggregate_id = _as_uuid(ref) or _numbered(ref, "c", RetrainCampaign.create_id)
-        if aggregate_id is None:
-            raise NotFound(f"no campaign {ref!r}")
-        try:
-            return self._get(aggregate_id, RetrainCampaign, f"campaign {ref!r}")
-        except NotFound:
-            raise NotFound(f"no campaign {ref!r}") from None
+        return self._get(aggregate_id, RetrainCampaign, f"campaign {ref!r}")
 
     def campaigns(self) -> list[RetrainCampaign]:
         topic = RetrainCampaign.Opened.TOPIC
@@ -96,13 +88,8 @@ class Ledger(Application[UUID]):
         return sum(1 for _ in self._ids_created(RetrainCampaign.Opened.TOPIC)) + 1
 
     def rollout(self, ref: str) -> Rollout:
-        aggregate_id = _as_uuid(ref) or _numbered(ref, "r", Rollout.create_id)
-        if aggregate_id is None:
-            raise NotFound(f"no rollout {ref!r}")
-        try:
-            return self._get(aggregate_id, Rollout, f"rollout {ref!r}")
-        except NotFound:
-            raise NotFound(f"no rollout {ref!r}") from None
+        """A rollout by number (`2`, `r2`) or id."""
+        return self._get(_as_uuid(ref) or _numbered(ref, "r", Rollout.create_id), Rollout, f"rollout {ref!r}")
 
     def rollouts(self) -> list[Rollout]:
         return [self._get(i, Rollout, "rollout") for i in self._ids_created(Rollout.Started.TOPIC)]
