@@ -179,7 +179,7 @@ class _Batch:
         self.seen_feedback.clear()
         ids = list({entry[3] for entry in prepared if entry[0] != "error"})
         known = self.writer.known(ids)
-        known_feedback = self.writer.feedback_fingerprints(ids)
+        known_feedback = self.writer.feedback_fingerprints([pid for pid in ids if pid in known])  # new ones have none
         new_predictions: list[StoredPrediction] = []
         new_feedback: list[StoredFeedback] = []
         for entry in prepared:
