@@ -63,7 +63,9 @@ def state_of(ctx: typer.Context) -> State:
 
 
 def print_json(document: Any) -> None:
-    sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
+    """One JSON document: indented for reading, compact when it is a long list (history of a busy store)."""
+    indent = None if isinstance(document, list) and len(document) > 1000 else 2
+    sys.stdout.write(json.dumps(document, indent=indent, default=str) + "\n")
 
 
 def json_option(name: str, text: str) -> dict[str, Any]:

@@ -202,10 +202,14 @@ def _step(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
+    """JSON types only: times as RFC 3339 text, ids as text (checked by exact type: this runs for every event)."""
+    kind = type(value)
+    if kind is dict:
         return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
+    if kind is list or kind is tuple:
         return [_jsonable(v) for v in value]
-    if isinstance(value, datetime):
+    if kind is datetime:
         return value.isoformat()
-    return value
+    if kind in (str, int, float, bool) or value is None:
+        return value
+    return str(value)
