@@ -23,11 +23,7 @@ from adapters.cli_common import (
 @rollout_app.command("status")
 def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """The active rollout, or none."""
-    from application.rollouts import Rollouts
-
-    container = state_of(ctx).container()
-    current = Rollouts(ledger=container.ledger, feedback=None, clock=container.clock,  # type: ignore[arg-type]
-                       policy=container.settings.rollout).status()
+    current = state_of(ctx).container().app().rollouts.status()
     if as_json:
         return print_json(current)
     if current is None:

@@ -25,7 +25,6 @@ class CuratedDataset:
     validation_items: int
     excluded: dict[str, int]
     label_sources: dict[str, int]
-    excluded_items: dict[str, str]
     critical: list[ReviewItem]
     report_id: str | None = None
 
@@ -81,7 +80,7 @@ class Curator:
         report = curation_report(dataset_id, checked, version.classes, entries, result.excluded, critical)
         return CuratedDataset(
             dataset_id, manifest, len(entries), train_items, len(entries) - train_items,
-            result.excluded_counts, result.label_sources, result.excluded, review_items,
+            result.excluded_counts, result.label_sources, review_items,
             self.blobs.put(manifest_bytes(report)),
         )
 
