@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -13,7 +16,7 @@ from application.curation import Curator, apply_review, store_manifest
 from application.ledger import Ledger
 from application.ports import BlobStore, Clock, Evaluator, FeedbackStore, ModelRef, Trainer, TrainingRequest
 from application.settings import Settings
-from domain.errors import CampaignAlreadyOpen, IllegalTransition, InvalidInput
+from domain.errors import CampaignAlreadyOpen, IllegalTransition, InvalidInput, StepAlreadyClaimed
 from domain.model_version import ModelVersion
 from domain.retrain_campaign import RetrainCampaign
 from domain.rules.campaigns import campaign_action_for_breach
@@ -26,6 +29,29 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger()
 SYSTEM = "system:campaign"
+WORKER = "system:worker"
+
+
+def worker_name(kind: str) -> str:
+    """Who claims a step: the kind of process, its host and its pid (`worker:host:1234`)."""
+    return f"{kind}:{socket.gethostname()}:{os.getpid()}"
+
+
+def worker_gone(holder: str) -> bool:
+    """Whether a claim's holder certainly no longer runs: this very process (which is not running that step now),
+    or a process of this host that has exited. A holder on another host is trusted until its lease lapses."""
+    _, host, pid = (["", ""] + holder.rsplit(":", 2))[-3:]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    if int(pid) == os.getpid():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def model_ref(version: ModelVersion) -> ModelRef:
@@ -38,7 +64,7 @@ class Campaigns:
 
     def __init__(
         self, *, ledger: Ledger, feedback: FeedbackStore, blobs: BlobStore, curator: Curator, trainer: Trainer,
-        evaluator: Evaluator, clock: Clock, settings: Settings,
+        evaluator: Evaluator, clock: Clock, settings: Settings, rollouts: Rollouts | None = None,
     ) -> None:
         self.ledger = ledger
         self.feedback = feedback
@@ -48,7 +74,7 @@ class Campaigns:
         self.evaluator = evaluator
         self.clock = clock
         self.settings = settings
-        self.rollouts: Rollouts | None = None
+        self.rollouts = rollouts  # a validated candidate starts its rollout (automatic by default)
 
     # -- rule 4.2 -----------------------------------------------------------------------------------
     def for_breaches(
@@ -100,23 +126,66 @@ class Campaigns:
         return campaign
 
     # -- the steps ----------------------------------------------------------------------------------
-    def step_all(self) -> None:
-        """Advance every active campaign as far as it can go now."""
+    def step_all(self, *, worker: str | None = None) -> None:
+        """Advance every active campaign as far as it can go now, claiming each step before running it."""
         for campaign in self.ledger.campaigns():
             if campaign.is_active and campaign.state != "failed":
-                self.advance(str(campaign.id))
+                self.advance(str(campaign.id), worker=worker)
 
-    def advance(self, ref: str, *, actor: str = SYSTEM) -> RetrainCampaign:
+    def advance(self, ref: str, *, actor: str = SYSTEM, worker: str | None = None) -> RetrainCampaign:
+        """Run every step that is due: curate, complete the review, train, validate. A step another worker holds
+        (a live claim) is left to it; a training whose claim lapsed was interrupted and is run again."""
+        worker = worker or worker_name("tick")
         campaign = self.ledger.campaign(ref)
         if campaign.state == "open" and campaign.dataset is None:
+            if self.claim(ref, "curate", worker, lambda c: c.state == "open" and c.dataset is None) is None:
+                return campaign
             campaign = self.curate(ref, actor=actor)
         if campaign.state == "open" and not campaign.review_completed:
             campaign = self._complete_review_if_done(campaign, actor)
         if campaign.state == "open" and campaign.review_completed:
+            if self.claim(ref, "train", worker, lambda c: c.state == "open" and c.review_completed) is None:
+                return campaign
             campaign = self.train(ref, actor=actor)
+        elif campaign.state == "training" and self._abandoned_training(campaign):
+            if self.claim(ref, "train", worker, lambda c: c.state == "training") is None:
+                return campaign
+            log.warning("training_interrupted", campaign=campaign.number, worker=worker)
+            campaign = self._retry_training(ref, actor=actor, forced=None)
         if campaign.state == "validating":
+            if self.claim(ref, "validate", worker, lambda c: c.state == "validating") is None:
+                return campaign
             campaign = self.validate(ref, actor=actor)
         return campaign
+
+    def _abandoned_training(self, campaign: RetrainCampaign) -> bool:
+        holder = campaign.claim_holder("train", self.clock.now())
+        return holder is None or worker_gone(holder)
+
+    def claim(self, ref: str, step: str, worker: str, due: Callable[[RetrainCampaign], bool]) -> RetrainCampaign | None:
+        """Record that `worker` runs this step, if it is still due and no other worker holds it (optimistic
+        concurrency: of two workers claiming at once, one saves and the other sees the claim)."""
+        lease = self.settings.worker.lease(step)
+
+        def command() -> RetrainCampaign | None:
+            campaign = self.ledger.campaign(ref)
+            if not due(campaign):
+                return None
+            now = self.clock.now()
+            holder = campaign.claim_holder(step, now)
+            campaign.claim_step(step=step, worker=worker, lease=lease, actor=WORKER, timestamp=now,
+                                holder_gone=holder is not None and worker_gone(holder))
+            self.ledger.save(campaign)
+            return campaign
+
+        try:
+            claimed = self.ledger.retrying(command)
+        except StepAlreadyClaimed as held:
+            log.info("step_held_elsewhere", campaign=ref, step=step, detail=str(held))
+            return None
+        if claimed is not None:
+            log.info("step_claimed", campaign=claimed.number, step=step, worker=worker)
+        return claimed
 
     def curate(self, ref: str, *, actor: str = SYSTEM) -> RetrainCampaign:
         """Rule 4.3: write the dataset, record DatasetCurated; too few training items end the campaign at once."""
@@ -312,16 +381,31 @@ class Campaigns:
                 "world_size": t.world_size}
 
     def retry(self, ref: str, *, actor: str, forced: str | None = None) -> RetrainCampaign:
-        """Start a failed (or interrupted) training again, optionally with a strategy the operator forces."""
+        """Start a failed (or interrupted) training again, optionally with a strategy the operator forces.
+
+        A training that a worker is still running (its claim is live) is refused rather than started twice."""
+        campaign = self.ledger.campaign(ref)
+        if campaign.state not in ("training", "failed"):
+            raise IllegalTransition(f"cannot retry campaign {campaign.number}: it is {campaign.state}")
+        worker = worker_name("cli")
+        holder = campaign.claim_holder("train", self.clock.now())
+        if holder is not None and holder != worker and not worker_gone(holder):
+            raise StepAlreadyClaimed(f"campaign {campaign.number} is being trained by {holder}; retry it once that "
+                                     "worker is gone or its claim has lapsed")
+        if self.claim(ref, "train", worker, lambda c: c.state in ("training", "failed")) is None:
+            raise StepAlreadyClaimed(f"campaign {campaign.number} is being trained by another worker")
+        campaign = self._retry_training(ref, actor=actor, forced=forced)
+        if campaign.state == "validating" and self.claim(ref, "validate", worker, lambda c: c.state == "validating"):
+            return self.validate(ref, actor=actor)
+        return campaign
+
+    def _retry_training(self, ref: str, *, actor: str, forced: str | None) -> RetrainCampaign:
         campaign = self.ledger.campaign(ref)
         if campaign.state == "training":  # interrupted: the process died mid-training
             campaign.fail_training(error="interrupted: training did not finish", actor=actor,
                                    timestamp=self.clock.now())
             self.ledger.save(campaign)
-        elif campaign.state != "failed":
-            raise IllegalTransition(f"cannot retry campaign {campaign.number}: it is {campaign.state}")
-        campaign = self.train(ref, actor=actor, forced=forced)
-        return self.validate(ref, actor=actor) if campaign.state == "validating" else campaign
+        return self.train(ref, actor=actor, forced=forced)
 
     # -- rule 4.6 -----------------------------------------------------------------------------------
     def validate(self, ref: str, *, actor: str = SYSTEM) -> RetrainCampaign:

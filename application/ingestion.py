@@ -9,7 +9,7 @@ import itertools
 import math
 import multiprocessing
 import os
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -90,6 +90,8 @@ class IngestReport:
     duplicates: int = 0
     rejected: int = 0
     errors: list[RecordError] = field(default_factory=list)
+    predictions_by_version: Counter[str] = field(default_factory=Counter)  # version id -> new predictions
+    feedback_by_version: Counter[str] = field(default_factory=Counter)  # version id -> new feedback
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -165,6 +167,7 @@ class _Batch:
         # Earlier chunks are already in the writer's transaction (`known` sees them); these cover the current chunk.
         self.seen: dict[str, tuple[int, str]] = {}  # prediction id -> (line, fingerprint)
         self.seen_feedback: set[tuple[str, str]] = set()
+        self.versions: dict[str, str] = {}  # prediction id -> version id, for this chunk's new predictions
 
     def reject(self, line: int, text: str, field_name: str, reason: str) -> None:
         self.report.rejected += 1
@@ -177,6 +180,7 @@ class _Batch:
         """Check one prepared chunk against what is stored (and against itself), then write what is new."""
         self.seen.clear()
         self.seen_feedback.clear()
+        self.versions.clear()
         ids = list({entry[3] for entry in prepared if entry[0] != "error"})
         known = self.writer.known(ids)
         known_feedback = self.writer.feedback_fingerprints([pid for pid in ids if pid in known])  # new ones have none
@@ -206,12 +210,15 @@ class _Batch:
         if image is not None:
             self.ingestion.blobs.put(image)  # content-addressed: a rolled-back batch leaves only an unreferenced blob
         self.seen[pid] = (line, prediction.fingerprint)
+        self.versions[pid] = prediction.version_id
         new_predictions.append(prediction)
         self.report.predictions += 1
+        self.report.predictions_by_version[prediction.version_id] += 1
         if answer is not None:
             self.seen_feedback.add((pid, answer.fingerprint))
             new_feedback.append(answer)
             self.report.feedback += 1
+            self.report.feedback_by_version[prediction.version_id] += 1
 
     def answer(self, entry: Prepared, known: dict[str, Any], known_feedback: set[tuple[str, str]],
                new_feedback: list[StoredFeedback]) -> None:
@@ -226,6 +233,7 @@ class _Batch:
         self.seen_feedback.add(key)
         new_feedback.append(answer)
         self.report.feedback += 1
+        self.report.feedback_by_version[known[pid].version_id if pid in known else self.versions[pid]] += 1
 
 
 # -- preparing a chunk: pure work, run here or in worker processes -------------------------------------------------
@@ -288,7 +296,7 @@ def _prediction(line: int, text: str, record: dict[str, Any], versions: Versions
     prediction = StoredPrediction(
         pid, version_id, moment, label, record.get("inference_ms"), record.get("status", "ok"),
         record.get("confidence"), record.get("image_type", "unknown"), image_sha, record.get("user_ref"),
-        _fingerprint(record, moment, image_sha, version_id),
+        prediction_fingerprint(record, moment, image_sha, version_id),
     )
     answer = None
     if record.get("user_feedback") is not None or record.get("comment") or record.get("corrected_label"):
@@ -343,11 +351,16 @@ def _decode_image(text: str) -> bytes | str:
         data = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         return "image is not valid base64"
+    return image_problem(data) or data
+
+
+def image_problem(data: bytes) -> str | None:
+    """Why these bytes cannot be a record's image (too large, not PNG or JPEG), or None."""
     if len(data) > MAX_IMAGE_BYTES:
         return "image is larger than 5 MB"
     if not (data.startswith(b"\x89PNG\r\n\x1a\n") or data.startswith(b"\xff\xd8")):
         return "image is neither PNG nor JPEG"
-    return data
+    return None
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -359,7 +372,7 @@ def _micros(moment: datetime) -> int:
     return (moment - _EPOCH) // _MICRO
 
 
-def _fingerprint(r: dict[str, Any], moment: datetime, image_sha: str | None, version_id: str) -> str:
+def prediction_fingerprint(r: dict[str, Any], moment: datetime, image_sha: str | None, version_id: str) -> str:
     """The record's content as validated (so formatting does not matter), its image by hash, its version by id."""
     given = r.get("feedback_at")
     text = (

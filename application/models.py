@@ -82,6 +82,19 @@ def _check_classes(classes: list[str]) -> None:
         raise InvalidInput("class names must be 1 to 64 characters")
 
 
+def version_documents(ledger: Ledger) -> list[dict[str, Any]]:
+    """Every version in the `retrain models --json` shape, oldest first."""
+    versions = ledger.versions()
+    labels = {str(v.id): v.label for v in versions}
+    return [version_summary(v, labels) for v in versions]
+
+
+def version_document(ledger: Ledger, ref: str) -> dict[str, Any]:
+    """One version (by label or id) in the `retrain models show --json` shape."""
+    found = ledger.version(ref)
+    return version_summary(found, {str(v.id): v.label for v in ledger.versions()})
+
+
 def version_summary(version: ModelVersion, labels: dict[str, str]) -> dict[str, Any]:
     """The `retrain models --json` shape (SPEC 5.1); `parent` is the parent's label (its id is `parent_id`)."""
     return {

@@ -66,6 +66,12 @@ class FeedbackStore(Protocol):
     def decide_review_item(self, campaign_id: str, item: str, *, decision: str, label: str | None, actor: str) -> None: ...
 
 
+class PredictionLog(Protocol):
+    """Where served predictions are logged: `write` returns only once they are committed."""
+
+    def write(self, predictions: Sequence[StoredPrediction]) -> None: ...
+
+
 class BlobStore(Protocol):
     """Images, datasets and model artifacts, content-addressed by sha256."""
 

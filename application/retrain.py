@@ -11,8 +11,10 @@ from application.ingestion import Ingestion
 from application.ledger import Ledger
 from application.models import ModelRegistry
 from application.monitoring import Monitoring, VersionReport
-from application.ports import BlobStore, Clock, Evaluator, FeedbackStore, Predictor, Trainer
+from application.ports import BlobStore, Clock, Evaluator, FeedbackStore, PredictionLog, Predictor, Trainer
+from application.prediction_log import DirectLog
 from application.rollouts import Rollouts
+from application.serving import Router, Serving
 from application.settings import Settings
 
 
@@ -26,7 +28,8 @@ class Retrain:
 
     def __init__(
         self, *, settings: Settings, ledger: Ledger, feedback: FeedbackStore, blobs: BlobStore, trainer: Trainer,
-        evaluator: Evaluator, predictor: Predictor, clock: Clock,
+        evaluator: Evaluator, predictor: Predictor, clock: Clock, models: ModelRegistry | None = None,
+        audit: Audit | None = None, prediction_log: PredictionLog | None = None,
     ) -> None:
         self.settings = settings
         self.ledger = ledger
@@ -38,19 +41,22 @@ class Retrain:
         self.rollouts = Rollouts(ledger=ledger, feedback=feedback, clock=clock, policy=settings.rollout)
         self.campaigns = Campaigns(
             ledger=ledger, feedback=feedback, blobs=blobs, curator=curator, trainer=trainer, evaluator=evaluator,
-            clock=clock, settings=settings,
+            clock=clock, settings=settings, rollouts=self.rollouts,
         )
-        self.campaigns.rollouts = self.rollouts
         self.monitoring = Monitoring(
             ledger=ledger, feedback=feedback, clock=clock, policy=settings.triggers, campaigns=self.campaigns
         )
-        self.models = ModelRegistry(ledger=ledger, blobs=blobs, predictor=predictor, clock=clock)
-        self.audit = Audit(ledger=ledger)
+        self.models = models or ModelRegistry(ledger=ledger, blobs=blobs, predictor=predictor, clock=clock)
+        self.audit = audit or Audit(ledger=ledger)
         self.ingestion = Ingestion(ledger=ledger, feedback=feedback, blobs=blobs, clock=clock)
+        self.router = Router(ledger=ledger)
+        self.serving = Serving(router=self.router, predictor=predictor, blobs=blobs,
+                               log=prediction_log or DirectLog(feedback), clock=clock)
 
-    def tick(self) -> TickReport:
-        """One pass of everything time-driven: monitor, campaign steps, rollout phases."""
+    def tick(self, *, campaign_steps: bool = True) -> TickReport:
+        """One pass of everything time-driven: monitor, campaign steps (unless workers run them), rollout phases."""
         report = TickReport(self.monitoring.evaluate())
-        self.campaigns.step_all()
+        if campaign_steps:
+            self.campaigns.step_all()
         self.rollouts.step()
         return report

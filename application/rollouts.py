@@ -15,7 +15,6 @@ from domain.policy import RolloutPolicy
 from domain.rollout import Rollout
 from domain.rules.phase_health import PhaseHealth, assess_phase_health
 from domain.rules.rollout_decisions import decide_phase
-from domain.rules.routing import bucket, routing_key, serves_candidate
 
 log = structlog.get_logger()
 SYSTEM = "system:rollout"
@@ -64,17 +63,6 @@ class Rollouts:
             "candidate": rollout.candidate_label, "percent": rollout.percent, "phase": rollout.phase,
             "state": rollout.state, "phase_started_at": rollout.phase_started_at.isoformat(),
         }
-
-    # -- routing --------------------------------------------------------------------------------------
-    def route(self, *, user_ref: str | None, prediction_id: str) -> ModelVersion | None:
-        """The version that serves this request: the candidate iff its bucket is below the phase's percent."""
-        rollout = self.ledger.active_rollout()
-        if rollout is not None and rollout.state == "active":
-            key = routing_key(user_ref, prediction_id)
-            if serves_candidate(bucket(str(rollout.id), key), rollout.percent):
-                return self.ledger.version(rollout.candidate_id)
-            return self.ledger.version(rollout.stable_id)
-        return self.ledger.production()
 
     # -- time-driven ---------------------------------------------------------------------------------
     def health(self, rollout: Rollout, now: datetime) -> PhaseHealth:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
@@ -34,12 +35,34 @@ class TrainingSettings(BaseModel):
     world_size: PositiveInt = 1
 
 
+class WorkerSettings(BaseModel):
+    """Campaign steps claimed by workers: how long a claim holds before another worker may take the step over."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    lease_seconds: PositiveFloat = 900.0
+    training_lease_seconds: PositiveFloat = 6 * 3600.0
+    poll_seconds: PositiveFloat = 5.0
+
+    def lease(self, step: str) -> timedelta:
+        return timedelta(seconds=self.training_lease_seconds if step == "train" else self.lease_seconds)
+
+
+class ServeSettings(BaseModel):
+    """`retrain serve`: its background loop and its prediction log."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tick_seconds: PositiveFloat = 60.0
+    max_group_commit: PositiveInt = 1000
+
+
 class ApiToken(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    roles: tuple[str, ...]
+    roles: tuple[Literal["ingest", "reviewer", "operator", "reader"], ...] = Field(min_length=1)
 
 
 class ApiSettings(BaseModel):
@@ -66,6 +89,8 @@ class Settings(BaseSettings):
     validation: ValidationPolicy = ValidationPolicy()
     rollout: RolloutPolicy = RolloutPolicy()
     api: ApiSettings = ApiSettings()
+    worker: WorkerSettings = WorkerSettings()
+    serve: ServeSettings = ServeSettings()
 
     @model_validator(mode="after")
     def _urls_are_known(self) -> Settings:

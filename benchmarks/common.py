@@ -7,7 +7,7 @@ import random
 from collections.abc import Iterator
 from pathlib import Path
 
-from adapters.torch_models import build_model, state_dict_bytes
+from adapters.torch.models import build_model, state_dict_bytes
 from application.settings import load_settings
 from bootstrap import Container, build_clock
 
@@ -50,7 +50,7 @@ def write_records(path: Path, count: int) -> Path:
 def home_with_v1(home: Path) -> Container:
     """A fresh home with an untrained digits-cnn registered as production v1 (weights do not matter here)."""
     container = Container(load_settings(home=home), build_clock("2026-02-01T00:00:00+00:00"))
-    container.registry().register(
+    container.models.register(
         weights=state_dict_bytes(build_model("digits-cnn", 10)), architecture="digits-cnn",
         classes=[str(d) for d in range(10)], input_spec={"mode": "L", "size": [8, 8], "mean": [0.5], "std": [0.5]},
         baseline_ms=5.0, production=True, actor="user:benchmark",

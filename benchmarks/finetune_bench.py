@@ -19,11 +19,12 @@ from typing import Any
 import torch
 from PIL import Image
 
-from adapters.filesystem_blob_store import FilesystemBlobStore
-from adapters.torch_datasets import DatasetLoader, digits_images, digits_manifest, store_dataset
-from adapters.torch_drift import phone_camera_drift, png_bytes
-from adapters.torch_models import DIGITS_CNN, default_input_spec, load_model
-from adapters.torch_trainer import TorchTrainer, accuracy
+from adapters.blobs.filesystem import FilesystemBlobStore
+from adapters.torch.datasets import DatasetLoader, digits_images, digits_manifest, store_dataset
+from adapters.torch.drift import phone_camera_drift, png_bytes
+from adapters.torch.fitting import accuracy
+from adapters.torch.models import DIGITS_CNN, default_input_spec, load_model
+from adapters.torch.trainer import TorchTrainer
 from application.ports import BlobStore, ModelRef, TrainedModel, TrainingRequest
 from application.settings import TrainingSettings
 

@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from adapters.sqlalchemy_feedback_store import SqlAlchemyFeedbackStore
+from adapters.sql.feedback_store import SqlAlchemyFeedbackStore
 from benchmarks.common import home_with_v1, write_records
 
 

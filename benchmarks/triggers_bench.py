@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from adapters.sqlalchemy_feedback_store import SqlAlchemyFeedbackStore, to_us
+from adapters.sql.feedback_store import SqlAlchemyFeedbackStore, to_us
 from application.records import StoredFeedback, StoredPrediction
 from benchmarks.common import COMMENTS, home_with_v1
 from domain.policy import TriggerPolicy
@@ -84,7 +84,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         container = home_with_v1(Path(scratch) / "home")
-        retrain = container.app()
+        retrain = container.retrain
         version = retrain.ledger.version("v1")
         store = retrain.feedback
         started = time.perf_counter()

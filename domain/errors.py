@@ -13,6 +13,10 @@ class CampaignAlreadyOpen(DomainError):
     """Rule 4.2: a version has at most one open campaign."""
 
 
+class StepAlreadyClaimed(DomainError):
+    """A campaign step is being run by another worker, whose claim has not lapsed."""
+
+
 class NotRestorable(DomainError):
     """Rule 4.8: only a version that was production before can be restored."""
 

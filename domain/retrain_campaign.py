@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.errors import IllegalTransition, NotFound
+from domain.errors import IllegalTransition, NotFound, StepAlreadyClaimed
 
 STATES = ("open", "awaiting_review", "training", "validating", "completed", "abandoned", "failed")
 TERMINAL_STATES = ("completed", "abandoned")
+STEPS = ("curate", "train", "validate")
 OUTCOMES = ("insufficient_data", "candidate_validated", "candidate_rejected")
 
 
@@ -96,6 +97,12 @@ class RetrainCampaign(Aggregate):
         TOPIC = "retrain.RetrainCampaign.Abandoned"
         reason: str
 
+    class StepClaimed(Event):
+        TOPIC = "retrain.RetrainCampaign.StepClaimed"
+        step: str
+        worker: str
+        expires_at: datetime
+
     @staticmethod
     def create_id(number: int, **_: Any) -> UUID:
         """Campaigns are numbered; two processes opening the same number collide and one retries."""
@@ -124,6 +131,7 @@ class RetrainCampaign(Aggregate):
         self.candidate: dict[str, Any] | None = None
         self.outcome: str | None = None
         self.last_error: str | None = None
+        self.claims: dict[str, dict[str, Any]] = {}
 
     @property
     def is_active(self) -> bool:
@@ -141,6 +149,33 @@ class RetrainCampaign(Aggregate):
             return 0
         rejected = sum(1 for d in self.review_decisions.values() if d["decision"] == "rejected")
         return int(self.dataset["included"]) - rejected
+
+    def claim_holder(self, step: str, now: datetime) -> str | None:
+        """The worker whose claim on this step is still live at `now`, if any."""
+        claim = getattr(self, "claims", {}).get(step)  # snapshots taken before claims existed have none
+        return claim["worker"] if claim is not None and claim["expires_at"] > now else None
+
+    def claim_step(self, *, step: str, worker: str, lease: timedelta, actor: str, timestamp: datetime,
+                   holder_gone: bool = False) -> None:
+        """One worker at a time runs a step (curate, train, validate); a claim lapses after its lease, or at once
+        when its holder is known to be gone (its process no longer exists)."""
+        if step not in STEPS:
+            raise IllegalTransition(f"unknown campaign step {step!r}")
+        self._require("open", "awaiting_review", "training", "validating", "failed", action=f"claim the {step} step of")
+        holder = self.claim_holder(step, timestamp)
+        if holder is not None and holder != worker and not holder_gone:
+            raise StepAlreadyClaimed(f"the {step} step of campaign {self.number} is claimed by {holder}")
+        self._step_claimed(step, worker, timestamp + lease, actor, timestamp)
+
+    @event(StepClaimed)
+    def _step_claimed(self, step: str, worker: str, expires_at: datetime, actor: str, timestamp: datetime) -> None:
+        if not hasattr(self, "claims"):
+            self.claims = {}
+        self.claims[step] = {"worker": worker, "expires_at": expires_at}
+
+    def _release(self, step: str) -> None:
+        """A step's outcome is recorded: its claim has done its job."""
+        getattr(self, "claims", {}).pop(step, None)
 
     def _require(self, *states: str, action: str) -> None:
         if self.state not in states:
@@ -185,6 +220,7 @@ class RetrainCampaign(Aggregate):
         self.pending_review = list(awaiting_review)
         if self.pending_review:
             self.state = "awaiting_review"
+        self._release("curate")
 
     def decide_review(self, *, item: str, decision: str, label: str | None, actor: str, timestamp: datetime) -> None:
         """The procedure's "validation humaine": approve (optionally relabel) or reject one critical item."""
@@ -265,6 +301,7 @@ class RetrainCampaign(Aggregate):
                            metrics: dict[str, Any], actor: str, timestamp: datetime) -> None:
         self.candidate = {"id": candidate_id, "label": candidate_label, "artifact_sha256": artifact_sha256}
         self.state = "validating"
+        self._release("train")
 
     def fail_training(self, *, error: str, actor: str, timestamp: datetime) -> None:
         self._require("training", action="fail training for")
@@ -274,6 +311,7 @@ class RetrainCampaign(Aggregate):
     def _training_failed(self, attempt: int, error: str, actor: str, timestamp: datetime) -> None:
         self.state = "failed"
         self.last_error = error
+        self._release("train")
 
     def complete(self, *, outcome: str, details: dict[str, Any], actor: str, timestamp: datetime) -> None:
         if outcome not in OUTCOMES:
@@ -286,6 +324,7 @@ class RetrainCampaign(Aggregate):
     def _completed(self, outcome: str, details: dict[str, Any], actor: str, timestamp: datetime) -> None:
         self.state = "completed"
         self.outcome = outcome
+        self.claims = {}
 
     def abandon(self, *, reason: str, actor: str, timestamp: datetime) -> None:
         if not self.is_active:
@@ -295,3 +334,4 @@ class RetrainCampaign(Aggregate):
     @event(Abandoned)
     def _abandoned(self, reason: str, actor: str, timestamp: datetime) -> None:
         self.state = "abandoned"
+        self.claims = {}

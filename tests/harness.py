@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from adapters.system_clock import SimulatedClock
+from adapters.clock import SimulatedClock
 from application.ledger import Ledger
 from application.ports import BlobStore, FeedbackStore, Predictor
 from application.records import StoredFeedback, StoredPrediction

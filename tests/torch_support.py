@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import torch
 
-from adapters.torch_datasets import digits_images, digits_manifest, store_dataset
-from adapters.torch_models import DIGITS_CNN, default_input_spec
+from adapters.torch.datasets import digits_images, digits_manifest, store_dataset
+from adapters.torch.models import DIGITS_CNN, default_input_spec
 from application.ports import BlobStore, ModelRef, TrainingRequest
 
 DIGIT_CLASSES = [str(d) for d in range(10)]

@@ -10,7 +10,7 @@ import pytest
 @pytest.fixture(scope="session")
 def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A digits-cnn state dict saved with torch.save, as a user would bring."""
-    from adapters.torch_models import build_model, state_dict_bytes
+    from adapters.torch.models import build_model, state_dict_bytes
 
     path = tmp_path_factory.mktemp("weights") / "digits.pt"
     path.write_bytes(state_dict_bytes(build_model("digits-cnn", 10)))

@@ -3,96 +3,25 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import io
 import json
-import random
 from collections import Counter
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.e2e.cli import CLASSES, run
-
-T0 = datetime(2026, 3, 1, tzinfo=UTC)
-INGESTED_AT = "2026-03-02T00:00:00Z"
-CURATED_AT = "2026-03-02T01:00:00Z"
-EXCLUDED = {"no_consent": 4, "not_negative": 60, "no_label": 5, "corrupted": 6, "inconsistent": 7, "duplicate": 2}
-CORRECTED, FROM_COMMENTS = 40, 3
-
-
-def png(seed: int) -> bytes:
-    """An 8x8 grey PNG of random pixels: distinct per seed, never constant."""
-    from PIL import Image
-
-    rng = random.Random(seed)
-    image = Image.new("L", (8, 8))
-    image.putdata([rng.randrange(256) for _ in range(64)])
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def constant_png() -> bytes:
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.new("L", (8, 8), color=200).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def split_of(image: bytes) -> str:
-    """SPEC 4.3's split, computed independently: 20% of 10,000 hash buckets go to validation."""
-    return "validation" if int(hashlib.sha256(image).hexdigest()[:16], 16) % 10_000 < 2_000 else "train"
-
-
-class Feedback:
-    """The crafted file: records in time order, one minute apart, each answered when it was served."""
-
-    def __init__(self) -> None:
-        self.records: list[dict[str, Any]] = []
-        self.selected_images: list[bytes] = []
-
-    def add(self, image: bytes, *, satisfied: bool = False, consent: bool = True, predicted: str = "0",
-            confidence: float = 0.5, **answer: str) -> None:
-        index = len(self.records)
-        self.records.append({
-            "prediction_id": f"p{index:04d}", "timestamp": (T0 + timedelta(minutes=index)).isoformat(),
-            "model_version": "v1", "predicted_label": predicted, "confidence": confidence, "inference_ms": 4.0,
-            "image_type": "phone", "image": base64.b64encode(image).decode(), "user_feedback": int(satisfied),
-            "gdpr_consent": consent, **answer,
-        })
-
-    def select(self, image: bytes, **answer: Any) -> None:
-        self.selected_images.append(image)
-        self.add(image, **answer)
-
-
-def crafted() -> Feedback:
-    """60 satisfied first, then 67 negative answers: the last 100 rated give a satisfaction of 0.33."""
-    data, seeds = Feedback(), iter(range(1, 10_000))
-    for _ in range(EXCLUDED["not_negative"]):
-        data.add(png(next(seeds)), satisfied=True, corrected_label="3")
-    originals = [png(next(seeds)) for _ in range(CORRECTED)]
-    for image in originals[:EXCLUDED["duplicate"]]:  # the same images answered earlier: the later answers are kept
-        data.add(image, corrected_label="1")
-    for _ in range(EXCLUDED["no_consent"]):
-        data.add(png(next(seeds)), consent=False, corrected_label="3")
-    for _ in range(EXCLUDED["no_label"]):
-        data.add(png(next(seeds)), comment="image floue")
-    for _ in range(3):
-        data.add(png(next(seeds))[:60], corrected_label="3")  # a truncated PNG
-        data.add(constant_png(), corrected_label="3")
-    for label in ["12"] * 4 + ["0"] * 3:  # not a class, or the predicted label itself
-        data.add(png(next(seeds)), corrected_label=label)
-    for index, image in enumerate(originals):  # 5 per class from 1 to 8: no class is rare
-        data.select(image, corrected_label=str(1 + index // 5), confidence=0.97 if index == 39 else 0.5)
-    for comment in ("c'est un 9", "should be 9", "label: 9"):
-        data.select(png(next(seeds)), comment=comment)
-    return data
+from tests.e2e.feedback_data import (
+    CORRECTED,
+    CURATED_AT,
+    EXCLUDED,
+    FROM_COMMENTS,
+    INGESTED_AT,
+    Feedback,
+    crafted,
+    split_of,
+)
 
 
 @pytest.fixture
@@ -197,8 +126,8 @@ def test_after_every_critical_item_is_decided_the_campaign_moves_on(
     assert run(home, "tick", "--now", "2026-03-02T03:00:00Z").returncode == 0
     [campaign] = json.loads(run(home, "campaigns", "--json").stdout)
     events = [e["event"] for e in json.loads(run(home, "history", "--json").stdout) if e["aggregate"] == "RetrainCampaign"]
-    assert events[events.index("ReviewCompleted"):][:4] == [
-        "ReviewCompleted", "StrategyChosen", "TrainingStarted", "CandidateTrained"]
+    assert events[events.index("ReviewCompleted"):][:5] == [  # the tick claims the training step, then runs it
+        "ReviewCompleted", "StepClaimed", "StrategyChosen", "TrainingStarted", "CandidateTrained"]
     assert campaign["candidate"] == "v2"
     trained_on = json.loads((home / "blobs" / campaign["dataset"]["id"][:2] / campaign["dataset"]["id"]).read_bytes())
     used = {entry["prediction_id"] for entry in trained_on["items"]}

@@ -11,6 +11,6 @@ class TorchImageCheck(FakePredictor):
     """The fake's fixed answers, but the real adapter's image check: what curation relies on to catch corruption."""
 
     def check_image(self, image: bytes, input_spec: dict[str, Any]) -> None:
-        from adapters.torch_predictor import TorchPredictor
+        from adapters.torch.predictor import TorchPredictor
 
         TorchPredictor.check_image(self, image, input_spec)  # type: ignore[arg-type]

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from pytest_bdd import scenarios
 
-from adapters.filesystem_blob_store import FilesystemBlobStore
-from adapters.sqlalchemy_feedback_store import SqlAlchemyFeedbackStore
+from adapters.blobs.filesystem import FilesystemBlobStore
+from adapters.sql.feedback_store import SqlAlchemyFeedbackStore
 from tests.harness import Harness, build_harness
 from tests.integration.real_adapters import TorchImageCheck
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from pytest_bdd import scenarios
 
-from adapters.sqlalchemy_feedback_store import SqlAlchemyFeedbackStore
+from adapters.sql.feedback_store import SqlAlchemyFeedbackStore
 from tests.harness import Harness, build_harness
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pytest_bdd import scenarios
 
-from adapters.sqlalchemy_feedback_store import SqlAlchemyFeedbackStore
+from adapters.sql.feedback_store import SqlAlchemyFeedbackStore
 from tests.harness import Harness, build_harness
 
 

@@ -15,11 +15,11 @@ import pytest
 import torch
 from pytest_bdd import scenario, scenarios
 
-from adapters.system_clock import SimulatedClock
-from adapters.torch_evaluator import TorchEvaluator
-from adapters.torch_models import DIGITS_CNN, default_input_spec
-from adapters.torch_predictor import TorchPredictor
-from adapters.torch_trainer import TorchTrainer
+from adapters.clock import SimulatedClock
+from adapters.torch.evaluator import TorchEvaluator
+from adapters.torch.models import DIGITS_CNN, default_input_spec
+from adapters.torch.predictor import TorchPredictor
+from adapters.torch.trainer import TorchTrainer
 from application.ledger import Ledger
 from application.ports import TrainedModel, TrainingRequest
 from application.retrain import Retrain

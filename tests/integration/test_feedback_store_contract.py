@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from adapters.sqlalchemy_feedback_store import SqlAlchemyFeedbackStore
+from adapters.sql.feedback_store import SqlAlchemyFeedbackStore
 from application.records import ReviewItem, StoredFeedback, StoredPrediction
 from tests.fakes import InMemoryFeedbackStore
 

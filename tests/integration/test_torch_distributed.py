@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import torch
 
-import adapters.torch_distributed as distributed
-from adapters.torch_models import build_model, load_model
-from adapters.torch_trainer import TorchTrainer
+import adapters.torch.distributed as distributed
+from adapters.torch.models import build_model, load_model
+from adapters.torch.trainer import TorchTrainer
 from tests.fakes import InMemoryBlobStore
 from tests.torch_support import DIGIT_CLASSES, first_request, small_digits
 

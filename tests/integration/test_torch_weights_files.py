@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from adapters.torch_models import build_model, load_model, load_state_dict, state_dict_bytes
+from adapters.torch.models import build_model, load_model, load_state_dict, state_dict_bytes
 
 
 class RunsACommand:

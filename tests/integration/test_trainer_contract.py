@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 import torch
 
-from adapters.torch_datasets import digits_manifest
-from adapters.torch_models import DIGITS_CNN, build_model, load_model, state_dict_bytes
-from adapters.torch_predictor import TorchPredictor
-from adapters.torch_trainer import TorchTrainer
+from adapters.torch.datasets import digits_manifest
+from adapters.torch.models import DIGITS_CNN, build_model, load_model, state_dict_bytes
+from adapters.torch.predictor import TorchPredictor
+from adapters.torch.trainer import TorchTrainer
 from application.ports import Trainer, TrainingRequest
 from tests.fakes import FakePredictor, FakeTrainer, InMemoryBlobStore
 from tests.harness import build_harness

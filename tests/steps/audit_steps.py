@@ -16,7 +16,7 @@ from domain.rules.validation_gates import ModelFigures
 from tests.harness import Harness, png
 from tests.steps.rollout_steps import attempt, check_into_phase, rows, serve_healthy_traffic
 
-ACTORS = re.compile(r"system:(monitor|campaign|rollout)|(user|token):\S+")
+ACTORS = re.compile(r"system:(monitor|campaign|rollout|worker)|(user|token|api):\S+")
 CONSENTING_USER = "jeanne-dupont-1987"
 SHY_USER = "paul-martin-42"
 COMMENT = "image floue, c'est un 7. Jeanne Dupont, 12 rue des Lilas"

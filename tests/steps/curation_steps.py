@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from pytest_bdd import given, parsers, then, when
 
-from adapters.filesystem_blob_store import FilesystemBlobStore
+from adapters.blobs.filesystem import FilesystemBlobStore
 from application.campaign_views import curation_items
 from application.ports import BlobStore
 from application.records import StoredFeedback, StoredPrediction

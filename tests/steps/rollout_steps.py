@@ -222,7 +222,7 @@ def operator_without_reason(harness: Harness, refusal: list[Exception], name: st
 def user_every_hour(harness: Harness, user_ref: str) -> list[str]:
     served = []
     for _ in range(24):
-        version = harness.app.rollouts.route(user_ref=user_ref, prediction_id=harness.next_id())
+        version = harness.app.router.table().version_for(user_ref, harness.next_id())
         assert version is not None
         served.append(version.label)
         harness.clock.advance(timedelta(hours=1) - MINUTE)
@@ -231,8 +231,8 @@ def user_every_hour(harness: Harness, user_ref: str) -> list[str]:
 
 @when(parsers.parse("{count:d} different users send a request"), target_fixture="served")
 def many_users(harness: Harness, count: int) -> list[str]:
-    route = harness.app.rollouts.route
-    return [route(user_ref=f"user-{n}", prediction_id=harness.next_id()).label for n in range(count)]
+    table = harness.app.router.table()
+    return [table.version_for(f"user-{n}", harness.next_id()).label for n in range(count)]
 
 
 @when(parsers.re(r"a (?P<caller>user|caller without a user_ref) whose bucket is (?P<value>\d+) sends a request"),
@@ -241,9 +241,9 @@ def caller_with_bucket(harness: Harness, caller: str, value: str) -> list[str]:
     rollout_id = str(latest_rollout(harness).id)
     key = next(k for k in (f"key-{n}" for n in range(10**6)) if bucket(rollout_id, k) == int(value))
     if caller == "user":
-        version = harness.app.rollouts.route(user_ref=key, prediction_id=harness.next_id())
+        version = harness.app.router.table().version_for(key, harness.next_id())
     else:
-        version = harness.app.rollouts.route(user_ref=None, prediction_id=key)
+        version = harness.app.router.table().version_for(None, key)
     return [version.label]
 
 
@@ -265,8 +265,8 @@ def request_served_by(served: list[str], label: str) -> None:
 
 @then(parsers.parse("every request is served by {label}"))
 def everyone_served_by(harness: Harness, label: str) -> None:
-    route = harness.app.rollouts.route
-    labels = {route(user_ref=f"user-{n}", prediction_id=harness.next_id()).label for n in range(500)}
+    table = harness.app.router.table()
+    labels = {table.version_for(f"user-{n}", harness.next_id()).label for n in range(500)}
     assert labels == {label}, labels
 
 

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from adapters.cli_common import (
+from adapters.cli.common import (
     EXIT_REFUSED,
     JsonOption,
     NowOption,
@@ -21,7 +21,7 @@ from adapters.cli_common import (
     print_json,
     state_of,
 )
-from application.models import version_summary
+from application.models import version_document, version_documents, version_summary
 from domain.errors import InvalidInput
 
 
@@ -35,10 +35,7 @@ def models(ctx: typer.Context, as_json: JsonOption = False) -> None:
 @models_app.command("list")
 def list_models(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """List versions with state, lineage and metrics."""
-    ledger = state_of(ctx).container().ledger
-    versions = ledger.versions()
-    labels = {str(v.id): v.label for v in versions}
-    rows = [version_summary(v, labels) for v in versions]
+    rows = version_documents(state_of(ctx).container().ledger)
     if as_json:
         return print_json(rows)
     if not rows:
@@ -54,10 +51,7 @@ def list_models(ctx: typer.Context, as_json: JsonOption = False) -> None:
 @models_app.command("show")
 def show_model(ctx: typer.Context, version: str, as_json: JsonOption = False) -> None:
     """One version in full."""
-    ledger = state_of(ctx).container().ledger
-    found = ledger.version(version)
-    labels = {str(v.id): v.label for v in ledger.versions()}
-    row = version_summary(found, labels)
+    row = version_document(state_of(ctx).container().ledger, version)
     if as_json:
         return print_json(row)
     for key, value in row.items():
@@ -67,7 +61,7 @@ def show_model(ctx: typer.Context, version: str, as_json: JsonOption = False) ->
 @models_app.command("verify")
 def verify_models(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Re-hash every version's artifact (nothing is ever deleted)."""
-    results = state_of(ctx).container().registry().verify()
+    results = state_of(ctx).container().models.verify()
     if as_json:
         print_json(results)
     else:
@@ -93,14 +87,14 @@ def register_model(
     as_json: JsonOption = False,
 ) -> None:
     """Register an existing model from a weights file."""
-    from adapters.torch_models import default_input_spec
+    from adapters.torch.models import default_input_spec
 
     if not weights.is_file():
         raise InvalidInput(f"weights file {weights} does not exist")
     spec = json_option("--input-spec", input_spec) if input_spec else default_input_spec(arch)
     names = [name.strip() for name in classes.split(",")]
     container = state_of(ctx).container(now)
-    version = container.registry().register(
+    version = container.models.register(
         weights=weights.read_bytes(), architecture=arch, classes=names, input_spec=spec, baseline_ms=baseline_ms,
         production=production, actor=actor or default_actor(),
     )

@@ -1,7 +1,7 @@
 """Data-parallel training (rule 4.5, `training.world_size` > 1): torchrun starts the workers of one fit.
 
 The trainer writes the job (tensors, starting weights, hyper-parameters) to a directory and launches
-`torchrun --standalone --nproc-per-node N -m adapters.torch_distributed`. Each worker joins the process group
+`torchrun --standalone --nproc-per-node N -m adapters.torch.distributed`. Each worker joins the process group
 (gloo on CPU, nccl on GPU), wraps the model in DistributedDataParallel, reads its share of each epoch from a
 DistributedSampler, and writes the sha256 of its final weights; rank 0 also writes the weights. The launcher
 refuses a result whose workers disagree.
@@ -28,10 +28,10 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data.distributed import DistributedSampler
 
-from adapters.structlog_setup import configure_logging
-from adapters.torch_datasets import TensorSplit
-from adapters.torch_models import build_model, state_dict_bytes
-from adapters.torch_trainer import FitResult, fit, progress, seed_everything
+from adapters.logs import configure_logging
+from adapters.torch.datasets import TensorSplit
+from adapters.torch.fitting import FitResult, fit, progress, seed_everything
+from adapters.torch.models import build_model, state_dict_bytes
 
 log = structlog.get_logger()
 # a worker traceback's last line, as torchrun passes it on ("[rank0]:ValueError: ..."), not torchrun's own
@@ -55,7 +55,7 @@ def fit_distributed(
             "num_classes": num_classes, "config": config, "seed": seed, "label": label,
         }, job)
         command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={world_size}",
-                   "-m", "adapters.torch_distributed", "--job", str(job), "--out", workdir]
+                   "-m", "adapters.torch.distributed", "--job", str(job), "--out", workdir]
         returncode, tail = _run_relayingprogress(command, label, int(config["max_epochs"]))
         if returncode != 0:
             raise DistributedTrainingError(f"data-parallel training failed (exit {returncode}): " + " | ".join(tail))

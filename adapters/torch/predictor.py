@@ -12,7 +12,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torchvision.transforms import v2
 
-from adapters.torch_models import load_model
+from adapters.torch.models import load_model
 from application.ports import BlobStore, ImageDecodeError, ModelRef, Prediction
 
 MAX_PIXELS = 40_000_000  # beyond this an image is treated as a decompression bomb

@@ -8,9 +8,9 @@ from collections import defaultdict
 
 import torch
 
-from adapters.torch_datasets import DatasetLoader, TensorSplit
-from adapters.torch_models import load_model
-from adapters.torch_trainer import accuracy, pick_device
+from adapters.torch.datasets import DatasetLoader, TensorSplit
+from adapters.torch.fitting import accuracy, pick_device
+from adapters.torch.models import load_model
 from application.ports import BlobStore, Comparison, ModelRef
 from domain.rules.validation_gates import ModelFigures
 

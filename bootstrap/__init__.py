@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from adapters.filesystem_blob_store import FilesystemBlobStore
-from adapters.system_clock import SimulatedClock, SystemClock
+from adapters.blobs.filesystem import FilesystemBlobStore
+from adapters.clock import SimulatedClock, SystemClock
 from application.audit import Audit
 from application.first_model import FirstModel
 from application.ledger import Ledger
 from application.models import ModelRegistry
-from application.ports import BlobStore, Clock
+from application.ports import BlobStore, Clock, Evaluator, FeedbackStore, PredictionLog, Predictor, Trainer
+from application.prediction_log import DirectLog, GroupCommitLog
 from application.retrain import Retrain
 from application.settings import Settings, SettingsError
 from domain.errors import InvalidInput
@@ -82,63 +84,90 @@ class Lazy:
 
 
 class Container:
-    """The adapters and use cases one command needs, built lazily from the settings."""
+    """One object graph per process, built once and lazily from the settings: each adapter and use case exists
+    once, and every driving adapter (CLI, HTTP, worker) reaches the same ones."""
 
-    def __init__(self, settings: Settings, clock: Clock) -> None:
+    def __init__(self, settings: Settings, clock: Clock, *, grouped_log: bool = False) -> None:
         self.settings = settings
         self.clock = clock
-        self._ledger: Ledger | None = None
-        self._blobs: BlobStore | None = None
+        self.grouped_log = grouped_log
 
-    @property
+    @cached_property
     def ledger(self) -> Ledger:
-        if self._ledger is None:
-            self._ledger = build_ledger(self.settings)
-        return self._ledger
+        return build_ledger(self.settings)
 
-    @property
+    @cached_property
     def blobs(self) -> BlobStore:
-        if self._blobs is None:
-            self._blobs = build_blob_store(self.settings)
-        return self._blobs
+        return build_blob_store(self.settings)
 
-    def registry(self) -> ModelRegistry:
-        from adapters.torch_predictor import TorchPredictor
+    @cached_property
+    def feedback(self) -> FeedbackStore:
+        from adapters.sql.feedback_store import SqlAlchemyFeedbackStore
 
-        return ModelRegistry(ledger=self.ledger, blobs=self.blobs, predictor=TorchPredictor(self.blobs),
-                             clock=self.clock)
+        return SqlAlchemyFeedbackStore(self.settings.feedback_store_url)
 
-    def audit(self) -> Audit:
-        return Audit(ledger=self.ledger)
-
-    def app(self) -> Retrain:
-        """Every use case over the real adapters: SQL feedback store, blob store, torch (imported on first use)."""
-        from adapters.sqlalchemy_feedback_store import SqlAlchemyFeedbackStore
-
-        def trainer() -> Any:
-            from adapters.torch_trainer import TorchTrainer
-
-            return TorchTrainer(self.blobs)
-
-        def evaluator() -> Any:
-            from adapters.torch_evaluator import TorchEvaluator
-
-            return TorchEvaluator(self.blobs, latency_calls=self.settings.validation.latency_calls)
-
+    @cached_property
+    def predictor(self) -> Predictor:
         def predictor() -> Any:
-            from adapters.torch_predictor import TorchPredictor
+            from adapters.torch.predictor import TorchPredictor
 
             return TorchPredictor(self.blobs)
 
+        return Lazy(predictor)  # type: ignore[return-value]
+
+    @cached_property
+    def trainer(self) -> Trainer:
+        def trainer() -> Any:
+            from adapters.torch.trainer import TorchTrainer
+
+            return TorchTrainer(self.blobs)
+
+        return Lazy(trainer)  # type: ignore[return-value]
+
+    @cached_property
+    def evaluator(self) -> Evaluator:
+        def evaluator() -> Any:
+            from adapters.torch.evaluator import TorchEvaluator
+
+            return TorchEvaluator(self.blobs, latency_calls=self.settings.validation.latency_calls)
+
+        return Lazy(evaluator)  # type: ignore[return-value]
+
+    @cached_property
+    def prediction_log(self) -> PredictionLog:
+        """Grouped commits in a server (many requests, one transaction); one transaction per command otherwise."""
+        if self.grouped_log:
+            return GroupCommitLog(self.feedback, max_batch=self.settings.serve.max_group_commit)
+        return DirectLog(self.feedback)
+
+    @cached_property
+    def models(self) -> ModelRegistry:
+        return ModelRegistry(ledger=self.ledger, blobs=self.blobs, predictor=self.predictor, clock=self.clock)
+
+    @cached_property
+    def audit(self) -> Audit:
+        return Audit(ledger=self.ledger)
+
+    @cached_property
+    def retrain(self) -> Retrain:
+        """Every use case over the real adapters: SQL feedback store, blob store, torch (imported on first use)."""
         return Retrain(
-            settings=self.settings, ledger=self.ledger, feedback=SqlAlchemyFeedbackStore(self.settings.feedback_store_url),
-            blobs=self.blobs, trainer=Lazy(trainer), evaluator=Lazy(evaluator), predictor=Lazy(predictor),
-            clock=self.clock,
+            settings=self.settings, ledger=self.ledger, feedback=self.feedback, blobs=self.blobs,
+            trainer=self.trainer, evaluator=self.evaluator, predictor=self.predictor, clock=self.clock,
+            models=self.models, audit=self.audit, prediction_log=self.prediction_log,
         )
 
+    @cached_property
     def first_model(self) -> FirstModel:
-        from adapters.torch_datasets import ManifestDatasetCatalog
-        from adapters.torch_trainer import TorchTrainer
+        from adapters.torch.datasets import ManifestDatasetCatalog
 
-        return FirstModel(ledger=self.ledger, catalog=ManifestDatasetCatalog(self.blobs), trainer=TorchTrainer(self.blobs),
-                          registry=self.registry(), blobs=self.blobs, training=self.settings.training)
+        return FirstModel(ledger=self.ledger, catalog=ManifestDatasetCatalog(self.blobs), trainer=self.trainer,
+                          registry=self.models, blobs=self.blobs, training=self.settings.training)
+
+    def close(self) -> None:
+        """Flush what is pending (grouped predictions), then release the stores."""
+        log_ = self.__dict__.get("prediction_log")
+        if isinstance(log_, GroupCommitLog):
+            log_.close()
+        if "feedback" in self.__dict__:
+            self.feedback.close()  # type: ignore[attr-defined]

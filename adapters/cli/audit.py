@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from adapters.cli_common import JsonOption, app, out, print_json, state_of, time_option
+from adapters.cli.common import JsonOption, app, out, print_json, state_of, time_option
 from application.audit import HistoryFilter
 
 
@@ -23,7 +23,7 @@ def history(
 ) -> None:
     """The audit timeline, oldest first."""
     where = HistoryFilter(version, campaign, time_option("--since", since), time_option("--as-of", as_of))
-    rows = state_of(ctx).container().audit().history(where)
+    rows = state_of(ctx).container().audit.history(where)
     if as_json:
         return print_json(rows)
     if not rows:
@@ -40,7 +40,7 @@ def history(
 @app.command()
 def explain(ctx: typer.Context, version: str, as_json: JsonOption = False) -> None:
     """Why this version exists and what happened to it."""
-    story = state_of(ctx).container().audit().explain(version)
+    story = state_of(ctx).container().audit.explain(version)
     if as_json:
         return print_json(story)
     print_story(story)

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, bindparam, case, create_engine, event, func, 
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from adapters.sqlalchemy_schema import feedback, hourly_counts, predictions, review_items
+from adapters.sql.schema import feedback, hourly_counts, predictions, review_items
 from application.records import KnownPrediction, RatedOutcome, ReviewItem, StoredFeedback, StoredPrediction
 from domain.rules.curation import Candidate
 from domain.rules.negative_comments import comment_words, count_watched

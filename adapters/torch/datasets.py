@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from adapters.torch_predictor import decode_image
+from adapters.torch.predictor import decode_image
 from application.curation import manifest_bytes
 from application.ports import BlobStore, ImageDecodeError, OriginalDataset
 
@@ -134,7 +134,7 @@ class ManifestDatasetCatalog:
         self.loader = DatasetLoader(blobs)
 
     def original(self, source: str, *, seed: int) -> OriginalDataset:
-        from adapters.torch_models import DIGITS_CNN, RGB_INPUT_SPEC, default_input_spec
+        from adapters.torch.models import DIGITS_CNN, RGB_INPUT_SPEC, default_input_spec
 
         if source == "digits":
             manifest = digits_manifest(seed)

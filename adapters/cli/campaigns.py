@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from adapters.cli_common import (
+from adapters.cli.common import (
     ActorOption,
     JsonOption,
     NowOption,
@@ -55,7 +55,7 @@ def show(ctx: typer.Context, campaign: str, items: ItemsOption = False, as_json:
     row = campaign_summary(found)
     outcomes = None
     if items or as_json:
-        retrain = container.app()
+        retrain = container.retrain
         outcomes = curation_items(found, retrain.blobs, retrain.feedback)
     if as_json:
         return print_json({**row, "items": outcomes})
@@ -81,7 +81,7 @@ def _print_items(outcomes: list[dict[str, Any]] | None) -> None:
 def open_campaign(ctx: typer.Context, reason: ReasonOption, actor: ActorOption = "", now: NowOption = None,
                   as_json: JsonOption = False) -> None:
     """Open a campaign on the production version by hand."""
-    campaign = state_of(ctx).container(now).app().campaigns.open(reason=reason, actor=actor or default_actor())
+    campaign = state_of(ctx).container(now).retrain.campaigns.open(reason=reason, actor=actor or default_actor())
     if as_json:
         return print_json(campaign_summary(campaign))
     out.print(f"Opened campaign {campaign.number} on {campaign.version_label}.")
@@ -91,7 +91,7 @@ def open_campaign(ctx: typer.Context, reason: ReasonOption, actor: ActorOption =
 def abandon(ctx: typer.Context, campaign: str, reason: ReasonOption, actor: ActorOption = "",
             now: NowOption = None) -> None:
     """Abandon a campaign (recorded with the reason)."""
-    done = state_of(ctx).container(now).app().campaigns.abandon(campaign, reason=reason, actor=actor or default_actor())
+    done = state_of(ctx).container(now).retrain.campaigns.abandon(campaign, reason=reason, actor=actor or default_actor())
     out.print(f"Campaign {done.number} abandoned.")
 
 
@@ -102,7 +102,7 @@ StrategyOption = Annotated[str | None, typer.Option("--strategy", help="Force fi
 def retry(ctx: typer.Context, campaign: str, strategy: StrategyOption = None, actor: ActorOption = "",
           now: NowOption = None, as_json: JsonOption = False) -> None:
     """Start a failed or interrupted training again, optionally forcing the strategy."""
-    done = state_of(ctx).container(now).app().campaigns.retry(campaign, actor=actor or default_actor(),
+    done = state_of(ctx).container(now).retrain.campaigns.retry(campaign, actor=actor or default_actor(),
                                                               forced=strategy)
     if as_json:
         return print_json(campaign_summary(done))
@@ -114,7 +114,7 @@ def force_strategy(ctx: typer.Context, campaign: str,
                    strategy: Annotated[str, typer.Argument(help="fine_tune or full")], actor: ActorOption = "",
                    now: NowOption = None, as_json: JsonOption = False) -> None:
     """Force fine-tuning or full retraining for a curated campaign (recorded with the reasons that held)."""
-    done = state_of(ctx).container(now).app().campaigns.force_strategy(campaign, strategy,
+    done = state_of(ctx).container(now).retrain.campaigns.force_strategy(campaign, strategy,
                                                                        actor=actor or default_actor())
     if as_json:
         return print_json(campaign_summary(done))
@@ -124,7 +124,7 @@ def force_strategy(ctx: typer.Context, campaign: str,
 @review_app.command("list")
 def review_list(ctx: typer.Context, campaign: str, as_json: JsonOption = False) -> None:
     """The campaign's critical items and their decisions."""
-    items = state_of(ctx).container().app().campaigns.review_items(campaign)
+    items = state_of(ctx).container().retrain.campaigns.review_items(campaign)
     if as_json:
         return print_json(items)
     table = Table("item", "prediction", "label", "source", "reasons", "decision")
@@ -148,7 +148,7 @@ def review_decide(
     """Approve (optionally with another label) or reject one critical item."""
     if approve == reject:
         raise InvalidInput("give exactly one of --approve or --reject")
-    done = state_of(ctx).container(now).app().campaigns.decide(campaign, item, approve=approve, label=label,
+    done = state_of(ctx).container(now).retrain.campaigns.decide(campaign, item, approve=approve, label=label,
                                                                actor=actor or default_actor())
     left = len(done.pending_review)
     out.print(f"Item {item} {'approved' if approve else 'rejected'}; {left} item(s) left to review in campaign "

@@ -11,7 +11,7 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from adapters.cli_common import (
+from adapters.cli.common import (
     EXIT_REFUSED,
     ActorOption,
     JsonOption,
@@ -44,7 +44,7 @@ def init(
     if dataset != "digits" and not Path(dataset).is_dir():
         raise InvalidInput(f"--dataset must be `digits` or an ImageFolder directory; {dataset} is neither")
     container = state_of(ctx).container(now)
-    version = container.first_model().init(source=dataset, epochs=epochs, seed=seed, baseline_ms=baseline_ms,
+    version = container.first_model.init(source=dataset, epochs=epochs, seed=seed, baseline_ms=baseline_ms,
                                            actor=actor or default_actor(), architecture=arch)
     if as_json:
         return print_json(version_summary(version, {}))
@@ -74,7 +74,7 @@ def ingest(
     """Import prediction and feedback records (atomic by default), then evaluate the triggers."""
     if source != "-" and not Path(source).is_file():
         raise InvalidInput(f"{source} is not a file")
-    retrain = state_of(ctx).container(now).app()
+    retrain = state_of(ctx).container(now).retrain
     handle = sys.stdin if source == "-" else open(source, encoding="utf-8", errors="replace")  # noqa: SIM115
     show = source != "-" and sys.stderr.isatty() and not as_json
     progress = Progress(TextColumn("ingesting"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
@@ -157,7 +157,7 @@ def _monitor_table(reports: list[VersionReport]) -> None:
 @app.command()
 def monitor(ctx: typer.Context, now: NowOption = None, as_json: JsonOption = False) -> None:
     """Evaluate the triggers now: the state of each rule, and any breach (recorded once per episode)."""
-    retrain = state_of(ctx).container(now).app()
+    retrain = state_of(ctx).container(now).retrain
     reports = retrain.monitoring.evaluate()
     if as_json:
         return print_json(_monitor_json(reports, retrain.clock.now().isoformat()))
@@ -167,7 +167,7 @@ def monitor(ctx: typer.Context, now: NowOption = None, as_json: JsonOption = Fal
 @app.command()
 def tick(ctx: typer.Context, now: NowOption = None, as_json: JsonOption = False) -> None:
     """One pass of everything time-driven: monitor, campaign steps, rollout phases."""
-    retrain = state_of(ctx).container(now).app()
+    retrain = state_of(ctx).container(now).retrain
     report = retrain.tick()
     rollout = retrain.rollouts.status()
     if as_json:
@@ -188,9 +188,9 @@ def demo(
     """The whole procedure end to end on a fresh home: simulated users, a drifting camera, simulated days."""
     from datetime import UTC, datetime
 
-    from adapters.cli_audit import print_story
-    from adapters.demo import Demo
-    from adapters.system_clock import SimulatedClock
+    from adapters.cli.audit import print_story
+    from adapters.cli.demo import Demo
+    from adapters.clock import SimulatedClock
     from application.settings import load_settings
     from bootstrap import Container
 
@@ -201,11 +201,11 @@ def demo(
     clock = SimulatedClock(datetime(2026, 1, 5, tzinfo=UTC))
     container = Container(load_settings(state.config, home=home), clock)
     out.print(f"retrain demo — home {home} (inspect it afterwards with `retrain --home {home} history`)")
-    outcome = Demo(retrain=container.app(), first_model=container.first_model(), clock=clock, seed=seed,
+    outcome = Demo(retrain=container.retrain, first_model=container.first_model, clock=clock, seed=seed,
                    say=out.print, max_days=days).run()
     if outcome.candidate:
         out.print()
-        print_story(container.audit().explain(outcome.candidate))
+        print_story(container.audit.explain(outcome.candidate))
     table = Table("version", "clean test accuracy", "drifted test accuracy", "satisfaction scan*", "satisfaction phone*",
                   caption="* rated predictions it served after the phone camera changed")
     for label, accuracy in outcome.accuracy.items():

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from adapters.cli_common import (
+from adapters.cli.common import (
     ActorOption,
     JsonOption,
     NowOption,
@@ -23,7 +23,7 @@ from adapters.cli_common import (
 @rollout_app.command("status")
 def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """The active rollout, or none."""
-    current = state_of(ctx).container().app().rollouts.status()
+    current = state_of(ctx).container().retrain.rollouts.status()
     if as_json:
         return print_json(current)
     if current is None:
@@ -34,7 +34,7 @@ def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
 
 
 def _operate(ctx: typer.Context, action: str, reason: str, actor: str, now: str | None, as_json: bool) -> None:
-    rollouts = state_of(ctx).container(now).app().rollouts
+    rollouts = state_of(ctx).container(now).retrain.rollouts
     rollout = getattr(rollouts, action)(reason=reason, actor=actor or default_actor())
     current = rollouts.status()
     if as_json:
@@ -79,5 +79,5 @@ def rollback(
     now: NowOption = None,
 ) -> None:
     """Make a former production version production again, at once."""
-    restored = state_of(ctx).container(now).app().rollouts.rollback_to(to, reason=reason, actor=actor or default_actor())
+    restored = state_of(ctx).container(now).retrain.rollouts.rollback_to(to, reason=reason, actor=actor or default_actor())
     out.print(f"{restored.label} is production again.")

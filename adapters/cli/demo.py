@@ -18,10 +18,10 @@ from typing import Any
 import torch
 from PIL import Image
 
-from adapters.cli_audit import describe_event
-from adapters.system_clock import SimulatedClock
-from adapters.torch_datasets import digits_images
-from adapters.torch_drift import phone_camera_drift, png_bytes
+from adapters.cli.audit import describe_event
+from adapters.clock import SimulatedClock
+from adapters.torch.datasets import digits_images
+from adapters.torch.drift import phone_camera_drift, png_bytes
 from application.campaigns import model_ref
 from application.first_model import FirstModel
 from application.retrain import Retrain
@@ -130,9 +130,8 @@ class Demo:
         for index in range(self.requests_per_step):
             request = self.request()
             served_at = moment + STEP * index / self.requests_per_step
-            version = self.retrain.rollouts.route(user_ref=request.user_ref, prediction_id=request.prediction_id)
-            assert version is not None
-            [prediction] = self.retrain.predictor.predict(model_ref(version), [request.image])
+            version = self.retrain.router.table().version_for(request.user_ref, request.prediction_id)
+            [prediction] = self.retrain.predictor.predict(version, [request.image])
             record: dict[str, Any] = {
                 "prediction_id": request.prediction_id, "timestamp": served_at.isoformat(),
                 "model_version": version.label, "predicted_label": prediction.label,

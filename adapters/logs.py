@@ -8,7 +8,9 @@ import sys
 import structlog
 
 
-def configure_logging(*, verbose: bool = False, json_logs: bool | None = None) -> None:
+def configure_logging(*, verbose: bool = False, json_logs: bool | None = None, service: bool = False) -> None:
+    """Warnings and errors for one-shot commands; also the info lines for services (`serve`, `worker`)."""
+    level = logging.DEBUG if verbose else logging.INFO if service else logging.WARNING
     as_json = (not sys.stderr.isatty()) if json_logs is None else json_logs
     renderer = structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer(colors=False)
     structlog.configure(
@@ -17,7 +19,7 @@ def configure_logging(*, verbose: bool = False, json_logs: bool | None = None) -
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             renderer,
         ],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG if verbose else logging.WARNING),
+        wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from adapters.structlog_setup import configure_logging
+from adapters.logs import configure_logging
 from application.settings import load_settings
 from bootstrap import Container, build_clock, parse_time
 from domain.errors import InvalidInput
@@ -30,7 +30,7 @@ app.add_typer(model_app, name="model")
 app.add_typer(campaign_app, name="campaign")
 app.add_typer(review_app, name="review")
 app.add_typer(rollout_app, name="rollout")
-out = Console()
+out = Console(width=None if sys.stdout.isatty() else 10_000)  # a pipe gets whole rows, never truncated
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 NowOption = Annotated[str | None, typer.Option("--now", help="Simulated time, RFC 3339 with offset.")]
@@ -42,9 +42,9 @@ class State:
     def __init__(self, home: Path | None, config: Path | None, debug: bool) -> None:
         self.home, self.config, self.debug = home, config, debug
 
-    def container(self, now: str | None = None) -> Container:
+    def container(self, now: str | None = None, *, grouped_log: bool = False) -> Container:
         settings = load_settings(self.config, home=self.home)
-        return Container(settings, build_clock(now))
+        return Container(settings, build_clock(now), grouped_log=grouped_log)
 
 
 @app.callback()

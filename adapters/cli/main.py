@@ -8,8 +8,8 @@ import sys
 import sqlalchemy.exc
 import typer
 
-from adapters import cli_audit, cli_campaigns, cli_models, cli_operations, cli_rollouts  # noqa: F401  (they register commands)
-from adapters.cli_common import EXIT_INVALID, EXIT_NOT_FOUND, EXIT_REFUSED, app
+from adapters.cli import audit, campaigns, models, operations, rollouts, serving  # noqa: F401  (they register commands)
+from adapters.cli.common import EXIT_INVALID, EXIT_NOT_FOUND, EXIT_REFUSED, app
 from application.settings import SettingsError
 from domain.errors import DomainError, InvalidInput, NotFound
 
@@ -52,3 +52,7 @@ def _fail(error: BaseException, code: int, debug: bool, prefix: str = "") -> Non
     message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     sys.stderr.write(f"retrain: {prefix}{message}\n")
     raise SystemExit(code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Driven adapters: content-addressed blob stores."""

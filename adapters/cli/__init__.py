@@ -1,0 +1,1 @@
+"""Driving adapter: the `retrain` command line (Typer)."""

@@ -1,0 +1,247 @@
+"""`retrain predict`, `retrain serve` and `retrain worker`: production traffic through the procedure."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, NotRequired
+
+import structlog
+import typer
+import uvicorn
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, with_config
+from rich.table import Table
+from typing_extensions import TypedDict
+
+from adapters.cli.common import JsonOption, NowOption, app, out, print_json, state_of
+from adapters.logs import configure_logging
+from application.campaigns import worker_name
+from application.serving import PredictRequest
+from bootstrap import Container
+from domain.errors import InvalidInput
+
+log = structlog.get_logger()
+MAX_LISTED = 100
+SHOWN_ROWS = 50
+
+
+@with_config(ConfigDict(extra="forbid"))
+class RequestLine(TypedDict):
+    """One line of `retrain predict --requests FILE`."""
+
+    image: NotRequired[str]
+    image_path: NotRequired[Annotated[str, Field(min_length=1, max_length=4096)]]
+    user_ref: NotRequired[Annotated[str, Field(min_length=1, max_length=128)] | None]
+    image_type: NotRequired[Annotated[str, Field(min_length=1, max_length=64)]]
+
+
+REQUEST_LINE = TypeAdapter(RequestLine)
+
+
+@app.command()
+def predict(
+    ctx: typer.Context,
+    images: Annotated[list[Path] | None, typer.Argument(help="PNG or JPEG files to classify.")] = None,
+    requests: Annotated[Path | None, typer.Option("--requests", help="A JSON Lines file of requests: "
+                        '{"image": base64 | "image_path": path, "user_ref", "image_type"}.')] = None,
+    user: Annotated[str | None, typer.Option("--user", help="The user's pseudonymous reference (routing key).")] = None,
+    image_type: Annotated[str, typer.Option("--image-type", help="The images' segment, e.g. scan or phone.")] = "unknown",
+    now: NowOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Route (rule 4.7), classify and log local images; every prediction is logged with the version that served it."""
+    if bool(images) == (requests is not None):
+        raise InvalidInput("give image files, or --requests FILE, not both")
+    batch = _file_requests(requests) if requests is not None else [
+        PredictRequest(_read_image(path), user, image_type) for path in images or []]
+    served = state_of(ctx).container(now).retrain.serving.predict(batch)
+    if as_json:
+        return print_json([s.as_json() for s in served])
+    if len(served) > SHOWN_ROWS:
+        counts: dict[str, int] = {}
+        for one in served:
+            counts[one.model_version] = counts.get(one.model_version, 0) + 1
+        out.print(f"Logged {len(served)} predictions: " + ", ".join(f"{v} served {n}" for v, n in sorted(counts.items())))
+        return
+    table = Table("prediction", "label", "confidence", "version", "ms", "user")
+    for one in served:
+        table.add_row(one.prediction_id, one.label, f"{one.confidence:.3f}", one.model_version,
+                      f"{one.inference_ms:.2f}", one.user_ref or "-")
+    out.print(table)
+
+
+def _read_image(path: Path) -> bytes:
+    if not path.is_file():
+        raise InvalidInput(f"{path} is not a file")
+    if path.stat().st_size > 5 * 1024 * 1024:
+        raise InvalidInput(f"{path}: image is larger than 5 MB")
+    return path.read_bytes()
+
+
+def _file_requests(source: Path) -> list[PredictRequest]:
+    """Every line checked (errors name the line and the field) before anything is classified or logged.
+
+    An `image_path` is read relative to the requests file and may not leave its directory."""
+    if not source.is_file():
+        raise InvalidInput(f"{source} is not a file")
+    root = source.resolve().parent
+    batch: list[PredictRequest] = []
+    errors: list[str] = []
+    with source.open(encoding="utf-8", errors="replace") as handle:
+        for number, text in enumerate(handle, start=1):
+            if not text.strip():
+                continue
+            try:
+                line = REQUEST_LINE.validate_json(text)
+                batch.append(PredictRequest(_line_image(line, root), line.get("user_ref"),
+                                            line.get("image_type", "unknown")))
+            except ValidationError as error:
+                first = error.errors()[0]
+                where = ".".join(str(p) for p in first["loc"]) or "request"
+                errors.append(f"line {number}: {where}: {first['msg']}")
+            except InvalidInput as error:
+                errors.append(f"line {number}: {error}")
+    if errors:
+        for error in errors[:MAX_LISTED]:
+            sys.stderr.write(f"{error}\n")
+        raise InvalidInput(f"{len(errors)} invalid request(s), nothing was logged; first: {errors[0]}")
+    if not batch:
+        raise InvalidInput(f"{source} holds no request")
+    return batch
+
+
+def _line_image(line: dict[str, Any], root: Path) -> bytes:
+    if ("image" in line) == ("image_path" in line):
+        raise InvalidInput("give exactly one of image (base64) or image_path")
+    if "image" in line:
+        try:
+            return base64.b64decode(line["image"], validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidInput("image: image is not valid base64") from None
+    path = (root / line["image_path"]).resolve()
+    if not path.is_relative_to(root):
+        raise InvalidInput(f"image_path: {line['image_path']!r} leaves the requests file's directory")
+    if not path.is_file():
+        raise InvalidInput(f"image_path: {line['image_path']!r} is not a file")
+    return _read_image(path)
+
+
+# -- the service ---------------------------------------------------------------------------------------------
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.", min=1, max=65535)] = 8000,
+    no_worker: Annotated[bool, typer.Option("--no-worker", help="Run no worker here (they run elsewhere).")] = False,
+) -> None:
+    """The HTTP API and the background loop (monitor, rollout phases); one `retrain worker` unless --no-worker.
+
+    SIGTERM drains in-flight requests, commits pending predictions, stops the worker and exits 0."""
+    from adapters.http.app import create_app
+
+    state = state_of(ctx)
+    configure_logging(verbose=state.debug, service=True)
+    container = state.container(grouped_log=True)
+    if not container.settings.api.tokens and not _is_loopback(host):
+        raise InvalidInput(f"refusing to listen on {host} with no API token configured: set api.tokens "
+                           "(RETRAIN_API__TOKENS) or listen on 127.0.0.1")
+    container.retrain.router.table()  # open the stores and fail now, not on the first request
+    worker = None if no_worker else _start_worker(ctx)
+    server = _Server(uvicorn.Config(create_app(container), host=host, port=port, log_config=None, access_log=False,
+                                    timeout_graceful_shutdown=30, lifespan="on"))
+    log.info("serving", url=f"http://{host}:{port}", worker=worker.pid if worker else None)
+    try:
+        server.run()
+    finally:
+        _stop_worker(worker)
+    if not server.started:
+        raise InvalidInput(f"could not listen on {host}:{port}")
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, except that SIGTERM and SIGINT end it gracefully and the command goes on to stop the worker
+    and exit 0 (uvicorn would raise the signal again once the server is down)."""
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        originals = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in originals.items():
+                signal.signal(sig, handler)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _start_worker(ctx: typer.Context) -> subprocess.Popen[bytes]:
+    """`retrain worker` in its own process: training never runs in a process that serves requests."""
+    state = state_of(ctx)
+    command = [sys.executable, "-m", "adapters.cli.main"]
+    if state.home is not None:
+        command += ["--home", str(state.home)]
+    if state.config is not None:
+        command += ["--config", str(state.config)]
+    process = subprocess.Popen([*command, "worker"])
+    log.info("worker_started", pid=process.pid)
+    return process
+
+
+def _stop_worker(process: subprocess.Popen[bytes] | None) -> None:
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        log.warning("worker_killed", pid=process.pid, reason="still busy 30 s after SIGTERM")
+        process.kill()
+        process.wait()
+
+
+@app.command()
+def worker(
+    ctx: typer.Context,
+    once: Annotated[bool, typer.Option("--once", help="One pass over the campaigns, then exit.")] = False,
+    poll: Annotated[float | None, typer.Option("--poll", help="Seconds between passes (default: worker.poll_seconds).",
+                                               min=0.01)] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Claim and run campaign steps (curate, train, validate); each step is claimed by exactly one worker.
+
+    SIGTERM lets the current step finish, then exits 0."""
+    state = state_of(ctx)
+    configure_logging(verbose=state.debug, service=True)
+    container: Container = state.container()
+    retrain = container.retrain
+    name = worker_name("worker")
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    interval = poll if poll is not None else container.settings.worker.poll_seconds
+    log.info("worker_ready", worker=name, poll_seconds=interval)
+    passes = 0
+    while not stopping.is_set():
+        retrain.campaigns.step_all(worker=name)
+        passes += 1
+        if once:
+            break
+        stopping.wait(interval)
+    log.info("worker_stopped", worker=name, passes=passes)
+    if as_json:
+        print_json({"worker": name, "passes": passes})
+

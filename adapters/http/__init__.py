@@ -1,0 +1,1 @@
+"""Driving adapter: the HTTP API (FastAPI)."""

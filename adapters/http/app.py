@@ -1,0 +1,335 @@
+"""The HTTP API (SPEC 5.2), a driving adapter: the same use cases, validation, atomicity and documents as the CLI.
+
+Invalid input answers 422 with every error listed, an unknown id 404, a refused transition 409; a request without
+the needed role 401/403, before anything is done."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Annotated, Any, Literal
+
+import structlog
+from eventsourcing.persistence import IntegrityError
+from fastapi import Body, Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from adapters.http.auth import READ_ROLES, Authenticator, Principal
+from adapters.http.loop import BackgroundLoop
+from adapters.http.metrics import Metrics
+from application.audit import HistoryFilter
+from application.campaign_views import campaign_summary, curation_items
+from application.ingestion import MAX_LISTED_ERRORS, BatchRejected, IngestReport
+from application.models import version_document, version_documents
+from application.prediction_log import GroupCommitLog
+from application.retrain import Retrain
+from application.serving import PredictRequest
+from bootstrap import Container, parse_time
+from domain.errors import DomainError, InvalidInput, NotFound
+
+log = structlog.get_logger()
+ROLLOUT_ACTIONS = {"pause": "pause", "resume": "resume", "abort": "abort", "promote-now": "promote_now"}
+
+
+class PredictBody(BaseModel):
+    """One image to classify: base64 PNG or JPEG, the user's pseudonymous reference, the image type."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    image: str = Field(description="base64 PNG or JPEG, at most 5 MB decoded")
+    user_ref: str | None = Field(None, min_length=1, max_length=128)
+    image_type: str = Field("unknown", min_length=1, max_length=64)
+
+
+class ReviewBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Literal["approved", "rejected"]
+    label: str | None = Field(None, min_length=1, max_length=256)
+
+
+class ReasonBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class RollbackBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    to: str = Field(min_length=1, max_length=64)
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+def role(*roles: str) -> Callable[[Request], Principal]:
+    """A dependency that lets the request through only with one of these roles (401/403 otherwise)."""
+    allowed = frozenset(roles)
+
+    def dependency(request: Request) -> Principal:
+        return request.app.state.auth.require(request, allowed)
+
+    return dependency
+
+
+Ingest = Annotated[Principal, Depends(role("ingest"))]
+Reader = Annotated[Principal, Depends(role(*READ_ROLES))]
+Reviewer = Annotated[Principal, Depends(role("reviewer"))]
+Operator = Annotated[Principal, Depends(role("operator"))]
+
+
+def create_app(container: Container, *, background: bool = True) -> FastAPI:
+    """The API over one object graph; with `background`, the server's loop runs while the app is up."""
+    retrain: Retrain = container.retrain
+    auth = Authenticator(container.settings.api.tokens)
+    metrics = Metrics(ledger=retrain.ledger, router=retrain.router)
+    loop = BackgroundLoop(retrain, interval=container.settings.serve.tick_seconds, monitored=metrics.monitored)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if background:
+            loop.start()
+        log.info("api_ready", tokens=len(auth.tokens), background=background)
+        try:
+            yield
+        finally:
+            loop.stop()
+            container.close()  # commits what the prediction log still holds
+            log.info("api_stopped")
+
+    app = FastAPI(title="retrain", version="1", lifespan=lifespan,
+                  description="Keeps a production image classifier healthy from its users' feedback.")
+    app.state.loop = loop
+    app.state.auth = auth
+    _errors(app)
+
+    # -- traffic ------------------------------------------------------------------------------------------
+    @app.post("/v1/predict", tags=["traffic"], openapi_extra=_PREDICT_OPENAPI)
+    async def predict(request: Request, _: Ingest) -> dict[str, Any]:
+        """Route (rule 4.7), classify and log one image; answered once the prediction is committed."""
+        one = await _predict_request(request)
+        served, rows = await run_in_threadpool(retrain.serving.classify, [one])
+        prediction_log = container.prediction_log
+        if isinstance(prediction_log, GroupCommitLog):
+            await asyncio.wrap_future(prediction_log.submit(rows))
+        else:
+            await run_in_threadpool(prediction_log.write, rows)
+        metrics.served(served)
+        return served[0].as_json()
+
+    @app.post("/v1/predictions", tags=["traffic"])
+    def predictions(_: Ingest, records: Annotated[list[dict[str, Any]], Body()]) -> dict[str, Any]:
+        """A batch of prediction records (SPEC section 2): all written, or none when one is invalid."""
+        return _ingest(retrain, metrics, loop, records, kind="prediction")
+
+    @app.post("/v1/feedback", tags=["traffic"])
+    def feedback(_: Ingest, records: Annotated[dict[str, Any] | list[dict[str, Any]], Body()]) -> dict[str, Any]:
+        """One feedback record or a batch: all written, or none when one is invalid."""
+        return _ingest(retrain, metrics, loop, records if isinstance(records, list) else [records], kind="feedback")
+
+    # -- reads --------------------------------------------------------------------------------------------
+    @app.get("/v1/models", tags=["models"])
+    def models(_: Reader) -> list[dict[str, Any]]:
+        return version_documents(retrain.ledger)
+
+    @app.get("/v1/models/{version}", tags=["models"])
+    def model(version: str, _: Reader) -> dict[str, Any]:
+        return version_document(retrain.ledger, version)
+
+    @app.get("/v1/models/{version}/explain", tags=["models"])
+    def explain(version: str, _: Reader) -> dict[str, Any]:
+        return retrain.audit.explain(version)
+
+    @app.get("/v1/campaigns", tags=["campaigns"])
+    def campaigns(_: Reader) -> list[dict[str, Any]]:
+        return [campaign_summary(c) for c in retrain.ledger.campaigns()]
+
+    @app.get("/v1/campaigns/{campaign}", tags=["campaigns"])
+    def campaign(campaign: str, _: Reader) -> dict[str, Any]:
+        found = retrain.ledger.campaign(campaign)
+        return {**campaign_summary(found), "items": curation_items(found, retrain.blobs, retrain.feedback)}
+
+    @app.get("/v1/campaigns/{campaign}/review", tags=["review"])
+    def review_items(campaign: str, _: Reader) -> list[dict[str, Any]]:
+        return retrain.campaigns.review_items(campaign)
+
+    @app.get("/v1/rollout", tags=["rollout"])
+    def rollout(_: Reader) -> dict[str, Any] | None:
+        return retrain.rollouts.status()
+
+    @app.get("/v1/history", tags=["audit"])
+    def history(
+        _: Reader, version: str | None = None, campaign: str | None = None,
+        since: Annotated[str | None, Query(description="RFC 3339")] = None,
+        as_of: Annotated[str | None, Query(description="RFC 3339: the history as it stood then")] = None,
+    ) -> list[dict[str, Any]]:
+        where = HistoryFilter(version, campaign, parse_time("since", since) if since else None,
+                              parse_time("as_of", as_of) if as_of else None)
+        return retrain.audit.history(where)
+
+    # -- decisions ----------------------------------------------------------------------------------------
+    @app.post("/v1/campaigns/{campaign}/review/{item}", tags=["review"])
+    def decide(campaign: str, item: str, body: ReviewBody, who: Reviewer) -> dict[str, Any]:
+        """A reviewer approves (optionally with another label) or rejects one critical item."""
+        done = retrain.campaigns.decide(campaign, item, approve=body.decision == "approved", label=body.label,
+                                        actor=who.actor)
+        return {"item": item, "decision": body.decision, "label": body.label, "campaign": campaign_summary(done)}
+
+    @app.post("/v1/rollout/{action}", tags=["rollout"])
+    def operate(action: str, body: ReasonBody, who: Operator) -> dict[str, Any] | None:
+        """pause, resume, abort or promote-now, with the reason recorded."""
+        if action not in ROLLOUT_ACTIONS:
+            raise NotFound(f"no rollout action {action!r}: use pause, resume, abort or promote-now")
+        getattr(retrain.rollouts, ROLLOUT_ACTIONS[action])(reason=body.reason, actor=who.actor)
+        return retrain.rollouts.status()
+
+    @app.post("/v1/rollback", tags=["rollout"])
+    def rollback(body: RollbackBody, who: Operator) -> dict[str, Any]:
+        """Rule 4.8: make a former production version production again, at once."""
+        restored = retrain.rollouts.rollback_to(body.to, reason=body.reason, actor=who.actor)
+        return version_document(retrain.ledger, restored.label)
+
+    # -- operations ---------------------------------------------------------------------------------------
+    @app.get("/healthz", tags=["operations"])
+    def healthz() -> dict[str, Any]:
+        """The server answers and reads the event store; the version in production."""
+        table = retrain.router.table()
+        return {"status": "ok", "production": table.production.label if table.production else None,
+                "events": table.position}
+
+    @app.get("/metrics", tags=["operations"])
+    def prometheus(_: Reader) -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+async def _predict_request(request: Request) -> PredictRequest:
+    """A JSON body `{"image": base64, "user_ref", "image_type"}`, or multipart with an `image` file and fields."""
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        form = await request.form()
+        upload = form.get("image")
+        if upload is None or isinstance(upload, str):
+            raise InvalidInput("image: a multipart request needs an `image` file")
+        fields = {k: v for k, v in form.items() if k in ("user_ref", "image_type") and isinstance(v, str)}
+        body = PredictBody.model_validate({"image": "", **fields})
+        return PredictRequest(await upload.read(), body.user_ref, body.image_type)
+    try:
+        raw = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise InvalidInput("body: malformed JSON") from None
+    body = PredictBody.model_validate(raw)
+    try:
+        image = base64.b64decode(body.image, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInput("image: image is not valid base64") from None
+    return PredictRequest(image, body.user_ref, body.image_type)
+
+
+def _ingest(retrain: Retrain, metrics: Metrics, loop: BackgroundLoop, records: list[dict[str, Any]],
+            *, kind: str) -> dict[str, Any]:
+    """Records through the same ingestion as `retrain ingest`; errors name the record's index, field and reason."""
+    problems = [{"index": i, "field": "model_version", "reason": reason}
+                for i, record in enumerate(records)
+                if (reason := _kind_problem(record, kind)) is not None]
+    if problems:
+        raise _Unprocessable(f"{len(problems)} invalid record(s), nothing was written", problems)
+    try:
+        report = retrain.ingestion.ingest((json.dumps(record) for record in records), workers=0)
+    except BatchRejected as rejected:
+        metrics.rejected(rejected.report.rejected)
+        raise _Unprocessable(str(rejected), _indexed(rejected.report)) from None
+    metrics.ingested(report)
+    loop.poke()
+    return {"stored": report.predictions + report.feedback, "duplicates": report.duplicates,
+            "predictions": report.predictions, "feedback": report.feedback}
+
+
+def _kind_problem(record: dict[str, Any], kind: str) -> str | None:
+    if kind == "prediction" and "model_version" not in record:
+        return "a prediction record needs model_version (feedback goes to /v1/feedback)"
+    if kind == "feedback" and "model_version" in record:
+        return "a feedback record has no model_version (predictions go to /v1/predictions)"
+    return None
+
+
+def _indexed(report: IngestReport) -> list[dict[str, Any]]:
+    return [{"index": e.line - 1, "field": e.field, "reason": e.reason} for e in report.errors[:MAX_LISTED_ERRORS]]
+
+
+class _Unprocessable(Exception):
+    def __init__(self, detail: str, errors: list[dict[str, Any]]) -> None:
+        super().__init__(detail)
+        self.errors = errors
+
+
+def _errors(app: FastAPI) -> None:
+    """Every refusal becomes one JSON document with a one-sentence `detail`; never a traceback."""
+
+    def answer(status: int, detail: str, errors: list[dict[str, Any]] | None = None) -> JSONResponse:
+        return JSONResponse({"detail": detail, "errors": errors or []}, status_code=status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:
+        errors = [_validation_error(e) for e in error.errors()]
+        return answer(422, f"{len(errors)} invalid field(s)", errors)
+
+    @app.exception_handler(ValidationError)
+    async def invalid_body(_: Request, error: ValidationError) -> JSONResponse:
+        errors = [_validation_error(dict(e)) for e in error.errors()]
+        return answer(422, f"{len(errors)} invalid field(s)", errors)
+
+    @app.exception_handler(_Unprocessable)
+    async def unprocessable(_: Request, error: _Unprocessable) -> JSONResponse:
+        return answer(422, str(error), error.errors)
+
+    @app.exception_handler(InvalidInput)
+    async def invalid(_: Request, error: InvalidInput) -> JSONResponse:
+        field, _, reason = str(error).partition(": ")
+        return answer(422, str(error), [{"index": 0, "field": field if reason else "", "reason": reason or field}])
+
+    @app.exception_handler(NotFound)
+    async def not_found(_: Request, error: NotFound) -> JSONResponse:
+        return answer(404, str(error))
+
+    @app.exception_handler(DomainError)
+    async def refused(_: Request, error: DomainError) -> JSONResponse:
+        return answer(409, str(error))
+
+    @app.exception_handler(IntegrityError)
+    async def conflict(_: Request, error: IntegrityError) -> JSONResponse:
+        return answer(409, "another process recorded a decision at the same moment; try again")
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, error: Exception) -> JSONResponse:
+        log.error("request_failed", error=type(error).__name__, detail=str(error)[:200])
+        return answer(500, f"unexpected error ({type(error).__name__})")
+
+
+def _validation_error(error: dict[str, Any]) -> dict[str, Any]:
+    """FastAPI's location (`body`, index, field...) as the record's index, the field and the reason."""
+    location = [part for part in error.get("loc", ()) if part not in ("body", "query", "path")]
+    index = location.pop(0) if location and isinstance(location[0], int) else 0
+    return {"index": index, "field": ".".join(str(p) for p in location), "reason": error.get("msg", "invalid")}
+
+
+_PREDICT_OPENAPI: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": PredictBody.model_json_schema()},
+            "multipart/form-data": {"schema": {
+                "type": "object", "required": ["image"],
+                "properties": {"image": {"type": "string", "format": "binary"}, "user_ref": {"type": "string"},
+                               "image_type": {"type": "string"}},
+            }},
+        },
+    },
+}

@@ -1,0 +1,65 @@
+"""The server's background loop: the time-driven part of the procedure on the system clock.
+
+Every `serve.tick_seconds` it runs a tick without campaign steps (monitor, rollout phases): training and the other
+campaign steps belong to `retrain worker`, never to a process that serves requests. An accepted batch of records
+pokes it, so the triggers are evaluated soon after each batch (rule 4.1) without slowing the request."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import structlog
+
+from application.monitoring import VersionReport
+from application.retrain import Retrain
+
+log = structlog.get_logger()
+
+
+class BackgroundLoop:
+    def __init__(self, retrain: Retrain, *, interval: float, monitored: Callable[[list[VersionReport]], None]) -> None:
+        self.retrain = retrain
+        self.interval = interval
+        self.monitored = monitored
+        self._poked = threading.Event()
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="retrain-loop", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def poke(self) -> None:
+        """New records arrived: evaluate the triggers soon."""
+        self._poked.set()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._poked.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=60)
+
+    def tick(self) -> None:
+        """One full pass now: monitor and rollout phases."""
+        with self._lock:
+            report = self.retrain.tick(campaign_steps=False)
+        self.monitored(report.monitor)
+
+    def _run(self) -> None:
+        next_tick = 0.0
+        while not self._stopping.is_set():
+            try:
+                now = time.monotonic()
+                if now >= next_tick:
+                    self.tick()
+                    next_tick = now + self.interval
+                elif self._poked.is_set():
+                    self._poked.clear()
+                    with self._lock:
+                        reports = self.retrain.monitoring.evaluate()
+                    self.monitored(reports)
+            except Exception as error:  # noqa: BLE001 - the loop must outlive one failed pass; the log says why
+                log.error("background_pass_failed", error=type(error).__name__, detail=str(error)[:200])
+            self._poked.wait(timeout=max(0.0, min(self.interval, next_tick - time.monotonic())))

@@ -1,0 +1,1 @@
+"""Driven adapters over SQLAlchemy: the feedback store, its schema and migrations."""

@@ -1,0 +1,1 @@
+"""Driven adapters over torch and torchvision: models, data, fitting, training, evaluation, prediction."""
