@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import Future
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from application.records import KnownPrediction, RatedOutcome, ReviewItem, StoredFeedback, StoredPrediction
+from application.records import KnownPrediction, PredictionBatch, RatedOutcome, ReviewItem, StoredFeedback, StoredPrediction
 from domain.rules.curation import Candidate
 from domain.rules.phase_health import PhaseStats
 from domain.rules.validation_gates import ModelFigures
@@ -67,15 +68,21 @@ class FeedbackStore(Protocol):
 
 
 class PredictionLog(Protocol):
-    """Where served predictions are logged: `write` returns only once they are committed."""
+    """Where served predictions are logged: `write` returns, and `submit`'s future completes, once committed."""
 
-    def write(self, predictions: Sequence[StoredPrediction]) -> None: ...
+    def write(self, batch: PredictionBatch) -> None: ...
+
+    def submit(self, batch: PredictionBatch) -> Future[None]: ...
 
 
 class BlobStore(Protocol):
     """Images, datasets and model artifacts, content-addressed by sha256."""
 
     def put(self, data: bytes) -> str: ...
+
+    def put_many(self, blobs: Sequence[bytes], *, sync: bool = True) -> list[str]:
+        """Several blobs, each whole or absent; with `sync`, on disk when it returns, else synced in the background."""
+        ...
 
     def get(self, sha256: str) -> bytes: ...
 

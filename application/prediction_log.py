@@ -1,16 +1,18 @@
-"""Logging served predictions durably: one transaction each, or grouped (many requests, one commit) under load."""
+"""Logging served predictions durably: one transaction each, or grouped (many requests, one commit) under load.
+
+Either way the images are stored (content-addressed, synced) before the rows that name them are committed, and a
+prediction is acknowledged only once its row is committed."""
 
 from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Sequence
 from concurrent.futures import Future
 
 import structlog
 
-from application.ports import FeedbackStore
-from application.records import StoredPrediction
+from application.ports import BlobStore, FeedbackStore
+from application.records import PredictionBatch
 
 log = structlog.get_logger()
 
@@ -18,36 +20,49 @@ log = structlog.get_logger()
 class DirectLog:
     """Each write is its own transaction (the CLI: one `retrain predict` is one batch)."""
 
-    def __init__(self, feedback: FeedbackStore) -> None:
+    def __init__(self, feedback: FeedbackStore, blobs: BlobStore) -> None:
         self.feedback = feedback
+        self.blobs = blobs
 
-    def write(self, predictions: Sequence[StoredPrediction]) -> None:
-        self.feedback.add(predictions, [])
+    def write(self, batch: PredictionBatch) -> None:
+        if batch.images:
+            self.blobs.put_many(batch.images, sync=False)
+        self.feedback.add(batch.rows, [])
+
+    def submit(self, batch: PredictionBatch) -> Future[None]:
+        future: Future[None] = Future()
+        try:
+            self.write(batch)
+        except Exception as error:  # the caller's future carries it
+            future.set_exception(error)
+        else:
+            future.set_result(None)
+        return future
 
 
 class GroupCommitLog:
-    """Requests hand their rows to one writer thread, which commits everything pending in one transaction and then
-    answers each request: a prediction is acknowledged only after its commit, and the rate holds under load."""
+    """Requests hand their rows to one writer thread, which stores the images and commits everything pending in one
+    transaction, then answers each request: acknowledged only after its commit, and the rate holds under load."""
 
-    def __init__(self, feedback: FeedbackStore, *, max_batch: int = 1000) -> None:
-        self.feedback = feedback
+    def __init__(self, feedback: FeedbackStore, blobs: BlobStore, *, max_batch: int = 1000) -> None:
+        self.direct = DirectLog(feedback, blobs)
         self.max_batch = max_batch
-        self._pending: queue.Queue[tuple[Sequence[StoredPrediction], Future[None]] | None] = queue.Queue()
+        self._pending: queue.Queue[tuple[PredictionBatch, Future[None]] | None] = queue.Queue()
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
         self._thread.start()
 
-    def submit(self, predictions: Sequence[StoredPrediction]) -> Future[None]:
+    def submit(self, batch: PredictionBatch) -> Future[None]:
         """A future that completes once these rows are committed (or fails with the commit's error)."""
         future: Future[None] = Future()
         if self._closed:
             future.set_exception(RuntimeError("the prediction log is closed"))
             return future
-        self._pending.put((predictions, future))
+        self._pending.put((batch, future))
         return future
 
-    def write(self, predictions: Sequence[StoredPrediction]) -> None:
-        self.submit(predictions).result()
+    def write(self, batch: PredictionBatch) -> None:
+        self.submit(batch).result()
 
     def close(self) -> None:
         """Commit what is pending, then stop the writer (SIGTERM drains through here)."""
@@ -63,7 +78,7 @@ class GroupCommitLog:
             if first is None:
                 break
             group = [first]
-            rows = len(first[0])
+            rows = len(first[0].rows)
             while rows < self.max_batch:
                 try:
                     item = self._pending.get_nowait()
@@ -73,12 +88,12 @@ class GroupCommitLog:
                     stopping = True
                     break
                 group.append(item)
-                rows += len(item[0])
+                rows += len(item[0].rows)
             self._commit(group)
 
-    def _commit(self, group: list[tuple[Sequence[StoredPrediction], Future[None]]]) -> None:
+    def _commit(self, group: list[tuple[PredictionBatch, Future[None]]]) -> None:
         try:
-            self.feedback.add([row for rows, _ in group for row in rows], [])
+            self.direct.write(PredictionBatch.merge([batch for batch, _ in group]))
         except Exception as error:  # every request of the group is told; none is acknowledged
             log.error("prediction_log_failed", requests=len(group), error=type(error).__name__)
             for _, future in group:

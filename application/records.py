@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -22,6 +23,18 @@ class StoredPrediction:
     image_sha256: str | None = None
     user_ref: str | None = None
     fingerprint: str = ""
+
+
+@dataclass(frozen=True)
+class PredictionBatch:
+    """Served predictions to log, with their images: the images are stored before the rows are committed."""
+
+    rows: Sequence[StoredPrediction]
+    images: Sequence[bytes] = ()
+
+    @staticmethod
+    def merge(batches: Sequence[PredictionBatch]) -> PredictionBatch:
+        return PredictionBatch([r for b in batches for r in b.rows], [i for b in batches for i in b.images])
 
 
 @dataclass(frozen=True)

@@ -50,8 +50,8 @@ class Retrain:
         self.audit = audit or Audit(ledger=ledger)
         self.ingestion = Ingestion(ledger=ledger, feedback=feedback, blobs=blobs, clock=clock)
         self.router = Router(ledger=ledger)
-        self.serving = Serving(router=self.router, predictor=predictor, blobs=blobs,
-                               log=prediction_log or DirectLog(feedback), clock=clock)
+        self.serving = Serving(router=self.router, predictor=predictor, log=prediction_log or DirectLog(feedback, blobs),
+                               clock=clock)
 
     def tick(self, *, campaign_steps: bool = True) -> TickReport:
         """One pass of everything time-driven: monitor, campaign steps (unless workers run them), rollout phases."""

@@ -3,10 +3,13 @@ acknowledged. The routing table is cached and rebuilt only when the event log ha
 
 from __future__ import annotations
 
+import hashlib
+import queue
 import threading
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,8 +18,8 @@ import structlog
 from application.campaigns import model_ref
 from application.ingestion import image_problem, prediction_fingerprint
 from application.ledger import Ledger
-from application.ports import BlobStore, Clock, ImageDecodeError, ModelRef, PredictionLog, Predictor
-from application.records import StoredPrediction
+from application.ports import Clock, ImageDecodeError, ModelRef, PredictionLog, Predictor
+from application.records import PredictionBatch, StoredPrediction
 from domain.errors import IllegalTransition, InvalidInput
 from domain.rules.routing import bucket, routing_key, serves_candidate
 
@@ -114,22 +117,20 @@ class Router:
 class Serving:
     """Routes, classifies and logs predictions; a prediction is acknowledged only once its row is committed."""
 
-    def __init__(self, *, router: Router, predictor: Predictor, blobs: BlobStore, log: PredictionLog,
-                 clock: Clock) -> None:
+    def __init__(self, *, router: Router, predictor: Predictor, log: PredictionLog, clock: Clock) -> None:
         self.router = router
         self.predictor = predictor
-        self.blobs = blobs
         self.log = log
         self.clock = clock
 
     def predict(self, requests: Sequence[PredictRequest]) -> list[Served]:
         """Classify every request (all are checked first: one bad request refuses the batch), then log them all."""
-        served, stored = self.classify(requests)
-        self.log.write(stored)
+        served, batch = self.classify(requests)
+        self.log.write(batch)
         return served
 
-    def classify(self, requests: Sequence[PredictRequest]) -> tuple[list[Served], list[StoredPrediction]]:
-        """Each request routed and classified, with the row that logs it; nothing is written but the images."""
+    def classify(self, requests: Sequence[PredictRequest]) -> tuple[list[Served], PredictionBatch]:
+        """Each request routed and classified, with the row (and image) that logs it; nothing is written."""
         for index, request in enumerate(requests):
             problem = request.problem()
             if problem is not None:
@@ -152,7 +153,7 @@ class Serving:
                 raise InvalidInput(f"image: {error}") from None
             for index, prediction in zip(indexes, predictions, strict=True):
                 request = requests[index]
-                image_sha = self.blobs.put(request.image)  # content-addressed and durable before the row
+                image_sha = hashlib.sha256(request.image).hexdigest()  # stored by the log before the row
                 record = {"prediction_id": ids[index], "predicted_label": prediction.label,
                           "confidence": prediction.confidence, "inference_ms": prediction.inference_ms,
                           "image_type": request.image_type, "user_ref": request.user_ref}
@@ -164,4 +165,80 @@ class Serving:
                 results[index] = (Served(ids[index], prediction.label, prediction.confidence, ref.label,
                                          prediction.inference_ms, request.user_ref, request.image_type), row)
         pairs = [pair for pair in results if pair is not None]
-        return [pair[0] for pair in pairs], [pair[1] for pair in pairs]
+        return [pair[0] for pair in pairs], PredictionBatch([pair[1] for pair in pairs], [r.image for r in requests])
+
+
+class BatchedServing:
+    """Concurrent requests classified together (a server's path): one thread takes whatever has arrived, up to
+    `max_batch`, classifies it with one forward pass per version, and hands all its rows to the prediction log in
+    one go. Each request gets its answer and the future of its commit; it is acknowledged once that completes."""
+
+    def __init__(self, serving: Serving, *, max_batch: int = 64) -> None:
+        self.serving = serving
+        self.max_batch = max_batch
+        self._pending: queue.Queue[tuple[PredictRequest, Future[Batched]] | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="inference", daemon=True)
+        self._thread.start()
+
+    def submit(self, request: PredictRequest) -> Future[Batched]:
+        """Invalid requests are refused at once (InvalidInput); the others are classified in the next batch."""
+        problem = request.problem()
+        if problem is not None:
+            raise InvalidInput(f"{problem[0]}: {problem[1]}")
+        future: Future[Batched] = Future()
+        self._pending.put((request, future))
+        return future
+
+    def close(self) -> None:
+        """Classify and log what is pending, then stop."""
+        if self._thread.is_alive():
+            self._pending.put(None)
+            self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            first = self._pending.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < self.max_batch:
+                try:
+                    item = self._pending.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    self._answer(batch)
+                    return
+                batch.append(item)
+            self._answer(batch)
+
+    def _answer(self, batch: list[tuple[PredictRequest, Future[Batched]]]) -> None:
+        try:
+            served, logged = self.serving.classify([request for request, _ in batch])
+        except InvalidInput:  # one image does not decode: classify each alone, so only that request fails
+            for one in batch:
+                self._answer_alone(*one)
+            return
+        except Exception as error:  # e.g. no version in production: every request of the batch is told
+            for _, future in batch:
+                future.set_exception(error)
+            return
+        committed = self.serving.log.submit(logged)
+        for (_, future), answer in zip(batch, served, strict=True):
+            future.set_result(Batched(answer, committed))
+
+    def _answer_alone(self, request: PredictRequest, future: Future[Batched]) -> None:
+        try:
+            served, logged = self.serving.classify([request])
+        except Exception as error:  # noqa: BLE001 - this request's own failure, told to its caller
+            future.set_exception(error)
+            return
+        future.set_result(Batched(served[0], self.serving.log.submit(logged)))
+
+
+@dataclass(frozen=True)
+class Batched:
+    """A classified request, and the commit that acknowledges it."""
+
+    served: Served
+    committed: Future[None]

@@ -55,6 +55,8 @@ class ServeSettings(BaseModel):
 
     tick_seconds: PositiveFloat = 60.0
     max_group_commit: PositiveInt = 1000
+    max_batch: PositiveInt = 64
+    torch_threads: PositiveInt = 1
 
 
 class ApiToken(BaseModel):

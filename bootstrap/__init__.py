@@ -87,10 +87,10 @@ class Container:
     """One object graph per process, built once and lazily from the settings: each adapter and use case exists
     once, and every driving adapter (CLI, HTTP, worker) reaches the same ones."""
 
-    def __init__(self, settings: Settings, clock: Clock, *, grouped_log: bool = False) -> None:
+    def __init__(self, settings: Settings, clock: Clock, *, server: bool = False) -> None:
         self.settings = settings
         self.clock = clock
-        self.grouped_log = grouped_log
+        self.server = server  # a long-lived server: grouped commits, its own torch thread budget
 
     @cached_property
     def ledger(self) -> Ledger:
@@ -111,7 +111,8 @@ class Container:
         def predictor() -> Any:
             from adapters.torch.predictor import TorchPredictor
 
-            return TorchPredictor(self.blobs)
+            threads = self.settings.serve.torch_threads if self.server else None
+            return TorchPredictor(self.blobs, threads=threads)
 
         return Lazy(predictor)  # type: ignore[return-value]
 
@@ -136,9 +137,9 @@ class Container:
     @cached_property
     def prediction_log(self) -> PredictionLog:
         """Grouped commits in a server (many requests, one transaction); one transaction per command otherwise."""
-        if self.grouped_log:
-            return GroupCommitLog(self.feedback, max_batch=self.settings.serve.max_group_commit)
-        return DirectLog(self.feedback)
+        if self.server:
+            return GroupCommitLog(self.feedback, self.blobs, max_batch=self.settings.serve.max_group_commit)
+        return DirectLog(self.feedback, self.blobs)
 
     @cached_property
     def models(self) -> ModelRegistry:

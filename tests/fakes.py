@@ -205,6 +205,9 @@ class InMemoryBlobStore:
         self.blobs[sha] = data
         return sha
 
+    def put_many(self, blobs: Sequence[bytes], *, sync: bool = True) -> list[str]:
+        return [self.put(data) for data in blobs]
+
     def get(self, sha256: str) -> bytes:
         try:
             return self.blobs[sha256]

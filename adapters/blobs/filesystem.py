@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tempfile
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+SYNC_THREADS = 8  # concurrent fsyncs: the disk flushes them together instead of one after another
 
 
 class FilesystemBlobStore:
@@ -13,9 +19,10 @@ class FilesystemBlobStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._syncing: ThreadPoolExecutor | None = None
 
     def _path(self, sha256: str) -> Path:
-        if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+        if not _SHA256.fullmatch(sha256):
             raise FileNotFoundError(f"not a sha256: {sha256!r}")
         return self.root / sha256[:2] / sha256
 
@@ -32,6 +39,35 @@ class FilesystemBlobStore:
         os.replace(handle.name, path)
         return sha
 
+    def put_many(self, blobs: Sequence[bytes], *, sync: bool = True) -> list[str]:
+        """Several blobs at once: each new one written completely, then renamed into place (so a blob is whole or
+        absent, and a crashed process loses none). With `sync`, all are also on disk when this returns (fsyncs run
+        concurrently); without, the fsyncs run in the background, and only a power cut in the next moments can
+        lose them (the serving path: see docs/decisions.md)."""
+        shas = [hashlib.sha256(data).hexdigest() for data in blobs]
+        new = {sha: data for sha, data in zip(shas, blobs, strict=True) if not self._path(sha).exists()}
+        if not new:
+            return shas
+        if self._syncing is None:
+            self._syncing = ThreadPoolExecutor(SYNC_THREADS, thread_name_prefix="blob-sync")
+        written = [self._write(sha, data) for sha, data in new.items()]
+        for temporary, path in written:
+            os.replace(temporary, path)
+        paths = [path for _, path in written] + sorted({path.parent for _, path in written})
+        if sync:
+            list(self._syncing.map(_sync, paths))
+        else:
+            for path in paths:
+                self._syncing.submit(_sync, path)
+        return shas
+
+    def _write(self, sha: str, data: bytes) -> tuple[str, Path]:
+        path = self._path(sha)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".tmp-", delete=False) as handle:
+            handle.write(data)
+        return handle.name, path
+
     def get(self, sha256: str) -> bytes:
         return self._path(sha256).read_bytes()
 
@@ -40,3 +76,12 @@ class FilesystemBlobStore:
             return self._path(sha256).is_file()
         except FileNotFoundError:
             return False
+
+
+def _sync(path: Path) -> None:
+    """A file's bytes are on disk once it is synced; a rename, once its directory is."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

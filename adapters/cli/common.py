@@ -42,9 +42,9 @@ class State:
     def __init__(self, home: Path | None, config: Path | None, debug: bool) -> None:
         self.home, self.config, self.debug = home, config, debug
 
-    def container(self, now: str | None = None, *, grouped_log: bool = False) -> Container:
+    def container(self, now: str | None = None, *, server: bool = False) -> Container:
         settings = load_settings(self.config, home=self.home)
-        return Container(settings, build_clock(now), grouped_log=grouped_log)
+        return Container(settings, build_clock(now), server=server)
 
 
 @app.callback()

@@ -149,14 +149,14 @@ def serve(
 
     state = state_of(ctx)
     configure_logging(verbose=state.debug, service=True)
-    container = state.container(grouped_log=True)
+    container = state.container(server=True)
     if not container.settings.api.tokens and not _is_loopback(host):
         raise InvalidInput(f"refusing to listen on {host} with no API token configured: set api.tokens "
                            "(RETRAIN_API__TOKENS) or listen on 127.0.0.1")
     container.retrain.router.table()  # open the stores and fail now, not on the first request
     worker = None if no_worker else _start_worker(ctx)
     server = _Server(uvicorn.Config(create_app(container), host=host, port=port, log_config=None, access_log=False,
-                                    timeout_graceful_shutdown=30, lifespan="on"))
+                                    timeout_graceful_shutdown=30, lifespan="on", proxy_headers=False))
     log.info("serving", url=f"http://{host}:{port}", worker=worker.pid if worker else None)
     try:
         server.run()

@@ -9,7 +9,7 @@ import asyncio
 import base64
 import binascii
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
 
@@ -20,7 +20,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from starlette.concurrency import run_in_threadpool
 
 from adapters.http.auth import READ_ROLES, Authenticator, Principal
 from adapters.http.loop import BackgroundLoop
@@ -29,9 +28,8 @@ from application.audit import HistoryFilter
 from application.campaign_views import campaign_summary, curation_items
 from application.ingestion import MAX_LISTED_ERRORS, BatchRejected, IngestReport
 from application.models import version_document, version_documents
-from application.prediction_log import GroupCommitLog
 from application.retrain import Retrain
-from application.serving import PredictRequest
+from application.serving import BatchedServing, PredictRequest
 from bootstrap import Container, parse_time
 from domain.errors import DomainError, InvalidInput, NotFound
 
@@ -69,11 +67,11 @@ class RollbackBody(BaseModel):
     reason: str = Field(min_length=1, max_length=2000)
 
 
-def role(*roles: str) -> Callable[[Request], Principal]:
+def role(*roles: str) -> Callable[[Request], Awaitable[Principal]]:
     """A dependency that lets the request through only with one of these roles (401/403 otherwise)."""
     allowed = frozenset(roles)
 
-    def dependency(request: Request) -> Principal:
+    async def dependency(request: Request) -> Principal:  # async: no thread hop for a dictionary lookup
         return request.app.state.auth.require(request, allowed)
 
     return dependency
@@ -91,6 +89,7 @@ def create_app(container: Container, *, background: bool = True) -> FastAPI:
     auth = Authenticator(container.settings.api.tokens)
     metrics = Metrics(ledger=retrain.ledger, router=retrain.router)
     loop = BackgroundLoop(retrain, interval=container.settings.serve.tick_seconds, monitored=metrics.monitored)
+    batcher = BatchedServing(retrain.serving, max_batch=container.settings.serve.max_batch)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -101,6 +100,7 @@ def create_app(container: Container, *, background: bool = True) -> FastAPI:
             yield
         finally:
             loop.stop()
+            batcher.close()  # classifies what is pending and hands it to the prediction log
             container.close()  # commits what the prediction log still holds
             log.info("api_stopped")
 
@@ -114,15 +114,10 @@ def create_app(container: Container, *, background: bool = True) -> FastAPI:
     @app.post("/v1/predict", tags=["traffic"], openapi_extra=_PREDICT_OPENAPI)
     async def predict(request: Request, _: Ingest) -> dict[str, Any]:
         """Route (rule 4.7), classify and log one image; answered once the prediction is committed."""
-        one = await _predict_request(request)
-        served, rows = await run_in_threadpool(retrain.serving.classify, [one])
-        prediction_log = container.prediction_log
-        if isinstance(prediction_log, GroupCommitLog):
-            await asyncio.wrap_future(prediction_log.submit(rows))
-        else:
-            await run_in_threadpool(prediction_log.write, rows)
-        metrics.served(served)
-        return served[0].as_json()
+        batched = await asyncio.wrap_future(batcher.submit(await _predict_request(request)))
+        await asyncio.wrap_future(batched.committed)
+        metrics.served([batched.served])
+        return batched.served.as_json()
 
     @app.post("/v1/predictions", tags=["traffic"])
     def predictions(_: Ingest, records: Annotated[list[dict[str, Any]], Body()]) -> dict[str, Any]:
