@@ -128,3 +128,35 @@ Feature: Retraining campaigns
       And campaign 1 has been abandoned because "the cameras were recalled"
       When the operator "ops" opens a campaign by hand because "the cameras are back"
       Then campaign 2 is opened for v1 by "user:ops"
+
+  Rule: Each campaign step is run by one worker at a time
+
+    Scenario Outline: a claimed step is left to its worker until the claim's 15 minutes have run out
+      Given v1 is in production
+      And the operator "ops" has opened a campaign by hand because "new phone cameras in the field"
+      And the worker "worker:node-a:101" has claimed the curate step of campaign 1
+      And <minutes> minutes have passed
+      When the worker "worker:node-b:202" advances campaign 1
+      Then the history of campaign 1 shows the curate step claimed by <claimants>
+      And the history of campaign 1 shows <curations>
+
+      Examples:
+        | minutes | claimants                                    | curations     |
+        | 14      | "worker:node-a:101"                          | no curation   |
+        | 15      | "worker:node-a:101" then "worker:node-b:202" | one curation  |
+
+    Scenario: two workers advancing the same open campaign at once curate it once
+      Given v1 is in production
+      And the operator "ops" has opened a campaign by hand because "new phone cameras in the field"
+      When the workers "worker:node-a:101" and "worker:node-b:202" advance campaign 1 at the same time
+      Then the history of campaign 1 shows one claim of the curate step
+      And the history of campaign 1 shows one curation
+      And neither worker failed
+
+    Scenario: a worker of this machine whose process has exited is replaced at once
+      Given v1 is in production
+      And the operator "ops" has opened a campaign by hand because "new phone cameras in the field"
+      And a worker of this machine has claimed the curate step of campaign 1 and exited
+      When the worker "worker:node-b:202" advances campaign 1
+      Then the history of campaign 1 shows the curate step claimed by the exited worker then by "worker:node-b:202"
+      And the history of campaign 1 shows one curation

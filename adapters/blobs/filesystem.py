@@ -6,6 +6,7 @@ import hashlib
 import os
 import re
 import tempfile
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -40,33 +41,34 @@ class FilesystemBlobStore:
         return sha
 
     def put_many(self, blobs: Sequence[bytes], *, sync: bool = True) -> list[str]:
-        """Several blobs at once: each new one written completely, then renamed into place (so a blob is whole or
-        absent, and a crashed process loses none). With `sync`, all are also on disk when this returns (fsyncs run
-        concurrently); without, the fsyncs run in the background, and only a power cut in the next moments can
-        lose them (the serving path: see docs/decisions.md)."""
+        """Several blobs at once: each new one written completely, then renamed into place, so a blob is whole or
+        absent and a crashed process loses none. With `sync`, all are also on disk when this returns (their fsyncs
+        run concurrently). Without, the operating system writes them back on its own schedule: a power cut in
+        that window can lose them (the serving path's choice, see docs/decisions.md)."""
         shas = [hashlib.sha256(data).hexdigest() for data in blobs]
         new = {sha: data for sha, data in zip(shas, blobs, strict=True) if not self._path(sha).exists()}
-        if not new:
-            return shas
-        if self._syncing is None:
-            self._syncing = ThreadPoolExecutor(SYNC_THREADS, thread_name_prefix="blob-sync")
         written = [self._write(sha, data) for sha, data in new.items()]
+        if sync and written:
+            if self._syncing is None:
+                self._syncing = ThreadPoolExecutor(SYNC_THREADS, thread_name_prefix="blob-sync")
+            list(self._syncing.map(_sync, [temporary for temporary, _ in written]))
         for temporary, path in written:
             os.replace(temporary, path)
-        paths = [path for _, path in written] + sorted({path.parent for _, path in written})
-        if sync:
-            list(self._syncing.map(_sync, paths))
-        else:
-            for path in paths:
-                self._syncing.submit(_sync, path)
+        if sync and written:
+            list(self._syncing.map(_sync, sorted({path.parent for _, path in written})))
         return shas
 
-    def _write(self, sha: str, data: bytes) -> tuple[str, Path]:
+    def _write(self, sha: str, data: bytes) -> tuple[Path, Path]:
         path = self._path(sha)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".tmp-", delete=False) as handle:
+        temporary = path.with_name(f".tmp-{sha}-{os.getpid()}-{threading.get_ident()}")
+        try:
+            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        except FileNotFoundError:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        with os.fdopen(descriptor, "wb") as handle:
             handle.write(data)
-        return handle.name, path
+        return temporary, path
 
     def get(self, sha256: str) -> bytes:
         return self._path(sha256).read_bytes()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
+import os
 import signal
 import subprocess
 import sys
@@ -141,6 +142,8 @@ def serve(
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on.", min=1, max=65535)] = 8000,
     no_worker: Annotated[bool, typer.Option("--no-worker", help="Run no worker here (they run elsewhere).")] = False,
+    processes: Annotated[int, typer.Option("--processes", help="Server processes sharing the port (one per core "
+                                           "serves the most requests).", min=1, max=64)] = 1,
 ) -> None:
     """The HTTP API and the background loop (monitor, rollout phases); one `retrain worker` unless --no-worker.
 
@@ -155,15 +158,29 @@ def serve(
                            "(RETRAIN_API__TOKENS) or listen on 127.0.0.1")
     container.retrain.router.table()  # open the stores and fail now, not on the first request
     worker = None if no_worker else _start_worker(ctx)
-    server = _Server(uvicorn.Config(create_app(container), host=host, port=port, log_config=None, access_log=False,
-                                    timeout_graceful_shutdown=30, lifespan="on", proxy_headers=False))
-    log.info("serving", url=f"http://{host}:{port}", worker=worker.pid if worker else None)
+    options: dict[str, Any] = {"host": host, "port": port, "log_config": None, "access_log": False,
+                               "timeout_graceful_shutdown": 30, "lifespan": "on", "proxy_headers": False}
+    log.info("serving", url=f"http://{host}:{port}", processes=processes, worker=worker.pid if worker else None)
     try:
-        server.run()
+        if processes == 1:
+            server = _Server(uvicorn.Config(create_app(container), **options))
+            server.run()
+            if not server.started:
+                raise InvalidInput(f"could not listen on {host}:{port}")
+        else:
+            container.close()  # each process builds its own graph from the same settings
+            _environment_for_processes(state)
+            uvicorn.run("adapters.http.app:app_from_environment", factory=True, workers=processes, **options)
     finally:
         _stop_worker(worker)
-    if not server.started:
-        raise InvalidInput(f"could not listen on {host}:{port}")
+
+
+def _environment_for_processes(state: Any) -> None:
+    """What the server processes read their settings from: the same as this command's."""
+    if state.home is not None:
+        os.environ["RETRAIN_HOME"] = str(state.home)
+    if state.config is not None:
+        os.environ["RETRAIN_CONFIG_FILE"] = str(state.config)
 
 
 class _Server(uvicorn.Server):

@@ -9,8 +9,10 @@ import asyncio
 import base64
 import binascii
 import json
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import structlog
@@ -22,7 +24,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from adapters.http.auth import READ_ROLES, Authenticator, Principal
-from adapters.http.loop import BackgroundLoop
+from adapters.http.loop import BackgroundLoop, LoopLock
 from adapters.http.metrics import Metrics
 from application.audit import HistoryFilter
 from application.campaign_views import campaign_summary, curation_items
@@ -30,7 +32,8 @@ from application.ingestion import MAX_LISTED_ERRORS, BatchRejected, IngestReport
 from application.models import version_document, version_documents
 from application.retrain import Retrain
 from application.serving import BatchedServing, PredictRequest
-from bootstrap import Container, parse_time
+from application.settings import load_settings
+from bootstrap import Container, build_clock, parse_time
 from domain.errors import DomainError, InvalidInput, NotFound
 
 log = structlog.get_logger()
@@ -83,23 +86,36 @@ Reviewer = Annotated[Principal, Depends(role("reviewer"))]
 Operator = Annotated[Principal, Depends(role("operator"))]
 
 
-def create_app(container: Container, *, background: bool = True) -> FastAPI:
-    """The API over one object graph; with `background`, the server's loop runs while the app is up."""
+def app_from_environment() -> FastAPI:
+    """The app of one of several server processes (`retrain serve --processes N`): settings from the environment
+    (RETRAIN_* variables, and the TOML file named by RETRAIN_CONFIG_FILE); the one process that takes the home's
+    loop lock runs the background loop."""
+    config = os.environ.get("RETRAIN_CONFIG_FILE")
+    settings = load_settings(Path(config) if config else None)
+    return create_app(Container(settings, build_clock(None), server=True), background="lock")
+
+
+def create_app(container: Container, *, background: bool | Literal["lock"] = True) -> FastAPI:
+    """The API over one object graph; with `background`, the server's loop runs while the app is up (with "lock",
+    only in the process holding the home's loop lock, so N server processes run one loop)."""
     retrain: Retrain = container.retrain
     auth = Authenticator(container.settings.api.tokens)
     metrics = Metrics(ledger=retrain.ledger, router=retrain.router)
     loop = BackgroundLoop(retrain, interval=container.settings.serve.tick_seconds, monitored=metrics.monitored)
     batcher = BatchedServing(retrain.serving, max_batch=container.settings.serve.max_batch)
+    loop_lock = LoopLock(container.settings.home / "serve-loop.lock")
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        if background:
+        runs_loop = background is True or (background == "lock" and loop_lock.acquire())
+        if runs_loop:
             loop.start()
-        log.info("api_ready", tokens=len(auth.tokens), background=background)
+        log.info("api_ready", tokens=len(auth.tokens), background=runs_loop)
         try:
             yield
         finally:
             loop.stop()
+            loop_lock.release()
             batcher.close()  # classifies what is pending and hands it to the prediction log
             container.close()  # commits what the prediction log still holds
             log.info("api_stopped")

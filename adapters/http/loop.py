@@ -6,9 +6,12 @@ pokes it, so the triggers are evaluated soon after each batch (rule 4.1) without
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import structlog
 
@@ -63,3 +66,29 @@ class BackgroundLoop:
             except Exception as error:  # noqa: BLE001 - the loop must outlive one failed pass; the log says why
                 log.error("background_pass_failed", error=type(error).__name__, detail=str(error)[:200])
             self._poked.wait(timeout=max(0.0, min(self.interval, next_tick - time.monotonic())))
+
+
+class LoopLock:
+    """An exclusive lock on a file of the home: of several server processes on one machine, one runs the loop.
+    (Processes on other machines may run theirs too: every step they take is safe under optimistic concurrency.)"""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._descriptor: int | None = None
+
+    def acquire(self) -> bool:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(descriptor)
+            return False
+        self._descriptor = descriptor
+        return True
+
+    def release(self) -> None:
+        if self._descriptor is not None:
+            fcntl.flock(self._descriptor, fcntl.LOCK_UN)
+            os.close(self._descriptor)
+            self._descriptor = None

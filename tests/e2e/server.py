@@ -10,6 +10,7 @@ import socket
 import sqlite3
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -87,3 +88,38 @@ def stored_rows(home: Path) -> dict[str, Any]:
 def stored_prediction_ids(home: Path) -> set[str]:
     with sqlite3.connect(home / "feedback.db") as db:
         return {row[0] for row in db.execute("SELECT prediction_id FROM predictions")}
+
+
+@dataclass(frozen=True)
+class Process:
+    """A process seen in /proc: its id, its parent's, and its command line."""
+
+    pid: int
+    ppid: int
+    argv: tuple[str, ...]
+
+    def alive(self) -> bool:
+        """Still running (a zombie, exited but not yet reaped, does not count)."""
+        try:
+            stat = Path(f"/proc/{self.pid}/stat").read_text()
+        except OSError:
+            return False
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def processes_of(home: Path, command: str) -> list[Process]:
+    """The live processes running `command` (e.g. `worker`) on this home: `retrain --home H worker` or serve's
+    `python -m adapters.cli.main --home H worker`. Linux only (reads /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = tuple((entry / "cmdline").read_bytes().decode(errors="replace").split("\0")[:-1])
+            stat = (entry / "stat").read_text()
+        except OSError:  # it exited meanwhile
+            continue
+        state, ppid = stat.rsplit(")", 1)[1].split()[:2]
+        if state != "Z" and command in argv and str(home) in argv:
+            found.append(Process(int(entry.name), int(ppid), argv))
+    return found
