@@ -1,7 +1,8 @@
 """Logging served predictions durably: one transaction each, or grouped (many requests, one commit) under load.
 
-Either way the images are stored (content-addressed, synced) before the rows that name them are committed, and a
-prediction is acknowledged only once its row is committed."""
+Either way the images are stored (content-addressed, renamed into place whole; not fsynced one by one, see
+docs/decisions.md) before the rows that name them are committed, and a prediction is acknowledged only once its
+row is committed."""
 
 from __future__ import annotations
 
@@ -48,6 +49,7 @@ class GroupCommitLog:
         self.direct = DirectLog(feedback, blobs)
         self.max_batch = max_batch
         self._pending: queue.Queue[tuple[PredictionBatch, Future[None]] | None] = queue.Queue()
+        self._closing = threading.Lock()
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
         self._thread.start()
@@ -55,10 +57,11 @@ class GroupCommitLog:
     def submit(self, batch: PredictionBatch) -> Future[None]:
         """A future that completes once these rows are committed (or fails with the commit's error)."""
         future: Future[None] = Future()
-        if self._closed:
-            future.set_exception(RuntimeError("the prediction log is closed"))
-            return future
-        self._pending.put((batch, future))
+        with self._closing:
+            if self._closed:
+                future.set_exception(RuntimeError("the prediction log is closed"))
+            else:
+                self._pending.put((batch, future))
         return future
 
     def write(self, batch: PredictionBatch) -> None:
@@ -66,10 +69,12 @@ class GroupCommitLog:
 
     def close(self) -> None:
         """Commit what is pending, then stop the writer (SIGTERM drains through here)."""
-        if not self._closed:
+        with self._closing:
+            if self._closed:
+                return
             self._closed = True
             self._pending.put(None)
-            self._thread.join()
+        self._thread.join()
 
     def _run(self) -> None:
         stopping = False

@@ -129,6 +129,13 @@ class Serving:
         self.log.write(batch)
         return served
 
+    def _decodes(self, image: bytes, ref: ModelRef) -> bool:
+        try:
+            self.predictor.check_image(image, ref.input_spec)
+        except ImageDecodeError:
+            return False
+        return True
+
     def classify(self, requests: Sequence[PredictRequest]) -> tuple[list[Served], PredictionBatch]:
         """Each request routed and classified, with the row (and image) that logs it; nothing is written."""
         for index, request in enumerate(requests):
@@ -150,7 +157,8 @@ class Serving:
             try:
                 predictions = self.predictor.predict(ref, [requests[i].image for i in indexes])
             except ImageDecodeError as error:
-                raise InvalidInput(f"image: {error}") from None
+                bad = next((i for i in indexes if not self._decodes(requests[i].image, ref)), indexes[0])
+                raise InvalidInput(f"request {bad}: image: {error}") from None
             for index, prediction in zip(indexes, predictions, strict=True):
                 request = requests[index]
                 image_sha = hashlib.sha256(request.image).hexdigest()  # stored by the log before the row
@@ -177,6 +185,8 @@ class BatchedServing:
         self.serving = serving
         self.max_batch = max_batch
         self._pending: queue.Queue[tuple[PredictRequest, Future[Batched]] | None] = queue.Queue()
+        self._closing = threading.Lock()
+        self._closed = False
         self._thread = threading.Thread(target=self._run, name="inference", daemon=True)
         self._thread.start()
 
@@ -186,14 +196,21 @@ class BatchedServing:
         if problem is not None:
             raise InvalidInput(f"{problem[0]}: {problem[1]}")
         future: Future[Batched] = Future()
-        self._pending.put((request, future))
+        with self._closing:
+            if self._closed:
+                future.set_exception(RuntimeError("the server is shutting down"))
+            else:
+                self._pending.put((request, future))
         return future
 
     def close(self) -> None:
-        """Classify and log what is pending, then stop."""
-        if self._thread.is_alive():
+        """Classify and log what is pending, then stop; later requests are refused."""
+        with self._closing:
+            if self._closed:
+                return
+            self._closed = True
             self._pending.put(None)
-            self._thread.join()
+        self._thread.join()
 
     def _run(self) -> None:
         while True:

@@ -8,6 +8,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+from pydantic_settings import SettingsError as SourceError
 
 from domain.policy import (
     CurationPolicy,
@@ -146,5 +147,8 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "configuration"
         raise SettingsError(f"invalid setting {where}: {first['msg']}") from None
+    except SourceError as error:  # an environment variable that is not the JSON its setting needs
+        where = str(error).split('"')[1] if str(error).count('"') >= 2 else "configuration"
+        raise SettingsError(f"invalid setting {where}: its RETRAIN_* environment value is not valid JSON") from None
     except ValueError as error:  # a malformed TOML file
         raise SettingsError(f"invalid configuration file {config_file}: {error}") from None

@@ -303,8 +303,7 @@ def _errors(app: FastAPI) -> None:
 
     @app.exception_handler(InvalidInput)
     async def invalid(_: Request, error: InvalidInput) -> JSONResponse:
-        field, _, reason = str(error).partition(": ")
-        return answer(422, str(error), [{"index": 0, "field": field if reason else "", "reason": reason or field}])
+        return answer(422, str(error), [_input_error(str(error))])
 
     @app.exception_handler(NotFound)
     async def not_found(_: Request, error: NotFound) -> JSONResponse:
@@ -322,6 +321,17 @@ def _errors(app: FastAPI) -> None:
     async def unexpected(_: Request, error: Exception) -> JSONResponse:
         log.error("request_failed", error=type(error).__name__, detail=str(error)[:200])
         return answer(500, f"unexpected error ({type(error).__name__})")
+
+
+def _input_error(message: str) -> dict[str, Any]:
+    """`[request N: ]field: reason` as the error's index, field and reason."""
+    index = 0
+    if message.startswith("request ") and ": " in message:
+        head, _, rest = message.partition(": ")
+        if head.removeprefix("request ").isdigit():
+            index, message = int(head.removeprefix("request ")), rest
+    field, _, reason = message.partition(": ")
+    return {"index": index, "field": field if reason else "", "reason": reason or field}
 
 
 def _validation_error(error: dict[str, Any]) -> dict[str, Any]:

@@ -1,7 +1,14 @@
-"""Steps of the campaigns (4.2): opened by a breach or by hand, breaches attached, one open campaign per version."""
+"""Steps of the campaigns (4.2): opened by a breach or by hand, breaches attached, one open campaign per version,
+each step run by one worker at a time."""
 
 from __future__ import annotations
 
+import re
+import socket
+import subprocess
+import sys
+import threading
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -12,6 +19,7 @@ from tests.harness import Harness
 from tests.steps.monitoring_steps import RULES
 
 RULE = "(?P<rule>" + "|".join(RULES) + ")"
+COUNTS = {"no": 0, "one": 1, "two": 2}
 
 
 def rows(harness: Harness, event: str) -> list[dict[str, Any]]:
@@ -96,3 +104,96 @@ def campaign_count(harness: Harness, label: str, count: str) -> None:
 @then("no campaign is opened")
 def no_campaign(harness: Harness) -> None:
     assert rows(harness, "Opened") == []
+
+
+# -- workers and their claims -------------------------------------------------------------------------------------
+def campaign_rows(harness: Harness, number: int, event: str) -> list[dict[str, Any]]:
+    campaign_id = opened(harness, number)["aggregate_id"]
+    return [row for row in rows(harness, event) if row["aggregate_id"] == campaign_id]
+
+
+def still_to_curate(campaign: Any) -> bool:
+    return campaign.state == "open" and campaign.dataset is None
+
+
+@given(parsers.parse('the worker "{worker}" has claimed the {step} step of campaign {number:d}'))
+def worker_has_claimed(harness: Harness, worker: str, step: str, number: int) -> None:
+    assert harness.app.campaigns.claim(str(number), step, worker, lambda campaign: True) is not None
+
+
+@given(parsers.parse("a worker of this machine has claimed the curate step of campaign {number:d} and exited"),
+       target_fixture="exited_worker")
+def exited_worker_has_claimed(harness: Harness, number: int) -> str:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    worker = f"worker:{socket.gethostname()}:{process.pid}"
+    assert harness.app.campaigns.claim(str(number), "curate", worker, still_to_curate) is not None
+    return worker
+
+
+@given(parsers.parse("{minutes:d} minutes have passed"))
+def minutes_pass(harness: Harness, minutes: int) -> None:
+    harness.clock.advance(timedelta(minutes=minutes))
+
+
+@when(parsers.parse('the worker "{worker}" advances campaign {number:d}'))
+def worker_advances(harness: Harness, worker: str, number: int) -> None:
+    harness.app.campaigns.advance(str(number), worker=worker)
+
+
+@when(parsers.parse('the workers "{first}" and "{second}" advance campaign {number:d} at the same time'),
+      target_fixture="worker_failures")
+def workers_advance_together(harness: Harness, monkeypatch: pytest.MonkeyPatch, first: str, second: str,
+                             number: int) -> list[Exception]:
+    """Both start together; whichever reaches the curation first is held there until the other has finished, so the
+    other always meets a campaign whose curation is claimed but not yet recorded."""
+    start, one_finished, failures = threading.Barrier(2), threading.Event(), []
+    candidates = harness.feedback.curation_candidates
+
+    def held_candidates(*args: Any, **kwargs: Any) -> Any:
+        one_finished.wait(timeout=5)
+        return candidates(*args, **kwargs)
+
+    monkeypatch.setattr(harness.feedback, "curation_candidates", held_candidates)
+
+    def work(worker: str) -> None:
+        start.wait()
+        try:
+            harness.app.campaigns.advance(str(number), worker=worker)
+        except Exception as error:  # noqa: BLE001 - kept for the `Then neither worker failed` step
+            failures.append(error)
+        finally:
+            one_finished.set()
+
+    workers = [threading.Thread(target=work, args=(worker,)) for worker in (first, second)]
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        thread.join(timeout=30)
+    assert not any(thread.is_alive() for thread in workers), "a worker never finished"
+    return failures
+
+
+@then(parsers.re(r"the history of campaign (?P<number>\d+) shows the curate step claimed by (?P<claimants>.+)"))
+def curate_claimed_by(harness: Harness, number: str, claimants: str, request: pytest.FixtureRequest) -> None:
+    expected = [request.getfixturevalue("exited_worker") if name == "the exited worker" else name.strip('"')
+                for name in re.split(r" then (?:by )?", claimants)]
+    claims = [row for row in campaign_rows(harness, int(number), "StepClaimed") if row["details"]["step"] == "curate"]
+    assert [row["details"]["worker"] for row in claims] == expected
+    assert all(row["actor"] == "system:worker" for row in claims)
+
+
+@then(parsers.re(r"the history of campaign (?P<number>\d+) shows (?P<count>no|one|two) claims? of the (?P<step>\w+) step"))
+def claims_of_step(harness: Harness, number: str, count: str, step: str) -> None:
+    claims = [row for row in campaign_rows(harness, int(number), "StepClaimed") if row["details"]["step"] == step]
+    assert len(claims) == COUNTS[count], claims
+
+
+@then(parsers.re(r"the history of campaign (?P<number>\d+) shows (?P<count>no|one|two) curations?"))
+def curations(harness: Harness, number: str, count: str) -> None:
+    assert len(campaign_rows(harness, int(number), "DatasetCurated")) == COUNTS[count]
+
+
+@then("neither worker failed")
+def no_worker_failed(worker_failures: list[Exception]) -> None:
+    assert worker_failures == []

@@ -147,8 +147,6 @@ def test_tokens_that_are_not_json_fail_naming_the_setting(clean_environment: pyt
         load_settings()
 
 
-@pytest.mark.xfail(strict=True, reason="load_settings reports a malformed environment value as "
-                                       "'invalid configuration file None' (see the report on settings.py)")
 def test_tokens_that_are_not_json_are_not_blamed_on_a_configuration_file(
     clean_environment: pytest.MonkeyPatch,
 ) -> None:
