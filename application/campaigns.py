@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import structlog
+from eventsourcing.persistence import IntegrityError
 
 from application.curation import Curator, apply_review, store_manifest
 from application.ledger import Ledger
@@ -127,10 +128,15 @@ class Campaigns:
 
     # -- the steps ----------------------------------------------------------------------------------
     def step_all(self, *, worker: str | None = None) -> None:
-        """Advance every active campaign as far as it can go now, claiming each step before running it."""
+        """Advance every active campaign as far as it can go now, claiming each step before running it.
+
+        A campaign another process changed meanwhile (optimistic concurrency) is left for the next pass."""
         for campaign in self.ledger.campaigns():
             if campaign.is_active and campaign.state != "failed":
-                self.advance(str(campaign.id), worker=worker)
+                try:
+                    self.advance(str(campaign.id), worker=worker)
+                except IntegrityError:
+                    log.info("campaign_changed_meanwhile", campaign=campaign.number, worker=worker)
 
     def advance(self, ref: str, *, actor: str = SYSTEM, worker: str | None = None) -> RetrainCampaign:
         """Run every step that is due: curate, complete the review, train, validate. A step another worker holds

@@ -123,6 +123,12 @@ class Serving:
         self.log = log
         self.clock = clock
 
+    def warm_up(self) -> None:
+        """Load every version the routing table serves, so the first request does not pay for it."""
+        table = self.router.table()
+        for ref in {r.version_id: r for r in (table.production, table.stable, table.candidate) if r}.values():
+            self.predictor.predict(ref, [])
+
     def predict(self, requests: Sequence[PredictRequest]) -> list[Served]:
         """Classify every request (all are checked first: one bad request refuses the batch), then log them all."""
         served, batch = self.classify(requests)

@@ -214,7 +214,7 @@ def _start_worker(ctx: typer.Context) -> subprocess.Popen[bytes]:
         command += ["--home", str(state.home)]
     if state.config is not None:
         command += ["--config", str(state.config)]
-    process = subprocess.Popen([*command, "worker"])
+    process = subprocess.Popen([*command, "worker", "--exit-with-parent"])
     log.info("worker_started", pid=process.pid)
     return process
 
@@ -237,11 +237,13 @@ def worker(
     once: Annotated[bool, typer.Option("--once", help="One pass over the campaigns, then exit.")] = False,
     poll: Annotated[float | None, typer.Option("--poll", help="Seconds between passes (default: worker.poll_seconds).",
                                                min=0.01)] = None,
+    exit_with_parent: Annotated[bool, typer.Option("--exit-with-parent", hidden=True,
+                                                   help="Stop when the process that started this one is gone.")] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Claim and run campaign steps (curate, train, validate); each step is claimed by exactly one worker.
 
-    SIGTERM lets the current step finish, then exits 0."""
+    SIGTERM lets the current step finish, then exits 0. A failed pass is logged and the next one runs."""
     state = state_of(ctx)
     configure_logging(verbose=state.debug, service=True)
     container: Container = state.container()
@@ -251,11 +253,16 @@ def worker(
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     interval = poll if poll is not None else container.settings.worker.poll_seconds
     log.info("worker_ready", worker=name, poll_seconds=interval)
-    passes = 0
+    passes, parent = 0, os.getppid()
     while not stopping.is_set():
-        retrain.campaigns.step_all(worker=name)
+        try:
+            retrain.campaigns.step_all(worker=name)
+        except Exception as error:  # a worker outlives one failed pass; the log says why
+            if once:
+                raise
+            log.error("worker_pass_failed", worker=name, error=type(error).__name__, detail=str(error)[:200])
         passes += 1
-        if once:
+        if once or (exit_with_parent and os.getppid() != parent):
             break
         stopping.wait(interval)
     log.info("worker_stopped", worker=name, passes=passes)

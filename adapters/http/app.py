@@ -107,6 +107,7 @@ def create_app(container: Container, *, background: bool | Literal["lock"] = Tru
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        retrain.serving.warm_up()  # torch imported, models loaded: healthy means ready to answer fast
         runs_loop = background is True or (background == "lock" and loop_lock.acquire())
         if runs_loop:
             loop.start()

@@ -5,8 +5,10 @@ worker and exits 0; two workers sharing one home run each campaign step exactly 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
+import os
 import signal
 import sqlite3
 import subprocess
@@ -91,11 +93,13 @@ class Load:
         with self.lock:
             return {prediction_id for _, _, prediction_id in self.acknowledged}
 
-    def run_until_loaded(self, seconds: float = LOAD_SECONDS, minimum: int = 50) -> None:
-        """Start the clients and come back once they have run `seconds` and got at least `minimum` answers."""
-        began = time.monotonic()
+    def run_until_loaded(self, seconds: float = LOAD_SECONDS, minimum: int = 100) -> None:
+        """Start the clients and come back once they have been answered for `seconds` (counted from the first answer:
+        the server loads the model on its first request) and at least `minimum` times."""
         self.start()
-        wait_for(lambda: time.monotonic() - began >= seconds and len(self.ids()) >= minimum,
+        wait_for(lambda: self.acknowledged, "a first acknowledged prediction")
+        loaded = time.monotonic()
+        wait_for(lambda: time.monotonic() - loaded >= seconds and len(self.ids()) >= minimum,
                  f"{minimum} acknowledged predictions under load")
 
     def every_client_failed_since(self, moment: float) -> bool:
@@ -112,6 +116,13 @@ def home(tmp_path: Path, weights: Path) -> Path:
                      CLASSES, "--production", "--baseline-ms", "4")
     assert registered.returncode == 0, registered.stderr
     return home
+
+
+def kill_workers_of(home: Path) -> None:
+    """Clean-up: SIGKILL any worker process of this home that a failing test left behind."""
+    for process in processes_of(home, "worker"):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, signal.SIGKILL)
 
 
 def assert_stores_whole(home: Path) -> None:
@@ -138,10 +149,10 @@ def test_kill_9_under_load_loses_no_acknowledged_prediction_and_the_stores_open_
         server.process.kill()
         assert server.process.wait(timeout=30) == -signal.SIGKILL
         wait_for(lambda: load.every_client_failed_since(killed_at), "every client to see the server gone", 30)
-        load.stop()
     finally:
         load.stop()
         server.stop(signal.SIGKILL)
+        kill_workers_of(home)
 
     # The load really ran up to the kill, and some requests were cut short by it (sent, never answered).
     assert not load.refused, load.refused[:5]
@@ -179,11 +190,12 @@ def test_sigterm_under_load_drains_flushes_stops_the_worker_and_exits_0(home: Pa
         server.process.send_signal(signal.SIGTERM)
         exit_code = server.process.wait(timeout=90)
         exited_at = time.monotonic()
+        leftovers = processes_of(home, "worker")  # looked at before the clean-up below
         wait_for(lambda: load.every_client_failed_since(exited_at), "every client to see the server gone", 30)
-        load.stop()
     finally:
         load.stop()
         server.stop(signal.SIGKILL)
+        kill_workers_of(home)
     log = server.log.read_text()
     assert exit_code == 0, log[-3000:]
 
@@ -200,7 +212,7 @@ def test_sigterm_under_load_drains_flushes_stops_the_worker_and_exits_0(home: Pa
     assert_stores_whole(home)
 
     # The worker was stopped with it: no worker process of this home remains.
-    assert not processes_of(home, "worker"), processes_of(home, "worker")
+    assert not leftovers, leftovers
     assert not worker.alive(), f"serve's worker {worker.pid} outlived it"
     assert "worker_stopped" in log, log[-3000:]  # it stopped on its own terms, not killed
 
@@ -266,6 +278,7 @@ def test_two_workers_on_one_home_run_each_campaign_step_exactly_once(tmp_path: P
             if process.poll() is None:
                 process.kill()
                 process.wait()
+        kill_workers_of(home)
 
     everything = json.loads(run(home, "history", "--json").stdout)
     history = [e for e in everything if e["aggregate"] == "RetrainCampaign" and e["aggregate_id"] == done["id"]]
@@ -277,6 +290,8 @@ def test_two_workers_on_one_home_run_each_campaign_step_exactly_once(tmp_path: P
     judged = Counter(e["event"] for e in everything if e["event"] in ("CandidateValidated", "CandidateRejected"))
     assert sum(judged.values()) == 1, judged  # the candidate is judged once, by the worker that claimed validation
     assert [e["version"] for e in everything if e["event"] == "Registered"] == ["v1", "v2"]
+    rollouts = [e for e in everything if e["aggregate"] == "Rollout" and e["event"] == "Started"]
+    assert len(rollouts) == (1 if judged["CandidateValidated"] else 0), rollouts  # a validated v2 starts one rollout
     # Each claim names one of the two workers (`worker:<host>:<pid>`).
     holders = {e["details"]["worker"].rsplit(":", 1)[1] for e in history if e["event"] == "StepClaimed"}
     assert holders <= {str(process.pid) for process in workers}, holders
