@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import Future
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -68,11 +67,9 @@ class FeedbackStore(Protocol):
 
 
 class PredictionLog(Protocol):
-    """Where served predictions are logged: `write` returns, and `submit`'s future completes, once committed."""
+    """Where served predictions are logged: `write` stores the images, then commits the rows in one transaction."""
 
     def write(self, batch: PredictionBatch) -> None: ...
-
-    def submit(self, batch: PredictionBatch) -> Future[None]: ...
 
 
 class BlobStore(Protocol):

@@ -32,10 +32,6 @@ class PredictionBatch:
     rows: Sequence[StoredPrediction]
     images: Sequence[bytes] = ()
 
-    @staticmethod
-    def merge(batches: Sequence[PredictionBatch]) -> PredictionBatch:
-        return PredictionBatch([r for b in batches for r in b.rows], [i for b in batches for i in b.images])
-
 
 @dataclass(frozen=True)
 class KnownPrediction:

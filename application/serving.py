@@ -4,12 +4,10 @@ acknowledged. The routing table is cached and rebuilt only when the event log ha
 from __future__ import annotations
 
 import hashlib
-import queue
 import threading
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -182,86 +180,21 @@ class Serving:
         return [pair[0] for pair in pairs], PredictionBatch([pair[1] for pair in pairs], [r.image for r in requests])
 
 
-class BatchedServing:
-    """Concurrent requests classified together (a server's path): one thread takes whatever has arrived, up to
-    `max_batch`, classifies it with one forward pass per version, and hands all its rows to the prediction log in
-    one go. Each request gets its answer and the future of its commit; it is acknowledged once that completes."""
-
-    def __init__(self, serving: Serving, *, max_batch: int = 64) -> None:
-        self.serving = serving
-        self.max_batch = max_batch
-        self._pending: queue.Queue[tuple[PredictRequest, Future[Batched]] | None] = queue.Queue()
-        self._closing = threading.Lock()
-        self._closed = False
-        self._thread = threading.Thread(target=self._run, name="inference", daemon=True)
-        self._thread.start()
-
-    def submit(self, request: PredictRequest) -> Future[Batched]:
-        """Invalid requests are refused at once (InvalidInput); the others are classified in the next batch."""
-        problem = request.problem()
-        if problem is not None:
-            raise InvalidInput(f"{problem[0]}: {problem[1]}")
-        future: Future[Batched] = Future()
-        with self._closing:
-            if self._closed:
-                future.set_exception(RuntimeError("the server is shutting down"))
-            else:
-                self._pending.put((request, future))
-        return future
-
-    def close(self) -> None:
-        """Classify and log what is pending, then stop; later requests are refused."""
-        with self._closing:
-            if self._closed:
-                return
-            self._closed = True
-            self._pending.put(None)
-        self._thread.join()
-
-    def _run(self) -> None:
-        while True:
-            first = self._pending.get()
-            if first is None:
-                return
-            batch = [first]
-            while len(batch) < self.max_batch:
-                try:
-                    item = self._pending.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    self._answer(batch)
-                    return
-                batch.append(item)
-            self._answer(batch)
-
-    def _answer(self, batch: list[tuple[PredictRequest, Future[Batched]]]) -> None:
-        try:
-            served, logged = self.serving.classify([request for request, _ in batch])
-        except InvalidInput:  # one image does not decode: classify each alone, so only that request fails
-            for one in batch:
-                self._answer_alone(*one)
-            return
-        except Exception as error:  # e.g. no version in production: every request of the batch is told
-            for _, future in batch:
-                future.set_exception(error)
-            return
-        committed = self.serving.log.submit(logged)
-        for (_, future), answer in zip(batch, served, strict=True):
-            future.set_result(Batched(answer, committed))
-
-    def _answer_alone(self, request: PredictRequest, future: Future[Batched]) -> None:
-        try:
-            served, logged = self.serving.classify([request])
-        except Exception as error:  # noqa: BLE001 - this request's own failure, told to its caller
-            future.set_exception(error)
-            return
-        future.set_result(Batched(served[0], self.serving.log.submit(logged)))
-
-
-@dataclass(frozen=True)
-class Batched:
-    """A classified request, and the commit that acknowledges it."""
-
-    served: Served
-    committed: Future[None]
+def serve_batch(serving: Serving, requests: Sequence[PredictRequest]) -> list[Served | Exception]:
+    """Requests that arrived together: one forward pass per version, one transaction for all their rows (the
+    server's group commit). Each gets its answer once committed, or its own error: an image that does not decode
+    fails only its request; a failed commit fails them all, and none is acknowledged."""
+    try:
+        served, logged = serving.classify(requests)
+    except InvalidInput as error:
+        if len(requests) == 1:
+            return [error]
+        return [outcome for request in requests for outcome in serve_batch(serving, [request])]
+    except Exception as error:  # e.g. no version in production: every request is told
+        return [error] * len(requests)
+    try:
+        serving.log.write(logged)
+    except Exception as error:  # nothing is acknowledged
+        log.error("prediction_log_failed", requests=len(requests), error=type(error).__name__)
+        return [error] * len(requests)
+    return list(served)

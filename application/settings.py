@@ -50,13 +50,12 @@ class WorkerSettings(BaseModel):
 
 
 class ServeSettings(BaseModel):
-    """`retrain serve`: its background loop and its prediction log."""
+    """`retrain serve`: its background loop, its batches (one forward pass and one commit each), torch threads."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     tick_seconds: PositiveFloat = 60.0
-    max_group_commit: PositiveInt = 1000
-    max_batch: PositiveInt = 64
+    max_batch: PositiveInt = 256
     torch_threads: PositiveInt = 1
 
 

@@ -6,7 +6,8 @@ same model (decode + transform + forward, what each request needs at least), the
 
 Targets: >= 1,500 requests/s saturated; p99 <= 20 ms at 500 requests/s (open loop: latency counts from the moment
 a request was due, so a slow server cannot hide its queue).
-Run: .venv/bin/python -m benchmarks.serve_bench [--seconds S] [--connections N]
+Two configurations are measured: one server process, and one per core (`retrain serve --processes N`).
+Run: .venv/bin/python -m benchmarks.serve_bench [--seconds S] [--connections N] [--processes N]
 """
 
 from __future__ import annotations
@@ -25,10 +26,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
+from adapters.logs import configure_logging
 from benchmarks.common import home_with_v1
 
 
@@ -167,47 +170,76 @@ def start_server(home: Path, port: int, processes: int) -> subprocess.Popen[byte
 
 
 def logged(home: Path) -> int:
+    if not (home / "feedback.db").exists():
+        return 0
     with sqlite3.connect(home / "feedback.db") as db:
         return int(db.execute("SELECT COUNT(*) FROM predictions").fetchone()[0])
 
 
+@dataclass
+class Run:
+    """One server configuration measured: saturated rate, paced latencies, and what was logged."""
+
+    processes: int
+    rate: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    acknowledged: int = 0
+    failed: int = 0
+    logged: int = 0
+    exit_code: int | None = None
+
+    def quantile(self, q: int) -> float:
+        return statistics.quantiles(self.latencies, n=100)[q - 1]
+
+
+def measure(root: Path, images: list[bytes], processes: int, args: argparse.Namespace) -> Run:
+    """A fresh home per configuration: each stores the images it is sent for the first time."""
+    run = Run(processes)
+    home = root / f"home-{processes}"
+    home_with_v1(home).close()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = start_server(home, port, processes)
+    try:
+        bodies = requests(images, 20_000, port)
+        _, warm_up, _ = asyncio.run(saturate(port, bodies, 8, 2.0))
+        run.rate, saturated, failed = asyncio.run(saturate(port, bodies, args.connections, args.seconds))
+        run.latencies, paced_ok, paced_failed = asyncio.run(paced(port, bodies, args.rate, args.seconds))
+        run.acknowledged, run.failed = warm_up + saturated + paced_ok, failed + paced_failed
+    finally:
+        server.terminate()
+        run.exit_code = server.wait(timeout=60)
+    run.logged = logged(home)
+    return run
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=10.0, help="duration of each load phase")
-    parser.add_argument("--connections", type=int, default=32, help="connections of the saturating client")
+    parser.add_argument("--seconds", type=float, default=8.0, help="duration of each load phase")
+    parser.add_argument("--connections", type=int, default=64, help="connections of the saturating client")
     parser.add_argument("--rate", type=float, default=500.0, help="requests/s of the paced phase")
-    parser.add_argument("--processes", type=int, default=os.cpu_count() or 1, help="server processes (one per core)")
+    parser.add_argument("--processes", type=int, default=os.cpu_count() or 1,
+                        help="server processes of the second configuration (default: one per core)")
     args = parser.parse_args(argv)
+    configure_logging()  # warnings only, on stderr: stdout is the table
     # The home sits where a user's would, on the project's disk (here /tmp is a busier, slower file system).
     with tempfile.TemporaryDirectory(prefix=".bench-serve-", dir=Path.cwd()) as tmp:
-        home = Path(tmp) / "home"
-        home_with_v1(home).close()
         images = digit_pngs()
-        ceiling = in_process_rate(home, images)
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        server = start_server(home, port, args.processes)
-        try:
-            bodies = requests(images, 20_000, port)
-            _, ok_warm_up, _ = asyncio.run(saturate(port, bodies, 8, 2.0))
-            rate, ok_saturated, failed_saturated = asyncio.run(saturate(port, bodies, args.connections, args.seconds))
-            latencies, ok_paced, failed_paced = asyncio.run(paced(port, bodies, args.rate, args.seconds))
-        finally:
-            server.terminate()
-            code = server.wait(timeout=60)
-        acknowledged = logged(home)
-    p50, p99 = statistics.quantiles(latencies, n=100)[49], statistics.quantiles(latencies, n=100)[98]
-    rows = [
-        ("in-process batch-1 inference (ceiling)", f"{ceiling:,.0f} /s", "", ""),
-        (f"POST /v1/predict, saturated ({args.processes} server processes)", f"{rate:,.0f} req/s", ">= 1,500 req/s",
-         f"{rate / ceiling:.2f} x ceiling"),
-        (f"p50 at {args.rate:,.0f} req/s", f"{p50:.1f} ms", "", ""),
-        (f"p99 at {args.rate:,.0f} req/s", f"{p99:.1f} ms", "<= 20 ms", ""),
-        ("failed requests", f"{failed_saturated + failed_paced}", "0", ""),
-        ("predictions logged / acknowledged", f"{acknowledged:,} / {ok_warm_up + ok_saturated + ok_paced:,}", "all", ""),
-        ("serve exit code after SIGTERM", str(code), "0", ""),
-    ]
+        runs = [measure(Path(tmp), images, n, args) for n in sorted({1, args.processes})]
+        ceiling = in_process_rate(Path(tmp) / "home-1", images)
+    rows = [("in-process batch-1 inference (the ceiling)", f"{ceiling:,.0f} /s", "", "")]
+    for run in runs:
+        name = f"{run.processes} server process{'es' if run.processes > 1 else ''}"
+        rows += [
+            (f"{name}: POST /v1/predict saturated", f"{run.rate:,.0f} req/s", ">= 1,500 req/s",
+             f"{run.rate / ceiling:.2f} x ceiling"),
+            (f"{name}: p50 at {args.rate:,.0f} req/s", f"{run.quantile(50):.1f} ms", "", ""),
+            (f"{name}: p99 at {args.rate:,.0f} req/s", f"{run.quantile(99):.1f} ms", "<= 20 ms", ""),
+            (f"{name}: failed requests", f"{run.failed}", "0", ""),
+            (f"{name}: logged / acknowledged", f"{run.logged:,} / {run.acknowledged:,}", "all", ""),
+            (f"{name}: exit code after SIGTERM", str(run.exit_code), "0", ""),
+        ]
     width = max(len(r[0]) for r in rows)
     print(f"{'measure':<{width}}  {'value':>16}  {'target':>15}  ratio")
     for name, value, target, ratio in rows:

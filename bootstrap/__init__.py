@@ -16,7 +16,7 @@ from application.first_model import FirstModel
 from application.ledger import Ledger
 from application.models import ModelRegistry
 from application.ports import BlobStore, Clock, Evaluator, FeedbackStore, PredictionLog, Predictor, Trainer
-from application.prediction_log import DirectLog, GroupCommitLog
+from application.prediction_log import DirectLog
 from application.retrain import Retrain
 from application.settings import Settings, SettingsError
 from domain.errors import InvalidInput
@@ -90,7 +90,7 @@ class Container:
     def __init__(self, settings: Settings, clock: Clock, *, server: bool = False) -> None:
         self.settings = settings
         self.clock = clock
-        self.server = server  # a long-lived server: grouped commits, its own torch thread budget
+        self.server = server  # a long-lived server: its own torch thread budget
 
     @cached_property
     def ledger(self) -> Ledger:
@@ -136,9 +136,6 @@ class Container:
 
     @cached_property
     def prediction_log(self) -> PredictionLog:
-        """Grouped commits in a server (many requests, one transaction); one transaction per command otherwise."""
-        if self.server:
-            return GroupCommitLog(self.feedback, self.blobs, max_batch=self.settings.serve.max_group_commit)
         return DirectLog(self.feedback, self.blobs)
 
     @cached_property
@@ -166,9 +163,6 @@ class Container:
                           registry=self.models, blobs=self.blobs, training=self.settings.training)
 
     def close(self) -> None:
-        """Flush what is pending (grouped predictions), then release the stores."""
-        log_ = self.__dict__.get("prediction_log")
-        if isinstance(log_, GroupCommitLog):
-            log_.close()
+        """Release the stores."""
         if "feedback" in self.__dict__:
             self.feedback.close()  # type: ignore[attr-defined]

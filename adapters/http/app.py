@@ -5,7 +5,6 @@ the needed role 401/403, before anything is done."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import json
@@ -24,6 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from adapters.http.auth import READ_ROLES, Authenticator, Principal
+from adapters.http.batching import PredictionBatcher
 from adapters.http.loop import BackgroundLoop, LoopLock
 from adapters.http.metrics import Metrics
 from application.audit import HistoryFilter
@@ -31,7 +31,7 @@ from application.campaign_views import campaign_summary, curation_items
 from application.ingestion import MAX_LISTED_ERRORS, BatchRejected, IngestReport
 from application.models import version_document, version_documents
 from application.retrain import Retrain
-from application.serving import BatchedServing, PredictRequest
+from application.serving import PredictRequest
 from application.settings import load_settings
 from bootstrap import Container, build_clock, parse_time
 from domain.errors import DomainError, InvalidInput, NotFound
@@ -102,12 +102,13 @@ def create_app(container: Container, *, background: bool | Literal["lock"] = Tru
     auth = Authenticator(container.settings.api.tokens)
     metrics = Metrics(ledger=retrain.ledger, router=retrain.router)
     loop = BackgroundLoop(retrain, interval=container.settings.serve.tick_seconds, monitored=metrics.monitored)
-    batcher = BatchedServing(retrain.serving, max_batch=container.settings.serve.max_batch)
+    batcher = PredictionBatcher(retrain.serving, max_batch=container.settings.serve.max_batch)
     loop_lock = LoopLock(container.settings.home / "serve-loop.lock")
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         retrain.serving.warm_up()  # torch imported, models loaded: healthy means ready to answer fast
+        batcher.start()
         runs_loop = background is True or (background == "lock" and loop_lock.acquire())
         if runs_loop:
             loop.start()
@@ -115,10 +116,10 @@ def create_app(container: Container, *, background: bool | Literal["lock"] = Tru
         try:
             yield
         finally:
+            await batcher.close()  # classifies and commits what is pending
             loop.stop()
             loop_lock.release()
-            batcher.close()  # classifies what is pending and hands it to the prediction log
-            container.close()  # commits what the prediction log still holds
+            container.close()
             log.info("api_stopped")
 
     app = FastAPI(title="retrain", version="1", lifespan=lifespan,
@@ -131,10 +132,9 @@ def create_app(container: Container, *, background: bool | Literal["lock"] = Tru
     @app.post("/v1/predict", tags=["traffic"], openapi_extra=_PREDICT_OPENAPI)
     async def predict(request: Request, _: Ingest) -> dict[str, Any]:
         """Route (rule 4.7), classify and log one image; answered once the prediction is committed."""
-        batched = await asyncio.wrap_future(batcher.submit(await _predict_request(request)))
-        await asyncio.wrap_future(batched.committed)
-        metrics.served([batched.served])
-        return batched.served.as_json()
+        served = await batcher.submit(await _predict_request(request))
+        metrics.served([served])
+        return served.as_json()
 
     @app.post("/v1/predictions", tags=["traffic"])
     def predictions(_: Ingest, records: Annotated[list[dict[str, Any]], Body()]) -> dict[str, Any]:

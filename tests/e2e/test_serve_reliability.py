@@ -156,7 +156,8 @@ def test_kill_9_under_load_loses_no_acknowledged_prediction_and_the_stores_open_
 
     # The load really ran up to the kill, and some requests were cut short by it (sent, never answered).
     assert not load.refused, load.refused[:5]
-    assert any(answered >= killed_at - 0.5 for _, answered, _ in load.acknowledged), "no answer in the last 0.5 s"
+    # (2 s: on a busy 2-core machine a batch of answers can take that long to come back)
+    assert any(answered >= killed_at - 2 for _, answered, _ in load.acknowledged), "no answer in the last 2 s"
     assert any(sent < killed_at for sent, _, _ in load.failed), "no request was in flight at the kill"
 
     acknowledged, stored = load.ids(), stored_prediction_ids(home)

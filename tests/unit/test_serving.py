@@ -1,47 +1,45 @@
 """Serving (rule 4.7): each request is routed to the version that serves it, classified, and logged with that version;
-the routing table is rebuilt only when the event log moves; concurrent requests are classified in batches."""
+the routing table is rebuilt only when the event log moves; requests that arrive together are classified in one forward
+pass per version and logged in one commit (`serve_batch`), gathered on the server's event loop (`PredictionBatcher`)."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
-import threading
-from collections.abc import Iterator, Sequence
-from concurrent.futures import Future
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 import pytest
 
+from adapters.http.batching import PredictionBatcher
 from application.ledger import Ledger
 from application.ports import ModelRef, Prediction
-from application.prediction_log import GroupCommitLog
-from application.serving import Batched, BatchedServing, PredictRequest, Router, RoutingTable
+from application.records import StoredFeedback, StoredPrediction
+from application.serving import PredictRequest, Router, RoutingTable, Served, serve_batch
 from domain.errors import IllegalTransition, InvalidInput
-from tests.fakes import FakePredictor
+from tests.fakes import FakePredictor, InMemoryFeedbackStore
 from tests.harness import Harness, build_harness, png
 
 FIVE_MB = 5 * 1024 * 1024
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 NOT_DECODABLE = PNG_SIGNATURE + b"these bytes only look like a PNG"
-WAIT = 5.0  # seconds: a bound on waiting for the inference thread, never a pause
+WAIT = 5.0  # seconds: a bound on an event loop scenario that would otherwise hang, never a pause
 STABLE = ModelRef("stable-id", "v1", "digits-cnn", {}, ["0", "1"], "s" * 64)
 CANDIDATE = ModelRef("candidate-id", "v2", "digits-cnn", {}, ["0", "1"], "c" * 64)
 
 
+T = TypeVar("T")
+
+
 class DecodingPredictor(FakePredictor):
-    """Decodes every image it is asked to classify (as the real predictor does) and notes each forward pass; a test
-    can hold it at a gate to make requests queue up behind one pass."""
+    """Decodes every image it is asked to classify (as the real predictor does) and notes each forward pass."""
 
     def __init__(self, answers: dict[str, str]) -> None:
         super().__init__(answers)
         self.passes: list[tuple[str, int]] = []
-        self.entered = threading.Event()
-        self.gate = threading.Event()
-        self.gate.set()
 
     def predict(self, model: ModelRef, images: Sequence[bytes]) -> list[Prediction]:
         self.passes.append((model.label, len(images)))
-        self.entered.set()
-        assert self.gate.wait(WAIT), "the test never opened the gate"
         for image in images:
             self.check_image(image, model.input_spec)
         return super().predict(model, images)
@@ -60,15 +58,38 @@ def rollout_table(percent: float) -> RoutingTable:
     return RoutingTable(7, STABLE, "rollout-1", STABLE, CANDIDATE, percent)
 
 
+class CommitCountingStore(InMemoryFeedbackStore):
+    """Notes each commit's prediction ids (so a test sees how many transactions logged what); raises `failure`
+    instead of committing when told to."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.commits: list[list[str]] = []
+        self.attempts = 0
+        self.failure: Exception | None = None
+
+    def add(self, predictions: Sequence[StoredPrediction], feedback: Sequence[StoredFeedback]) -> None:
+        self.attempts += 1
+        if self.failure is not None:
+            raise self.failure
+        self.commits.append([p.prediction_id for p in predictions])
+        super().add(predictions, feedback)
+
+
 @pytest.fixture
 def predictor() -> DecodingPredictor:
     return DecodingPredictor({"v1": "1", "v2": "2"})
 
 
 @pytest.fixture
-def serving_harness(predictor: DecodingPredictor) -> Harness:
+def store() -> CommitCountingStore:
+    return CommitCountingStore()
+
+
+@pytest.fixture
+def serving_harness(predictor: DecodingPredictor, store: CommitCountingStore) -> Harness:
     """v1 in production; v1 answers "1" and v2 answers "2", so a label shows which model classified."""
-    harness = build_harness(predictor=predictor)
+    harness = build_harness(predictor=predictor, feedback=store)
     harness.register()
     return harness
 
@@ -279,86 +300,310 @@ def test_classifying_writes_nothing(serving_harness: Harness) -> None:
     assert not serving_harness.blobs.has(batch.rows[0].image_sha256 or "")
 
 
-# -- batched serving ----------------------------------------------------------------------------------------
-@pytest.fixture
-def batched(serving_harness: Harness) -> Iterator[BatchedServing]:
-    service = BatchedServing(serving_harness.app.serving)
-    yield service
-    service.close()
+# -- requests served together: serve_batch ----------------------------------------------------------------------
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
-def hold_inference(predictor: DecodingPredictor, service: BatchedServing) -> Future[Batched]:
-    """The inference thread is stopped inside a first forward pass, so the next requests queue up together."""
-    predictor.gate.clear()
-    first = service.submit(PredictRequest(png(100)))
-    assert predictor.entered.wait(WAIT)
-    return first
+def answers_of(outcomes: Sequence[Served | BaseException]) -> list[Served]:
+    """The outcomes, every one of which must be an answer."""
+    assert all(isinstance(outcome, Served) for outcome in outcomes), outcomes
+    return [outcome for outcome in outcomes if isinstance(outcome, Served)]
 
 
-def test_an_invalid_request_is_refused_at_submit(batched: BatchedServing, predictor: DecodingPredictor) -> None:
-    with pytest.raises(InvalidInput, match="image_type: image_type must have 1 to 64 characters"):
-        batched.submit(PredictRequest(png(1), image_type=""))
-    assert predictor.passes == []
-
-
-def test_requests_that_queue_up_are_classified_in_one_forward_pass(
-    serving_harness: Harness, batched: BatchedServing, predictor: DecodingPredictor
+def test_requests_served_together_take_one_forward_pass_and_one_commit(
+    serving_harness: Harness, predictor: DecodingPredictor, store: CommitCountingStore
 ) -> None:
-    first = hold_inference(predictor, batched)
-    later = [batched.submit(PredictRequest(png(i))) for i in range(4)]
-    predictor.gate.set()
-    answers = [f.result(timeout=WAIT) for f in [first, *later]]
-    assert predictor.passes == [("v1", 1), ("v1", 4)]
-    for answer in answers:
-        assert answer.committed.result(timeout=WAIT) is None
-    assert set(logged_version_labels(serving_harness)) == {a.served.prediction_id for a in answers}
+    images = [png(i) for i in range(5)]
+    requests = [PredictRequest(image, user_ref=f"user-{i}") for i, image in enumerate(images)]
+    answers = answers_of(serve_batch(serving_harness.app.serving, requests))
+    assert predictor.passes == [("v1", 5)]
+    assert store.commits == [[a.prediction_id for a in answers]]
+    assert [(a.user_ref, a.label, a.model_version) for a in answers] == [(f"user-{i}", "1", "v1") for i in range(5)]
+    for answer, image in zip(answers, images, strict=True):
+        assert serving_harness.blobs.get(store.predictions[answer.prediction_id].image_sha256 or "") == image
 
 
-def test_an_image_that_does_not_decode_fails_only_its_own_request(
-    serving_harness: Harness, batched: BatchedServing, predictor: DecodingPredictor
+def test_during_a_rollout_requests_served_together_take_one_pass_per_version_and_still_one_commit(
+    serving_harness: Harness, predictor: DecodingPredictor, store: CommitCountingStore
 ) -> None:
-    first = hold_inference(predictor, batched)
-    good, bad, other = (batched.submit(PredictRequest(image)) for image in (png(1), NOT_DECODABLE, png(2)))
-    predictor.gate.set()
-    first.result(timeout=WAIT)
-    answers = [good.result(timeout=WAIT), other.result(timeout=WAIT)]
-    with pytest.raises(InvalidInput, match="image does not decode"):
-        bad.result(timeout=WAIT)
-    assert predictor.passes == [("v1", 1), ("v1", 3), ("v1", 1), ("v1", 1), ("v1", 1)]
-    assert [a.served.label for a in answers] == ["1", "1"]
+    roll_out_v2(serving_harness)
+    requests = [PredictRequest(png(i), user_ref=f"user-{i}") for i in range(200)]
+    answers = answers_of(serve_batch(serving_harness.app.serving, requests))
+    versions = [a.model_version for a in answers]
+    assert set(versions) == {"v1", "v2"}
+    assert sorted(predictor.passes) == [("v1", versions.count("v1")), ("v2", versions.count("v2"))]
+    assert len(store.commits) == 1 and sorted(store.commits[0]) == sorted(a.prediction_id for a in answers)
+    assert [a.user_ref for a in answers] == [r.user_ref for r in requests]
     logged = logged_version_labels(serving_harness)
-    assert len(logged) == 3 and all(a.served.prediction_id in logged for a in answers)
+    assert all(logged[a.prediction_id] == a.model_version for a in answers)
 
 
-def test_without_production_every_request_of_the_batch_is_told(predictor: DecodingPredictor) -> None:
-    service = BatchedServing(build_harness(predictor=predictor).app.serving)
-    try:
-        futures = [service.submit(PredictRequest(png(i))) for i in range(3)]
-        for future in futures:
-            with pytest.raises(IllegalTransition, match="no version is in production"):
-                future.result(timeout=WAIT)
-    finally:
-        service.close()
+def test_an_image_that_does_not_decode_fails_only_its_own_request_and_the_others_are_logged(
+    serving_harness: Harness, predictor: DecodingPredictor, store: CommitCountingStore
+) -> None:
+    requests = [PredictRequest(png(1), user_ref="a"), PredictRequest(NOT_DECODABLE, user_ref="b"),
+                PredictRequest(png(2), user_ref="c")]
+    outcomes = serve_batch(serving_harness.app.serving, requests)
+    assert isinstance(outcomes[1], InvalidInput) and "image does not decode" in str(outcomes[1])
+    answers = answers_of([outcomes[0], outcomes[2]])
+    assert [(a.user_ref, a.label) for a in answers] == [("a", "1"), ("c", "1")]
+    assert predictor.passes == [("v1", 3), ("v1", 1), ("v1", 1), ("v1", 1)]  # together, then each alone
+    assert sorted(store.predictions) == sorted(a.prediction_id for a in answers)
+    assert not serving_harness.blobs.has(sha(NOT_DECODABLE))
 
 
-def test_closing_classifies_and_logs_what_is_pending(serving_harness: Harness) -> None:
-    service = BatchedServing(serving_harness.app.serving, max_batch=3)
-    futures = [service.submit(PredictRequest(png(i), user_ref=f"user-{i}")) for i in range(10)]
-    service.close()
-    assert all(f.done() for f in futures)
-    answers = [f.result() for f in futures]
-    assert [a.served.user_ref for a in answers] == [f"user-{i}" for i in range(10)]
-    assert set(logged_version_labels(serving_harness)) == {a.served.prediction_id for a in answers}
+def test_a_request_with_an_invalid_field_fails_only_itself_when_served_together(
+    serving_harness: Harness, store: CommitCountingStore
+) -> None:
+    requests = [PredictRequest(png(1)), PredictRequest(png(2), image_type=""), PredictRequest(png(3))]
+    outcomes = serve_batch(serving_harness.app.serving, requests)
+    assert isinstance(outcomes[1], InvalidInput)
+    assert "image_type: image_type must have 1 to 64 characters" in str(outcomes[1])
+    answers = answers_of([outcomes[0], outcomes[2]])
+    assert sorted(store.predictions) == sorted(a.prediction_id for a in answers)
 
 
-def test_a_batched_answer_is_acknowledged_once_the_group_commit_lands(serving_harness: Harness) -> None:
-    log = GroupCommitLog(serving_harness.feedback, serving_harness.blobs)
-    serving_harness.app.serving.log = log
-    service = BatchedServing(serving_harness.app.serving)
-    try:
-        answer = service.submit(PredictRequest(png(1), user_ref="alice")).result(timeout=WAIT)
-        assert answer.committed.result(timeout=WAIT) is None
-        assert logged_version_labels(serving_harness) == {answer.served.prediction_id: "v1"}
-    finally:
-        service.close()
-        log.close()
+def test_a_lone_request_whose_image_does_not_decode_is_told_without_a_retry(
+    serving_harness: Harness, predictor: DecodingPredictor, store: CommitCountingStore
+) -> None:
+    outcomes = serve_batch(serving_harness.app.serving, [PredictRequest(NOT_DECODABLE)])
+    assert len(outcomes) == 1 and isinstance(outcomes[0], InvalidInput)
+    assert (predictor.passes, store.attempts) == ([("v1", 1)], 0)
+
+
+def test_a_failed_commit_fails_every_request_served_together_and_acknowledges_none(
+    serving_harness: Harness, predictor: DecodingPredictor, store: CommitCountingStore
+) -> None:
+    store.failure = OSError("disk I/O error")
+    outcomes = serve_batch(serving_harness.app.serving, [PredictRequest(png(i)) for i in range(4)])
+    assert len(outcomes) == 4
+    assert all(isinstance(o, OSError) and "disk I/O error" in str(o) for o in outcomes)
+    assert (predictor.passes, store.attempts, store.predictions) == ([("v1", 4)], 1, {})
+
+
+def test_without_production_every_request_served_together_is_told(
+    predictor: DecodingPredictor, store: CommitCountingStore
+) -> None:
+    harness = build_harness(predictor=predictor, feedback=store)
+    outcomes = serve_batch(harness.app.serving, [PredictRequest(png(i)) for i in range(3)])
+    assert len(outcomes) == 3
+    assert all(isinstance(o, IllegalTransition) and "no version is in production" in str(o) for o in outcomes)
+    assert (predictor.passes, store.attempts) == ([], 0)
+
+
+# -- the server's batches: PredictionBatcher on the event loop ----------------------------------------------------
+def run(scenario: Callable[[], Awaitable[T]]) -> T:
+    """A scenario on a fresh event loop, bounded so that a request never answered fails the test instead of hanging."""
+    async def bounded() -> T:
+        return await asyncio.wait_for(scenario(), WAIT)
+
+    return asyncio.run(bounded())
+
+
+def serve_concurrently(batcher: PredictionBatcher, requests: Sequence[PredictRequest]) -> list[Served | BaseException]:
+    """Every request submitted at once (asyncio.gather), as concurrent HTTP requests are; each caller's outcome."""
+    async def scenario() -> list[Served | BaseException]:
+        batcher.start()
+        try:
+            return list(await asyncio.gather(*(batcher.submit(r) for r in requests), return_exceptions=True))
+        finally:
+            await batcher.close()
+
+    return run(scenario)
+
+
+@pytest.fixture
+def batcher(serving_harness: Harness) -> PredictionBatcher:
+    """Built outside the event loop, as the HTTP app builds it; each scenario starts it and closes it."""
+    return PredictionBatcher(serving_harness.app.serving, max_batch=256)
+
+
+def test_concurrent_requests_are_classified_in_one_forward_pass_and_logged_in_one_commit(
+    batcher: PredictionBatcher, predictor: DecodingPredictor, store: CommitCountingStore
+) -> None:
+    answers = answers_of(serve_concurrently(batcher, [PredictRequest(png(i), user_ref=f"user-{i}") for i in range(8)]))
+    assert predictor.passes == [("v1", 8)]
+    assert store.commits == [[a.prediction_id for a in answers]]
+    assert [a.user_ref for a in answers] == [f"user-{i}" for i in range(8)]
+
+
+def test_a_request_that_arrives_a_loop_turn_after_the_first_joins_its_batch(
+    batcher: PredictionBatcher, predictor: DecodingPredictor, store: CommitCountingStore
+) -> None:
+    async def scenario() -> list[Served]:
+        batcher.start()
+        try:
+            first = asyncio.create_task(batcher.submit(PredictRequest(png(1))))
+            await asyncio.sleep(0)  # the first is queued, and the batcher woken, before the second arrives
+            second = asyncio.create_task(batcher.submit(PredictRequest(png(2))))
+            return list(await asyncio.gather(first, second))
+        finally:
+            await batcher.close()
+
+    answers = run(scenario)
+    assert predictor.passes == [("v1", 2)]
+    assert store.commits == [[a.prediction_id for a in answers]]
+
+
+def test_a_batch_stops_growing_at_max_batch(
+    serving_harness: Harness, predictor: DecodingPredictor, store: CommitCountingStore
+) -> None:
+    batcher = PredictionBatcher(serving_harness.app.serving, max_batch=4)
+    answers = answers_of(serve_concurrently(batcher, [PredictRequest(png(i)) for i in range(10)]))
+    assert predictor.passes == [("v1", 4), ("v1", 4), ("v1", 2)]
+    assert [len(rows) for rows in store.commits] == [4, 4, 2]
+    assert [pid for rows in store.commits for pid in rows] == [a.prediction_id for a in answers]
+
+
+def test_each_caller_gets_the_answer_to_its_own_request(
+    serving_harness: Harness, batcher: PredictionBatcher, store: CommitCountingStore
+) -> None:
+    roll_out_v2(serving_harness)  # the batch is split between two versions, then its answers put back in order
+    requests = [PredictRequest(png(i), user_ref=f"user-{i}", image_type=f"kind-{i % 7}") for i in range(200)]
+    answers = answers_of(serve_concurrently(batcher, requests))
+    assert {a.model_version for a in answers} == {"v1", "v2"}
+    assert len(store.commits) == 1
+    logged = logged_version_labels(serving_harness)
+    for request, answer in zip(requests, answers, strict=True):
+        assert (answer.user_ref, answer.image_type) == (request.user_ref, request.image_type)
+        assert answer.label == {"v1": "1", "v2": "2"}[answer.model_version]
+        row = store.predictions[answer.prediction_id]
+        assert (row.user_ref, row.image_sha256) == (request.user_ref, sha(request.image))
+        assert logged[answer.prediction_id] == answer.model_version
+
+
+def test_an_invalid_request_is_refused_at_once_without_waiting_for_a_batch(
+    batcher: PredictionBatcher, predictor: DecodingPredictor, store: CommitCountingStore
+) -> None:
+    async def scenario() -> tuple[BaseException | None, list[str]]:
+        batcher.start()
+        turns: list[str] = []
+        asyncio.get_running_loop().call_soon(turns.append, "the loop turned")  # runs only if submit suspends
+        try:
+            await batcher.submit(PredictRequest(png(1), image_type=""))
+        except InvalidInput as refused:
+            return refused, list(turns)
+        finally:
+            await batcher.close()
+        return None, list(turns)
+
+    refused, turns = run(scenario)
+    assert isinstance(refused, InvalidInput)
+    assert str(refused) == "image_type: image_type must have 1 to 64 characters"
+    assert turns == []  # refused before it ever waited
+    assert (predictor.passes, store.attempts) == ([], 0)
+
+
+def test_an_image_that_does_not_decode_fails_only_its_callers_request(
+    batcher: PredictionBatcher, store: CommitCountingStore
+) -> None:
+    outcomes = serve_concurrently(batcher, [PredictRequest(png(1)), PredictRequest(NOT_DECODABLE), PredictRequest(png(2))])
+    assert isinstance(outcomes[1], InvalidInput) and "image does not decode" in str(outcomes[1])
+    answers = answers_of([outcomes[0], outcomes[2]])
+    assert sorted(store.predictions) == sorted(a.prediction_id for a in answers)
+
+
+def test_a_failed_commit_fails_every_caller_of_its_batch(
+    batcher: PredictionBatcher, store: CommitCountingStore
+) -> None:
+    store.failure = OSError("disk I/O error")
+    outcomes = serve_concurrently(batcher, [PredictRequest(png(i)) for i in range(5)])
+    assert len(outcomes) == 5 and all(isinstance(o, OSError) and "disk I/O error" in str(o) for o in outcomes)
+    assert (store.attempts, store.predictions) == (1, {})
+
+
+def test_the_batcher_keeps_serving_after_a_failed_batch(batcher: PredictionBatcher, store: CommitCountingStore) -> None:
+    async def scenario() -> tuple[list[Served | BaseException], Served]:
+        batcher.start()
+        try:
+            store.failure = OSError("disk I/O error")
+            failed = await asyncio.gather(*(batcher.submit(PredictRequest(png(i))) for i in range(2)),
+                                          return_exceptions=True)
+            store.failure = None
+            return list(failed), await batcher.submit(PredictRequest(png(9), user_ref="later"))
+        finally:
+            await batcher.close()
+
+    failed, later = run(scenario)
+    assert all(isinstance(o, OSError) for o in failed)
+    assert list(store.predictions) == [later.prediction_id]
+
+
+def test_without_production_every_caller_is_told(predictor: DecodingPredictor, store: CommitCountingStore) -> None:
+    batcher = PredictionBatcher(build_harness(predictor=predictor, feedback=store).app.serving, max_batch=8)
+    outcomes = serve_concurrently(batcher, [PredictRequest(png(i)) for i in range(3)])
+    assert len(outcomes) == 3
+    assert all(isinstance(o, IllegalTransition) and "no version is in production" in str(o) for o in outcomes)
+    assert store.attempts == 0
+
+
+def test_a_caller_that_gives_up_does_not_keep_the_others_from_their_answers(
+    batcher: PredictionBatcher, store: CommitCountingStore
+) -> None:
+    async def scenario() -> tuple[list[Served], asyncio.Task[Served]]:
+        batcher.start()
+        try:
+            waiting = [asyncio.create_task(batcher.submit(PredictRequest(png(i), user_ref=f"user-{i}")))
+                       for i in range(3)]
+            await asyncio.sleep(0)  # all three are queued for the same batch
+            waiting[1].cancel()
+            return list(await asyncio.gather(waiting[0], waiting[2])), waiting[1]
+        finally:
+            await batcher.close()
+
+    answers, gave_up = run(scenario)
+    assert gave_up.cancelled()
+    assert [a.user_ref for a in answers] == ["user-0", "user-2"]
+    assert all(a.prediction_id in store.predictions for a in answers)
+
+
+def test_closing_classifies_and_commits_every_pending_request(
+    serving_harness: Harness, store: CommitCountingStore
+) -> None:
+    batcher = PredictionBatcher(serving_harness.app.serving, max_batch=3)
+
+    async def scenario() -> tuple[list[str | None], list[Served]]:
+        batcher.start()
+        waiting = [asyncio.create_task(batcher.submit(PredictRequest(png(i), user_ref=f"user-{i}")))
+                   for i in range(10)]
+        await asyncio.sleep(0)  # every request is queued; none is classified yet
+        assert store.attempts == 0 and not any(task.done() for task in waiting)
+        await batcher.close()
+        committed = sorted(row.user_ref for row in store.predictions.values())  # before any caller resumes
+        return committed, list(await asyncio.gather(*waiting))
+
+    committed, answers = run(scenario)
+    assert committed == sorted(f"user-{i}" for i in range(10))
+    assert [len(rows) for rows in store.commits] == [3, 3, 3, 1]
+    assert [a.user_ref for a in answers] == [f"user-{i}" for i in range(10)]
+
+
+def test_a_request_after_close_is_refused_and_not_logged(
+    batcher: PredictionBatcher, predictor: DecodingPredictor, store: CommitCountingStore
+) -> None:
+    async def scenario() -> None:
+        batcher.start()
+        await batcher.close()
+        with pytest.raises(RuntimeError, match="shutting down"):
+            await batcher.submit(PredictRequest(png(1)))
+        await batcher.close()  # closing twice is harmless
+
+    run(scenario)
+    assert (predictor.passes, store.attempts) == ([], 0)
+
+
+def test_a_request_before_start_is_refused_rather_than_left_waiting(
+    batcher: PredictionBatcher, store: CommitCountingStore
+) -> None:
+    async def scenario() -> None:
+        with pytest.raises(RuntimeError):
+            await batcher.submit(PredictRequest(png(1)))
+
+    run(scenario)
+    assert store.attempts == 0
+
+
+def test_the_batcher_starts_only_inside_a_running_event_loop(batcher: PredictionBatcher) -> None:
+    with pytest.raises(RuntimeError, match="no running event loop"):
+        batcher.start()
