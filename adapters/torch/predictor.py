@@ -36,8 +36,9 @@ def decode_image(data: bytes, input_spec: dict[str, Any]) -> torch.Tensor:
                                                                        max(e[1] for e in converted.getextrema())))
     if low == high:
         raise ImageDecodeError("image is constant")
-    size = list(input_spec.get("size", [8, 8]))
-    if [converted.height, converted.width] == size:  # no resizing: the same arithmetic as the pipeline, in numpy
+    size = input_spec.get("size", [8, 8])
+    if [converted.height, converted.width] == ([size, size] if isinstance(size, int) else list(size)):
+        # no resizing to do: the same arithmetic as the pipeline, in numpy
         return _normalised(converted, input_spec)
     return transform_for(input_spec)(converted)
 
