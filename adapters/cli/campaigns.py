@@ -10,7 +10,6 @@ from rich.table import Table
 from adapters.cli.common import (
     ActorOption,
     JsonOption,
-    NowOption,
     ReasonOption,
     app,
     campaign_app,
@@ -78,20 +77,19 @@ def _print_items(outcomes: list[dict[str, Any]] | None) -> None:
 
 
 @campaign_app.command("open")
-def open_campaign(ctx: typer.Context, reason: ReasonOption, actor: ActorOption = "", now: NowOption = None,
+def open_campaign(ctx: typer.Context, reason: ReasonOption, actor: ActorOption = "",
                   as_json: JsonOption = False) -> None:
     """Open a campaign on the production version by hand."""
-    campaign = state_of(ctx).container(now).retrain.campaigns.open(reason=reason, actor=actor or default_actor())
+    campaign = state_of(ctx).container().retrain.campaigns.open(reason=reason, actor=actor or default_actor())
     if as_json:
         return print_json(campaign_summary(campaign))
     out.print(f"Opened campaign {campaign.number} on {campaign.version_label}.")
 
 
 @campaign_app.command("abandon")
-def abandon(ctx: typer.Context, campaign: str, reason: ReasonOption, actor: ActorOption = "",
-            now: NowOption = None) -> None:
+def abandon(ctx: typer.Context, campaign: str, reason: ReasonOption, actor: ActorOption = "") -> None:
     """Abandon a campaign (recorded with the reason)."""
-    done = state_of(ctx).container(now).retrain.campaigns.abandon(campaign, reason=reason, actor=actor or default_actor())
+    done = state_of(ctx).container().retrain.campaigns.abandon(campaign, reason=reason, actor=actor or default_actor())
     out.print(f"Campaign {done.number} abandoned.")
 
 
@@ -99,10 +97,10 @@ StrategyOption = Annotated[str | None, typer.Option("--strategy", help="Force fi
 
 
 @campaign_app.command("retry")
-def retry(ctx: typer.Context, campaign: str, strategy: StrategyOption = None, actor: ActorOption = "",
-          now: NowOption = None, as_json: JsonOption = False) -> None:
+def retry(ctx: typer.Context, campaign: str, strategy: StrategyOption = None,
+          actor: ActorOption = "", as_json: JsonOption = False) -> None:
     """Start a failed or interrupted training again, optionally forcing the strategy."""
-    done = state_of(ctx).container(now).retrain.campaigns.retry(campaign, actor=actor or default_actor(),
+    done = state_of(ctx).container().retrain.campaigns.retry(campaign, actor=actor or default_actor(),
                                                               forced=strategy)
     if as_json:
         return print_json(campaign_summary(done))
@@ -111,10 +109,10 @@ def retry(ctx: typer.Context, campaign: str, strategy: StrategyOption = None, ac
 
 @campaign_app.command("strategy")
 def force_strategy(ctx: typer.Context, campaign: str,
-                   strategy: Annotated[str, typer.Argument(help="fine_tune or full")], actor: ActorOption = "",
-                   now: NowOption = None, as_json: JsonOption = False) -> None:
+                   strategy: Annotated[str, typer.Argument(help="fine_tune or full")],
+                   actor: ActorOption = "", as_json: JsonOption = False) -> None:
     """Force fine-tuning or full retraining for a curated campaign (recorded with the reasons that held)."""
-    done = state_of(ctx).container(now).retrain.campaigns.force_strategy(campaign, strategy,
+    done = state_of(ctx).container().retrain.campaigns.force_strategy(campaign, strategy,
                                                                        actor=actor or default_actor())
     if as_json:
         return print_json(campaign_summary(done))
@@ -143,12 +141,11 @@ def review_decide(
     reject: Annotated[bool, typer.Option("--reject", help="Leave the item out.")] = False,
     label: Annotated[str | None, typer.Option("--label", help="With --approve: the right label.")] = None,
     actor: ActorOption = "",
-    now: NowOption = None,
 ) -> None:
     """Approve (optionally with another label) or reject one critical item."""
     if approve == reject:
         raise InvalidInput("give exactly one of --approve or --reject")
-    done = state_of(ctx).container(now).retrain.campaigns.decide(campaign, item, approve=approve, label=label,
+    done = state_of(ctx).container().retrain.campaigns.decide(campaign, item, approve=approve, label=label,
                                                                actor=actor or default_actor())
     left = len(done.pending_review)
     out.print(f"Item {item} {'approved' if approve else 'rejected'}; {left} item(s) left to review in campaign "

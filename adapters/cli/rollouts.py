@@ -9,7 +9,6 @@ import typer
 from adapters.cli.common import (
     ActorOption,
     JsonOption,
-    NowOption,
     ReasonOption,
     app,
     default_actor,
@@ -33,8 +32,8 @@ def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
               f"{current['stable']} (phase {current['phase']}, {current['state']} since {current['phase_started_at']}).")
 
 
-def _operate(ctx: typer.Context, action: str, reason: str, actor: str, now: str | None, as_json: bool) -> None:
-    rollouts = state_of(ctx).container(now).retrain.rollouts
+def _operate(ctx: typer.Context, action: str, reason: str, actor: str, as_json: bool) -> None:
+    rollouts = state_of(ctx).container().retrain.rollouts
     rollout = getattr(rollouts, action)(reason=reason, actor=actor or default_actor())
     current = rollouts.status()
     if as_json:
@@ -43,31 +42,31 @@ def _operate(ctx: typer.Context, action: str, reason: str, actor: str, now: str 
 
 
 @rollout_app.command("pause")
-def pause(ctx: typer.Context, reason: ReasonOption, actor: ActorOption = "", now: NowOption = None,
+def pause(ctx: typer.Context, reason: ReasonOption, actor: ActorOption = "",
           as_json: JsonOption = False) -> None:
     """Pause the active rollout."""
-    _operate(ctx, "pause", reason, actor, now, as_json)
+    _operate(ctx, "pause", reason, actor, as_json)
 
 
 @rollout_app.command("resume")
-def resume(ctx: typer.Context, reason: ReasonOption, actor: ActorOption = "", now: NowOption = None,
+def resume(ctx: typer.Context, reason: ReasonOption, actor: ActorOption = "",
            as_json: JsonOption = False) -> None:
     """Resume a paused rollout (the phase's clock restarts)."""
-    _operate(ctx, "resume", reason, actor, now, as_json)
+    _operate(ctx, "resume", reason, actor, as_json)
 
 
 @rollout_app.command("abort")
-def abort(ctx: typer.Context, reason: ReasonOption, actor: ActorOption = "", now: NowOption = None,
+def abort(ctx: typer.Context, reason: ReasonOption, actor: ActorOption = "",
           as_json: JsonOption = False) -> None:
     """Roll the candidate back now."""
-    _operate(ctx, "abort", reason, actor, now, as_json)
+    _operate(ctx, "abort", reason, actor, as_json)
 
 
 @rollout_app.command("promote-now")
-def promote_now(ctx: typer.Context, reason: ReasonOption, actor: ActorOption = "", now: NowOption = None,
+def promote_now(ctx: typer.Context, reason: ReasonOption, actor: ActorOption = "",
                 as_json: JsonOption = False) -> None:
     """Advance one phase now."""
-    _operate(ctx, "promote_now", reason, actor, now, as_json)
+    _operate(ctx, "promote_now", reason, actor, as_json)
 
 
 @app.command()
@@ -76,8 +75,7 @@ def rollback(
     to: Annotated[str, typer.Option("--to", help="The former production version to restore.")],
     reason: ReasonOption,
     actor: ActorOption = "",
-    now: NowOption = None,
 ) -> None:
     """Make a former production version production again, at once."""
-    restored = state_of(ctx).container(now).retrain.rollouts.rollback_to(to, reason=reason, actor=actor or default_actor())
+    restored = state_of(ctx).container().retrain.rollouts.rollback_to(to, reason=reason, actor=actor or default_actor())
     out.print(f"{restored.label} is production again.")
