@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -59,12 +60,26 @@ class Ledger(Application[UUID]):
                 return
             start = page[-1].id + 1
 
+    def as_of(self, aggregate_id: UUID, moment: datetime) -> Any:
+        """The aggregate as it was known at `moment`: rebuilt from its events recorded up to then (None if none)."""
+        version = None
+        for stored in self.recorder.select_events(aggregate_id):
+            if self.mapper.to_domain_event(stored).timestamp > moment:
+                break
+            version = stored.originator_version
+        return None if version is None else self.repository.get(aggregate_id, version=version)
+
+    def _all(self, topic: str, kind: type[T], name: str, as_of: datetime | None) -> list[T]:
+        if as_of is None:
+            return [self._get(i, kind, name) for i in self._ids_created(topic)]
+        return [found for i in self._ids_created(topic) if isinstance(found := self.as_of(i, as_of), kind)]
+
     def version(self, ref: str) -> ModelVersion:
         """A version by label (`v3`) or id."""
         return self._get(_as_uuid(ref) or ModelVersion.create_id(ref), ModelVersion, f"model version {ref!r}")
 
-    def versions(self) -> list[ModelVersion]:
-        return [self._get(i, ModelVersion, "model version") for i in self._ids_created(ModelVersion.Registered.TOPIC)]
+    def versions(self, as_of: datetime | None = None) -> list[ModelVersion]:
+        return self._all(ModelVersion.Registered.TOPIC, ModelVersion, "model version", as_of)
 
     def next_version_label(self) -> str:
         return f"v{sum(1 for _ in self._ids_created(ModelVersion.Registered.TOPIC)) + 1}"
@@ -77,9 +92,8 @@ class Ledger(Application[UUID]):
         aggregate_id = _as_uuid(ref) or _numbered(ref, "c", RetrainCampaign.create_id)
         return self._get(aggregate_id, RetrainCampaign, f"campaign {ref!r}")
 
-    def campaigns(self) -> list[RetrainCampaign]:
-        topic = RetrainCampaign.Opened.TOPIC
-        return [self._get(i, RetrainCampaign, "campaign") for i in self._ids_created(topic)]
+    def campaigns(self, as_of: datetime | None = None) -> list[RetrainCampaign]:
+        return self._all(RetrainCampaign.Opened.TOPIC, RetrainCampaign, "campaign", as_of)
 
     def open_campaign_for(self, version_id: str) -> RetrainCampaign | None:
         return next((c for c in self.campaigns() if c.version_id == version_id and c.is_active), None)
@@ -91,11 +105,11 @@ class Ledger(Application[UUID]):
         """A rollout by number (`2`, `r2`) or id."""
         return self._get(_as_uuid(ref) or _numbered(ref, "r", Rollout.create_id), Rollout, f"rollout {ref!r}")
 
-    def rollouts(self) -> list[Rollout]:
-        return [self._get(i, Rollout, "rollout") for i in self._ids_created(Rollout.Started.TOPIC)]
+    def rollouts(self, as_of: datetime | None = None) -> list[Rollout]:
+        return self._all(Rollout.Started.TOPIC, Rollout, "rollout", as_of)
 
-    def active_rollout(self) -> Rollout | None:
-        return next((r for r in reversed(self.rollouts()) if r.is_active), None)
+    def active_rollout(self, as_of: datetime | None = None) -> Rollout | None:
+        return next((r for r in reversed(self.rollouts(as_of)) if r.is_active), None)
 
     def next_rollout_number(self) -> int:
         return sum(1 for _ in self._ids_created(Rollout.Started.TOPIC)) + 1

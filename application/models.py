@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -82,9 +83,9 @@ def _check_classes(classes: list[str]) -> None:
         raise InvalidInput("class names must be 1 to 64 characters")
 
 
-def version_documents(ledger: Ledger) -> list[dict[str, Any]]:
-    """Every version in the `retrain models --json` shape, oldest first."""
-    versions = ledger.versions()
+def version_documents(ledger: Ledger, as_of: datetime | None = None) -> list[dict[str, Any]]:
+    """Every version in the `retrain models --json` shape, oldest first; with `as_of`, as known at that time."""
+    versions = ledger.versions(as_of)
     labels = {str(v.id): v.label for v in versions}
     return [version_summary(v, labels) for v in versions]
 

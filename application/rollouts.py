@@ -53,9 +53,10 @@ class Rollouts:
 
         return self.ledger.retrying(command)
 
-    def status(self) -> dict[str, Any] | None:
-        """The active rollout in the `retrain rollout status --json` shape, or None when none is active."""
-        rollout = self.ledger.active_rollout()
+    def status(self, as_of: datetime | None = None) -> dict[str, Any] | None:
+        """The active rollout in the `retrain rollout status --json` shape, or None when none is active; with
+        `as_of`, as it was known at that time."""
+        rollout = self.ledger.active_rollout(as_of)
         if rollout is None:
             return None
         return {

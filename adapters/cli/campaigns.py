@@ -9,6 +9,7 @@ from rich.table import Table
 
 from adapters.cli.common import (
     ActorOption,
+    AsOfOption,
     JsonOption,
     ReasonOption,
     app,
@@ -18,15 +19,16 @@ from adapters.cli.common import (
     print_json,
     review_app,
     state_of,
+    time_option,
 )
 from application.campaign_views import campaign_summary, curation_items
 from domain.errors import InvalidInput
 
 
 @app.command()
-def campaigns(ctx: typer.Context, as_json: JsonOption = False) -> None:
-    """Every campaign with its state, breaches, dataset, strategy and candidate."""
-    rows = [campaign_summary(c) for c in state_of(ctx).container().ledger.campaigns()]
+def campaigns(ctx: typer.Context, as_json: JsonOption = False, as_of: AsOfOption = None) -> None:
+    """Every campaign with its state, breaches, dataset, strategy and candidate (with --as-of, as they were then)."""
+    rows = [campaign_summary(c) for c in state_of(ctx).container().ledger.campaigns(time_option("--as-of", as_of))]
     if as_json:
         return print_json(rows)
     if not rows:

@@ -34,6 +34,7 @@ out = Console(width=None if sys.stdout.isatty() else 10_000)  # a pipe gets whol
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 NowOption = Annotated[str | None, typer.Option("--now", help="Simulated time, RFC 3339 with offset.")]
+AsOfOption = Annotated[str | None, typer.Option("--as-of", help="The state as it was known at this time (RFC 3339).")]
 ReasonOption = Annotated[str, typer.Option("--reason", help="Why (recorded in the event).")]
 ActorOption = Annotated[str, typer.Option("--actor", help="Who acts, e.g. user:alice (default: user:<login>).")]
 

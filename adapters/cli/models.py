@@ -11,6 +11,7 @@ from rich.table import Table
 
 from adapters.cli.common import (
     EXIT_REFUSED,
+    AsOfOption,
     JsonOption,
     NowOption,
     default_actor,
@@ -20,22 +21,23 @@ from adapters.cli.common import (
     out,
     print_json,
     state_of,
+    time_option,
 )
 from application.models import version_document, version_documents, version_summary
 from domain.errors import InvalidInput
 
 
 @models_app.callback(invoke_without_command=True)
-def models(ctx: typer.Context, as_json: JsonOption = False) -> None:
+def models(ctx: typer.Context, as_json: JsonOption = False, as_of: AsOfOption = None) -> None:
     """List versions with state, lineage and metrics."""
     if ctx.invoked_subcommand is None:
-        list_models(ctx, as_json)
+        list_models(ctx, as_json, as_of)
 
 
 @models_app.command("list")
-def list_models(ctx: typer.Context, as_json: JsonOption = False) -> None:
-    """List versions with state, lineage and metrics."""
-    rows = version_documents(state_of(ctx).container().ledger)
+def list_models(ctx: typer.Context, as_json: JsonOption = False, as_of: AsOfOption = None) -> None:
+    """List versions with state, lineage and metrics (with --as-of, as they were then)."""
+    rows = version_documents(state_of(ctx).container().ledger, time_option("--as-of", as_of))
     if as_json:
         return print_json(rows)
     if not rows:

@@ -8,6 +8,7 @@ import typer
 
 from adapters.cli.common import (
     ActorOption,
+    AsOfOption,
     JsonOption,
     ReasonOption,
     app,
@@ -16,13 +17,14 @@ from adapters.cli.common import (
     print_json,
     rollout_app,
     state_of,
+    time_option,
 )
 
 
 @rollout_app.command("status")
-def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
-    """The active rollout, or none."""
-    current = state_of(ctx).container().retrain.rollouts.status()
+def status(ctx: typer.Context, as_json: JsonOption = False, as_of: AsOfOption = None) -> None:
+    """The active rollout, or none (with --as-of, the one active then)."""
+    current = state_of(ctx).container().retrain.rollouts.status(time_option("--as-of", as_of))
     if as_json:
         return print_json(current)
     if current is None:

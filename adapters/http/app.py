@@ -11,6 +11,7 @@ import json
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -84,6 +85,11 @@ Ingest = Annotated[Principal, Depends(role("ingest"))]
 Reader = Annotated[Principal, Depends(role(*READ_ROLES))]
 Reviewer = Annotated[Principal, Depends(role("reviewer"))]
 Operator = Annotated[Principal, Depends(role("operator"))]
+AsOf = Annotated[str | None, Query(description="RFC 3339: the state as it was known then")]
+
+
+def _moment(as_of: str | None) -> datetime | None:
+    return parse_time("as_of", as_of) if as_of else None
 
 
 def app_from_environment() -> FastAPI:
@@ -148,8 +154,8 @@ def create_app(container: Container, *, background: bool | Literal["lock"] = Tru
 
     # -- reads --------------------------------------------------------------------------------------------
     @app.get("/v1/models", tags=["models"])
-    def models(_: Reader) -> list[dict[str, Any]]:
-        return version_documents(retrain.ledger)
+    def models(_: Reader, as_of: AsOf = None) -> list[dict[str, Any]]:
+        return version_documents(retrain.ledger, _moment(as_of))
 
     @app.get("/v1/models/{version}", tags=["models"])
     def model(version: str, _: Reader) -> dict[str, Any]:
@@ -160,8 +166,8 @@ def create_app(container: Container, *, background: bool | Literal["lock"] = Tru
         return retrain.audit.explain(version)
 
     @app.get("/v1/campaigns", tags=["campaigns"])
-    def campaigns(_: Reader) -> list[dict[str, Any]]:
-        return [campaign_summary(c) for c in retrain.ledger.campaigns()]
+    def campaigns(_: Reader, as_of: AsOf = None) -> list[dict[str, Any]]:
+        return [campaign_summary(c) for c in retrain.ledger.campaigns(_moment(as_of))]
 
     @app.get("/v1/campaigns/{campaign}", tags=["campaigns"])
     def campaign(campaign: str, _: Reader) -> dict[str, Any]:
@@ -173,17 +179,16 @@ def create_app(container: Container, *, background: bool | Literal["lock"] = Tru
         return retrain.campaigns.review_items(campaign)
 
     @app.get("/v1/rollout", tags=["rollout"])
-    def rollout(_: Reader) -> dict[str, Any] | None:
-        return retrain.rollouts.status()
+    def rollout(_: Reader, as_of: AsOf = None) -> dict[str, Any] | None:
+        return retrain.rollouts.status(_moment(as_of))
 
     @app.get("/v1/history", tags=["audit"])
     def history(
         _: Reader, version: str | None = None, campaign: str | None = None,
         since: Annotated[str | None, Query(description="RFC 3339")] = None,
-        as_of: Annotated[str | None, Query(description="RFC 3339: the history as it stood then")] = None,
+        as_of: AsOf = None,
     ) -> list[dict[str, Any]]:
-        where = HistoryFilter(version, campaign, parse_time("since", since) if since else None,
-                              parse_time("as_of", as_of) if as_of else None)
+        where = HistoryFilter(version, campaign, parse_time("since", since) if since else None, _moment(as_of))
         return retrain.audit.history(where)
 
     # -- decisions ----------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from tests.e2e.cli import run
@@ -21,6 +22,18 @@ def test_the_demo_closes_the_loop_and_leaves_an_inspectable_home(tmp_path: Path)
         assert expected in names, expected
     models = {m["label"]: m["state"] for m in json.loads(run(home, "models", "--json").stdout)}
     assert models["v1"] == "superseded" and models["v2"] == "production"
+
+    # As of a moment in v2's 10% phase, the state as it was known then.
+    shifts = [e for e in events if e["event"] == "TrafficShifted" and e["version"] == "v2"]
+    ten = next(i for i, e in enumerate(shifts) if e["details"]["to_percent"] == 10)
+    start, end = (datetime.fromisoformat(shifts[i]["time"]) for i in (ten, ten + 1))
+    moment = (start + (end - start) / 2).isoformat()
+    then = {m["label"]: m["state"] for m in json.loads(run(home, "models", "--as-of", moment, "--json").stdout)}
+    assert (then["v1"], then["v2"]) == ("production", "canary")
+    status = json.loads(run(home, "rollout", "status", "--as-of", moment, "--json").stdout)
+    assert (status["candidate"], status["stable"], status["percent"]) == ("v2", "v1", 10)
+    before_anything = datetime.fromisoformat(events[0]["time"]) - timedelta(days=1)
+    assert json.loads(run(home, "campaigns", "--as-of", before_anything.isoformat(), "--json").stdout) == []
 
 
 def test_the_demo_refuses_a_home_that_holds_data(tmp_path: Path) -> None:

@@ -172,6 +172,9 @@ def test_a_served_procedure_over_http_predicts_ingests_reviews_and_operates_a_ro
         decisions = [(e["event"], e["actor"]) for e in events if e["aggregate"] == "Rollout"]
         assert ("Paused", "api:operator") in decisions and ("Resumed", "api:operator") in decisions
         assert ("RolledBack", "api:operator") in decisions
+        before = client.get("/v1/models", params={"as_of": "2000-01-01T00:00:00Z"}, headers=auth("reader"))
+        assert before.status_code == 200 and before.json() == []
+        assert client.get("/v1/rollout", params={"as_of": "yesterday"}, headers=auth("reader")).status_code == 422
         story = client.get("/v1/models/v2/explain", headers=auth("reader"))
         assert story.status_code == 200 and story.json()
 
