@@ -9,12 +9,14 @@ import base64
 import binascii
 import json
 import os
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import sqlalchemy.exc
 import structlog
 from eventsourcing.persistence import IntegrityError
 from fastapi import Body, Depends, FastAPI, Query, Request
@@ -322,6 +324,15 @@ def _errors(app: FastAPI) -> None:
     @app.exception_handler(IntegrityError)
     async def conflict(_: Request, error: IntegrityError) -> JSONResponse:
         return answer(409, "another process recorded a decision at the same moment; try again")
+
+    @app.exception_handler(sqlite3.OperationalError)
+    @app.exception_handler(sqlalchemy.exc.OperationalError)
+    async def store_unavailable(_: Request, error: Exception) -> JSONResponse:
+        busy = "locked" in str(error) or "busy" in str(error)
+        log.warning("store_unavailable", error=type(error).__name__, busy=busy)
+        detail = ("the store is busy: another process is writing to it; try again" if busy
+                  else "the store is unavailable; try again")
+        return JSONResponse({"detail": detail, "errors": []}, status_code=503, headers={"Retry-After": "1"})
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, error: Exception) -> JSONResponse:

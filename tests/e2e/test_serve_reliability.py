@@ -158,7 +158,9 @@ def test_kill_9_under_load_loses_no_acknowledged_prediction_and_the_stores_open_
     assert not load.refused, load.refused[:5]
     # (2 s: on a busy 2-core machine a batch of answers can take that long to come back)
     assert any(answered >= killed_at - 2 for _, answered, _ in load.acknowledged), "no answer in the last 2 s"
-    assert any(sent < killed_at for sent, _, _ in load.failed), "no request was in flight at the kill"
+    # Usually some requests are in flight at the kill (sent, never answered), but the clients' requests are answered
+    # in batches, so the kill can fall between two batches: only the server's going away is certain.
+    assert all(at >= killed_at for _, at, _ in load.failed), "a request failed before the kill"
 
     acknowledged, stored = load.ids(), stored_prediction_ids(home)
     assert len(acknowledged) == len(load.acknowledged)  # prediction ids are unique
