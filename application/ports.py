@@ -78,7 +78,8 @@ class BlobStore(Protocol):
     def put(self, data: bytes) -> str: ...
 
     def put_many(self, blobs: Sequence[bytes], *, sync: bool = True) -> list[str]:
-        """Several blobs, each whole or absent; with `sync`, on disk when it returns, else synced in the background."""
+        """Several blobs, each whole or absent; with `sync`, on disk when it returns, else when the system writes
+        them back (a crashed process loses none; a power cut may lose the last ones)."""
         ...
 
     def get(self, sha256: str) -> bytes: ...

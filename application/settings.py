@@ -56,6 +56,7 @@ class ServeSettings(BaseModel):
 
     tick_seconds: PositiveFloat = 60.0
     max_batch: PositiveInt = 256
+    max_body_mb: PositiveInt = 64  # a larger request is refused with 413 before it is read (use `retrain ingest`)
     torch_threads: PositiveInt = 1
 
 

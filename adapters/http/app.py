@@ -19,11 +19,12 @@ from typing import Annotated, Any, Literal
 import sqlalchemy.exc
 import structlog
 from eventsourcing.persistence import IntegrityError
-from fastapi import Body, Depends, FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from adapters.http.auth import READ_ROLES, Authenticator, Principal
 from adapters.http.batching import PredictionBatcher
@@ -131,6 +132,7 @@ def create_app(container: Container, *, background: bool | Literal["lock"] = Tru
             log.info("api_stopped")
 
     app = FastAPI(title="retrain", version="1", lifespan=lifespan,
+                  max_body_size=container.settings.serve.max_body_mb * 1024 * 1024,
                   description="Keeps a production image classifier healthy from its users' feedback.")
     app.state.loop = loop
     app.state.auth = auth
@@ -144,15 +146,18 @@ def create_app(container: Container, *, background: bool | Literal["lock"] = Tru
         metrics.served([served])
         return served.as_json()
 
-    @app.post("/v1/predictions", tags=["traffic"])
-    def predictions(_: Ingest, records: Annotated[list[dict[str, Any]], Body()]) -> dict[str, Any]:
+    # The bodies are read after the token is checked: a request without the role gets 401/403, even a malformed one.
+    @app.post("/v1/predictions", tags=["traffic"], openapi_extra=_records_openapi(many_only=True))
+    async def predictions(request: Request, _: Ingest) -> dict[str, Any]:
         """A batch of prediction records (SPEC section 2): all written, or none when one is invalid."""
-        return _ingest(retrain, metrics, loop, records, kind="prediction")
+        records = await _records(request, many_only=True)
+        return await run_in_threadpool(_ingest, retrain, metrics, loop, records, kind="prediction")
 
-    @app.post("/v1/feedback", tags=["traffic"])
-    def feedback(_: Ingest, records: Annotated[dict[str, Any] | list[dict[str, Any]], Body()]) -> dict[str, Any]:
+    @app.post("/v1/feedback", tags=["traffic"], openapi_extra=_records_openapi(many_only=False))
+    async def feedback(request: Request, _: Ingest) -> dict[str, Any]:
         """One feedback record or a batch: all written, or none when one is invalid."""
-        return _ingest(retrain, metrics, loop, records if isinstance(records, list) else [records], kind="feedback")
+        records = await _records(request, many_only=False)
+        return await run_in_threadpool(_ingest, retrain, metrics, loop, records, kind="feedback")
 
     # -- reads --------------------------------------------------------------------------------------------
     @app.get("/v1/models", tags=["models"])
@@ -230,6 +235,32 @@ def create_app(container: Container, *, background: bool | Literal["lock"] = Tru
     return app
 
 
+async def _json_body(request: Request) -> Any:
+    try:
+        return await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise InvalidInput("body: malformed JSON") from None
+
+
+async def _records(request: Request, *, many_only: bool) -> list[dict[str, Any]]:
+    """A JSON array of records (or, where allowed, one record), every element an object."""
+    body = await _json_body(request)
+    records = [body] if isinstance(body, dict) and not many_only else body
+    if not isinstance(records, list):
+        raise InvalidInput("body: a JSON array of records" + ("" if many_only else ", or one record") + " is expected")
+    errors = [{"index": i, "field": "", "reason": "a record must be a JSON object"}
+              for i, record in enumerate(records) if not isinstance(record, dict)]
+    if errors:
+        raise _Unprocessable(f"{len(errors)} invalid record(s), nothing was written", errors)
+    return records
+
+
+def _records_openapi(*, many_only: bool) -> dict[str, Any]:
+    many = {"type": "array", "items": {"type": "object"}}
+    schema = many if many_only else {"oneOf": [{"type": "object"}, many]}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
 async def _predict_request(request: Request) -> PredictRequest:
     """A JSON body `{"image": base64, "user_ref", "image_type"}`, or multipart with an `image` file and fields."""
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
@@ -240,11 +271,7 @@ async def _predict_request(request: Request) -> PredictRequest:
         fields = {k: v for k, v in form.items() if k in ("user_ref", "image_type") and isinstance(v, str)}
         body = PredictBody.model_validate({"image": "", **fields})
         return PredictRequest(await upload.read(), body.user_ref, body.image_type)
-    try:
-        raw = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise InvalidInput("body: malformed JSON") from None
-    body = PredictBody.model_validate(raw)
+    body = PredictBody.model_validate(await _json_body(request))
     try:
         image = base64.b64decode(body.image, validate=True)
     except (binascii.Error, ValueError):

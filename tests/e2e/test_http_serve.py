@@ -93,6 +93,11 @@ def test_a_served_procedure_over_http_predicts_ingests_reviews_and_operates_a_ro
         refused_changes_nothing(server, home, "POST", "/v1/predict", body, auth("reader"), 403)
         refused_changes_nothing(server, home, "POST", "/v1/rollout/pause", {"reason": "x"}, auth("reviewer"), 403)
         refused_changes_nothing(server, home, "POST", "/v1/rollback", {"to": "v1", "reason": "x"}, auth("ingest"), 403)
+        malformed = {"content-type": "application/json"}
+        assert client.post("/v1/predictions", content=b"[{bad", headers=malformed).status_code == 401
+        assert client.post("/v1/feedback", content=b"[{bad", headers={**malformed, **auth("reader")}).status_code == 403
+        not_records = client.post("/v1/predictions", json=[1, {"prediction_id": "x"}], headers=auth("ingest"))
+        assert not_records.status_code == 422 and not_records.json()["errors"][0]["index"] == 0
         assert client.get("/v1/models").status_code == 401
         assert client.get("/v1/models", headers=auth("ingest")).status_code == 403
 
