@@ -134,7 +134,6 @@ def create_app(container: Container, *, background: bool | Literal["lock"] = Tru
     app = FastAPI(title="retrain", version="1", lifespan=lifespan,
                   max_body_size=container.settings.serve.max_body_mb * 1024 * 1024,
                   description="Keeps a production image classifier healthy from its users' feedback.")
-    app.state.loop = loop
     app.state.auth = auth
     _errors(app)
 

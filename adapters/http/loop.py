@@ -2,7 +2,8 @@
 
 Every `serve.tick_seconds` it runs a tick without campaign steps (monitor, rollout phases): training and the other
 campaign steps belong to `retrain worker`, never to a process that serves requests. An accepted batch of records
-pokes it, so the triggers are evaluated soon after each batch (rule 4.1) without slowing the request."""
+pokes it, so the triggers are evaluated soon after each batch (rule 4.1) without slowing the request: at most once
+a second however many batches arrive."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from application.monitoring import VersionReport
 from application.retrain import Retrain
 
 log = structlog.get_logger()
+POKED_EVERY = 1.0  # seconds between two evaluations woken by new records
 
 
 class BackgroundLoop:
@@ -28,7 +30,6 @@ class BackgroundLoop:
         self.monitored = monitored
         self._poked = threading.Event()
         self._stopping = threading.Event()
-        self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="retrain-loop", daemon=True)
 
     def start(self) -> None:
@@ -44,28 +45,21 @@ class BackgroundLoop:
         if self._thread.is_alive():
             self._thread.join(timeout=60)
 
-    def tick(self) -> None:
-        """One full pass now: monitor and rollout phases."""
-        with self._lock:
-            report = self.retrain.tick(campaign_steps=False)
-        self.monitored(report.monitor)
-
     def _run(self) -> None:
         next_tick = 0.0
         while not self._stopping.is_set():
+            started = time.monotonic()
             try:
-                now = time.monotonic()
-                if now >= next_tick:
-                    self.tick()
-                    next_tick = now + self.interval
+                if started >= next_tick:  # a full pass: monitor and rollout phases
+                    self.monitored(self.retrain.tick(campaign_steps=False).monitor)
+                    next_tick = started + self.interval
                 elif self._poked.is_set():
                     self._poked.clear()
-                    with self._lock:
-                        reports = self.retrain.monitoring.evaluate()
-                    self.monitored(reports)
+                    self.monitored(self.retrain.monitoring.evaluate())
             except Exception as error:  # noqa: BLE001 - the loop must outlive one failed pass; the log says why
                 log.error("background_pass_failed", error=type(error).__name__, detail=str(error)[:200])
-            self._poked.wait(timeout=max(0.0, min(self.interval, next_tick - time.monotonic())))
+            self._stopping.wait(max(0.0, started + POKED_EVERY - time.monotonic()))  # at most one pass a second
+            self._poked.wait(timeout=max(0.0, next_tick - time.monotonic()))
 
 
 class LoopLock:
