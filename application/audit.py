@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from application.ledger import Ledger
+from domain.errors import NotFound
 
-_ENVELOPE = {"originator_id", "originator_version", "timestamp", "actor", "originator_topic"}
-_LABEL_FIELDS = ("label", "version_label", "candidate_label", "stable_label", "by_version", "replacing")
 _VERDICTS = ("CandidateValidated", "CandidateRejected")
 CHAPTERS = ("breaches", "campaign", "dataset", "training", "gates", "rollout", "service")
 _CAMPAIGN_CHAPTERS = {
@@ -34,104 +32,47 @@ class HistoryFilter:
     as_of: datetime | None = None
 
 
-class _Relations:
-    """What the log has said so far about who is concerned by each aggregate's events."""
-
-    def __init__(self) -> None:
-        self.labels: dict[str, str] = {}  # aggregate id -> the version label its rows show
-        self.parties: dict[str, set[str]] = {}  # rollout id -> stable and candidate labels
-        self.campaign_of: dict[str, str] = {}  # rollout or candidate version id -> campaign id
-
-    def learn(self, aggregate: str, aggregate_id: str, details: dict[str, Any]) -> None:
-        if aggregate == "ModelVersion" and "label" in details:
-            self.labels[aggregate_id] = details["label"]
-        elif aggregate == "RetrainCampaign" and "version_label" in details:
-            self.labels[aggregate_id] = details["version_label"]
-        elif aggregate == "Rollout" and "candidate_label" in details:
-            self.labels[aggregate_id] = details["candidate_label"]
-            self.parties[aggregate_id] = {details["candidate_label"], details["stable_label"]}
-        if details.get("campaign_id") and aggregate in ("Rollout", "ModelVersion"):
-            self.campaign_of[aggregate_id] = details["campaign_id"]
-
-    def concerns_version(self, row: dict[str, Any], label: str) -> bool:
-        named = {row["details"].get(name) for name in _LABEL_FIELDS}
-        return label == row["version"] or label in named or label in self.parties.get(row["aggregate_id"], ())
-
-    def concerns_campaign(self, row: dict[str, Any], campaign_id: str) -> bool:
-        """The campaign's own events, its candidate's registration and verdict, and its candidate's rollout."""
-        details, aggregate_id = row["details"], row["aggregate_id"]
-        if campaign_id in (aggregate_id, details.get("campaign_id")):
-            return True
-        if self.campaign_of.get(aggregate_id) != campaign_id:
-            return False
-        if row["aggregate"] == "Rollout" or row["event"] in _VERDICTS:
-            return True
-        return self.campaign_of.get(str(details.get("rollout_id"))) == campaign_id
-
-
 class Audit:
-    """Reads the event log: the timeline, filtered, and a version's explanation."""
+    """Reads the audit trail from the read models: the timeline, filtered, and a version's explanation."""
 
     def __init__(self, *, ledger: Ledger) -> None:
         self.ledger = ledger
+        self.read = ledger.read
 
-    def timeline(self, relations: _Relations | None = None) -> Iterator[dict[str, Any]]:
-        """Every event, oldest first, in the `retrain history --json` shape (plus `_timestamp`)."""
-        relations = relations or _Relations()
-        for domain_event in self.ledger.all_events():
-            aggregate = type(domain_event).__qualname__.split(".")[0]
-            aggregate_id = str(domain_event.originator_id)
-            details = _jsonable({k: v for k, v in vars(domain_event).items() if k not in _ENVELOPE})
-            relations.learn(aggregate, aggregate_id, details)
-            yield {
-                "time": domain_event.timestamp.isoformat(),
-                "aggregate": aggregate,
-                "aggregate_id": aggregate_id,
-                "version": relations.labels.get(aggregate_id),
-                "event": type(domain_event).__name__,
-                "actor": getattr(domain_event, "actor", None),
-                "details": details,
-                "_timestamp": domain_event.timestamp,
-            }
+    def _where(self, where: HistoryFilter) -> dict[str, Any]:
+        concerns = []
+        if where.version:
+            concerns.append(f"version:{self.read.find('version', where.version)['label']}")  # NotFound if unknown
+        if where.campaign:
+            concerns.append(f"campaign:{self.read.find('campaign', where.campaign)['id']}")
+        return {"concerns": concerns, "since": where.since, "until": where.as_of}
 
     def history(self, where: HistoryFilter | None = None) -> list[dict[str, Any]]:
         """The timeline, oldest first; `as_of` shows only what had been recorded by then."""
-        where = where or HistoryFilter()
-        campaign_id = str(self.ledger.campaign(where.campaign).id) if where.campaign else None
-        label = self.ledger.version(where.version).label if where.version else None  # NotFound if unknown
-        relations = _Relations()
-        rows = []
-        for row in self.timeline(relations):
-            moment = row.pop("_timestamp")
-            if where.as_of and moment > where.as_of:
-                continue
-            if where.since and moment < where.since:
-                continue
-            if label and not relations.concerns_version(row, label):
-                continue
-            if campaign_id and not relations.concerns_campaign(row, campaign_id):
-                continue
-            rows.append(row)
-        return rows
+        return self.read.events(**self._where(where or HistoryFilter()))
 
-    def explain(self, ref: str) -> dict[str, Any]:
-        """Why this version exists and what happened to it: breaches, campaign, dataset, training, gates, rollout."""
+    def history_json(self, where: HistoryFilter | None = None) -> str:
+        """The same rows as one JSON array, written from the stored rows without decoding them."""
+        texts = self.read.event_texts(**self._where(where or HistoryFilter()))
+        return "[\n" + ",\n".join(texts) + "\n]" if texts else "[]"
+
+    def explain(self, ref: str, as_of: datetime | None = None) -> dict[str, Any]:
+        """Why this version exists and what happened to it: breaches, campaign, dataset, training, gates, rollout;
+        with `as_of`, as it was known at that time."""
         version = self.ledger.version(ref)
+        if as_of is not None:
+            version = self.ledger.as_of(version.id, as_of)
+            if version is None:
+                raise NotFound(f"model version {ref!r} did not exist yet at {as_of.isoformat()}")
         vid = str(version.id)
-        relations = _Relations()
-        rows = []
-        for position, row in enumerate(self.timeline(relations)):
-            row.pop("_timestamp")
-            rows.append({**row, "_position": position})
         campaign_id = version.campaign_id
-        campaign_rows = [r for r in rows if campaign_id and r["aggregate_id"] == campaign_id]
-        rollout_ids = {rid for rid, parties in relations.parties.items() if version.label in parties}
-        rollout_rows = [r for r in rows if r["aggregate_id"] in rollout_ids]
-        own_rows = [r for r in rows if r["aggregate_id"] == vid]
-        breach_rows = _triggering_breaches(rows, campaign_rows)
-        story = _story(breach_rows, campaign_rows, own_rows, rollout_rows)
-        for row in rows:
-            del row["_position"]
+        until = {"until": as_of}
+        own_rows = self.read.events(aggregate_ids=[vid], **until)
+        campaign_rows = self.read.events(aggregate_ids=[campaign_id], **until) if campaign_id else []
+        rollout_ids = [d["id"] for d in self.read.documents("rollout")
+                       if version.label in (d["stable"], d["candidate"])]
+        rollout_rows = self.read.events(aggregate_ids=rollout_ids, **until) if rollout_ids else []
+        breach_rows = self._triggering_breaches(campaign_rows, as_of)
         explanation: dict[str, Any] = {
             "version": version.label, "id": vid, "state": version.state, "architecture": version.architecture,
             "artifact_sha256": version.artifact_sha256,
@@ -141,31 +82,37 @@ class Audit:
                                                                        "CandidateTrained")},
             "gates": _last_details(own_rows, *_VERDICTS),
             "rollout_steps": [_step(r) for r in rollout_rows],
-            "events": own_rows, "rollouts": rollout_rows, "story": story,
+            "events": own_rows, "rollouts": rollout_rows,
+            "story": _story(breach_rows, campaign_rows, own_rows, rollout_rows),
         }
+        if as_of is not None:
+            explanation["as_of"] = as_of.isoformat()
         if version.parent_id:
-            explanation["parent"] = self.ledger.version(version.parent_id).label
+            explanation["parent"] = self.read.find("version", version.parent_id)["label"]
         if campaign_id:
-            number = self.ledger.campaign(campaign_id).number
+            number = self.read.find("campaign", campaign_id)["number"]
             explanation["campaign"] = {"id": campaign_id, "number": number, "events": campaign_rows}
         return explanation
 
-
-def _triggering_breaches(rows: list[dict[str, Any]], campaign_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The parent's ThresholdBreached events that opened the campaign or joined it."""
-    triggers: list[dict[str, Any]] = []
-    for row in campaign_rows:
-        if row["event"] == "Opened":
-            triggers += row["details"].get("breaches", [])
-        elif row["event"] == "BreachAttached":
-            triggers.append(row["details"]["breach"])
-    wanted = {(b.get("rule"), b.get("segment"), b.get("at")) for b in triggers}
-    opened = campaign_rows[0] if campaign_rows else None
-    return [
-        r for r in rows
-        if opened and r["event"] == "ThresholdBreached" and r["aggregate_id"] == opened["details"].get("version_id")
-        and (r["details"]["rule"], r["details"]["segment"], r["time"]) in wanted
-    ]
+    def _triggering_breaches(self, campaign_rows: list[dict[str, Any]], as_of: datetime | None) -> list[dict[str, Any]]:
+        """The parent's ThresholdBreached events that opened the campaign or joined it, found by their identity
+        (campaigns opened before breaches carried it are matched by rule, segment and time)."""
+        triggers: list[dict[str, Any]] = []
+        for row in campaign_rows:
+            if row["event"] == "Opened":
+                triggers += row["details"].get("breaches", [])
+            elif row["event"] == "BreachAttached":
+                triggers.append(row["details"]["breach"])
+        if not triggers:
+            return []
+        identities = [b["event_id"] for b in triggers if b.get("event_id")]
+        found = self.read.events(event_ids=identities, until=as_of) if identities else []
+        unlinked = {(b.get("rule"), b.get("segment"), b.get("at")) for b in triggers if not b.get("event_id")}
+        if unlinked:
+            parent_rows = self.read.events(aggregate_ids=[campaign_rows[0]["details"]["version_id"]], until=as_of)
+            found += [r for r in parent_rows if r["event"] == "ThresholdBreached"
+                      and (r["details"]["rule"], r["details"]["segment"], r["time"]) in unlinked]
+        return sorted(found, key=lambda r: r["position"])
 
 
 def _story(breaches: list[dict[str, Any]], campaign: list[dict[str, Any]], own: list[dict[str, Any]],
@@ -175,7 +122,7 @@ def _story(breaches: list[dict[str, Any]], campaign: list[dict[str, Any]], own: 
     tagged += [(_CAMPAIGN_CHAPTERS.get(r["event"], "campaign"), r) for r in campaign]
     tagged += [(_OWN_CHAPTERS.get(r["event"], "service"), r) for r in own]
     tagged += [("rollout", r) for r in rollout]
-    ordered = sorted(tagged, key=lambda pair: (CHAPTERS.index(pair[0]), pair[1]["_position"]))
+    ordered = sorted(tagged, key=lambda pair: (CHAPTERS.index(pair[0]), pair[1]["position"]))
     return [{"chapter": chapter, "time": r["time"], "aggregate": r["aggregate"], "version": r["version"], "event": r["event"],
              "actor": r["actor"], "details": r["details"]} for chapter, r in ordered]
 
@@ -199,17 +146,3 @@ def _step(row: dict[str, Any]) -> dict[str, Any]:
     keep = ("from_percent", "to_percent", "phase", "reason", "plan")
     return {"time": row["time"], "event": row["event"], "actor": row["actor"],
             **{k: v for k, v in row["details"].items() if k in keep}}
-
-
-def _jsonable(value: Any) -> Any:
-    """JSON types only: times as RFC 3339 text, ids as text (checked by exact type: this runs for every event)."""
-    kind = type(value)
-    if kind is dict:
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if kind is list or kind is tuple:
-        return [_jsonable(v) for v in value]
-    if kind is datetime:
-        return value.isoformat()
-    if kind in (str, int, float, bool) or value is None:
-        return value
-    return str(value)

@@ -384,6 +384,7 @@ class Campaigns:
                     "batch_size": t.batch_size, "world_size": t.world_size}
         return {"learning_rate": t.fine_tune_learning_rate, "max_epochs": t.fine_tune_max_epochs,
                 "patience": t.patience, "batch_size": t.batch_size, "rehearsal_max": t.rehearsal_max,
+                "rehearsal_ratio": t.rehearsal_ratio,
                 "world_size": t.world_size}
 
     def retry(self, ref: str, *, actor: str, forced: str | None = None) -> RetrainCampaign:

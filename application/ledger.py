@@ -12,6 +12,8 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import IntegrityError
 
+from application.ports import ViewStore
+from application.read_models import KINDS, InMemoryViewStore, ReadModels
 from domain.errors import NotFound
 from domain.model_version import ModelVersion
 from domain.retrain_campaign import RetrainCampaign
@@ -26,6 +28,11 @@ class Ledger(Application[UUID]):
 
     name = "retrain"
     snapshotting_intervals = {ModelVersion: 100, RetrainCampaign: 100, Rollout: 100}
+
+    def __init__(self, *, env: dict[str, str], views: ViewStore | None = None) -> None:
+        """`views`: where the read models live (in memory when not given: fit for an in-memory event store)."""
+        super().__init__(env=env)
+        self.read = ReadModels(self, views if views is not None else InMemoryViewStore())
 
     # -- writing ------------------------------------------------------------------------------------
     def retrying(self, command: Callable[[], T], attempts: int = 5) -> T:
@@ -50,16 +57,6 @@ class Ledger(Application[UUID]):
             raise NotFound(f"no {name}")
         return aggregate
 
-    def _ids_created(self, topic: str) -> Iterator[UUID]:
-        start = None
-        while True:
-            page = self.recorder.select_notifications(start=start, limit=PAGE, topics=[topic])
-            for notification in page:
-                yield notification.originator_id
-            if len(page) < PAGE:
-                return
-            start = page[-1].id + 1
-
     def as_of(self, aggregate_id: UUID, moment: datetime) -> Any:
         """The aggregate as it was known at `moment`: rebuilt from its events recorded up to then (None if none)."""
         version = None
@@ -69,50 +66,62 @@ class Ledger(Application[UUID]):
             version = stored.originator_version
         return None if version is None else self.repository.get(aggregate_id, version=version)
 
-    def _all(self, topic: str, kind: type[T], name: str, as_of: datetime | None) -> list[T]:
+    def _all(self, kind: type[T], name: str, as_of: datetime | None, **where: Any) -> list[T]:
+        ids = [UUID(i) for i in self.read.ids(KINDS[kind], **where)]
         if as_of is None:
-            return [self._get(i, kind, name) for i in self._ids_created(topic)]
-        return [found for i in self._ids_created(topic) if isinstance(found := self.as_of(i, as_of), kind)]
+            return [self._get(i, kind, name) for i in ids]
+        return [found for i in ids if isinstance(found := self.as_of(i, as_of), kind)]
+
+    def resolve(self, kind: str, ref: str) -> UUID | None:
+        """The id a reference names: a version's label (`v3`) or id, a campaign's (`3`, `c3`) or a rollout's
+        (`2`, `r2`) number or id."""
+        if kind == "version":
+            return _as_uuid(ref) or ModelVersion.create_id(ref)
+        if kind == "campaign":
+            return _as_uuid(ref) or _numbered(ref, "c", RetrainCampaign.create_id)
+        return _as_uuid(ref) or _numbered(ref, "r", Rollout.create_id)
 
     def version(self, ref: str) -> ModelVersion:
         """A version by label (`v3`) or id."""
-        return self._get(_as_uuid(ref) or ModelVersion.create_id(ref), ModelVersion, f"model version {ref!r}")
+        return self._get(self.resolve("version", ref), ModelVersion, f"model version {ref!r}")
 
     def versions(self, as_of: datetime | None = None) -> list[ModelVersion]:
-        return self._all(ModelVersion.Registered.TOPIC, ModelVersion, "model version", as_of)
+        return self._all(ModelVersion, "model version", as_of)
 
     def next_version_label(self) -> str:
-        return f"v{sum(1 for _ in self._ids_created(ModelVersion.Registered.TOPIC)) + 1}"
+        return f"v{len(self.read.ids('version')) + 1}"
 
     def production(self) -> ModelVersion | None:
-        return next((v for v in self.versions() if v.state == "production"), None)
+        return next(iter(self._all(ModelVersion, "model version", None, state="production")), None)
 
     def campaign(self, ref: str) -> RetrainCampaign:
         """A campaign by number (`3`, `c3`) or id."""
-        aggregate_id = _as_uuid(ref) or _numbered(ref, "c", RetrainCampaign.create_id)
-        return self._get(aggregate_id, RetrainCampaign, f"campaign {ref!r}")
+        return self._get(self.resolve("campaign", ref), RetrainCampaign, f"campaign {ref!r}")
 
     def campaigns(self, as_of: datetime | None = None) -> list[RetrainCampaign]:
-        return self._all(RetrainCampaign.Opened.TOPIC, RetrainCampaign, "campaign", as_of)
+        return self._all(RetrainCampaign, "campaign", as_of)
 
     def open_campaign_for(self, version_id: str) -> RetrainCampaign | None:
-        return next((c for c in self.campaigns() if c.version_id == version_id and c.is_active), None)
+        active = self._all(RetrainCampaign, "campaign", None, active=True)
+        return next((c for c in active if c.version_id == version_id), None)
 
     def next_campaign_number(self) -> int:
-        return sum(1 for _ in self._ids_created(RetrainCampaign.Opened.TOPIC)) + 1
+        return len(self.read.ids("campaign")) + 1
 
     def rollout(self, ref: str) -> Rollout:
         """A rollout by number (`2`, `r2`) or id."""
-        return self._get(_as_uuid(ref) or _numbered(ref, "r", Rollout.create_id), Rollout, f"rollout {ref!r}")
+        return self._get(self.resolve("rollout", ref), Rollout, f"rollout {ref!r}")
 
     def rollouts(self, as_of: datetime | None = None) -> list[Rollout]:
-        return self._all(Rollout.Started.TOPIC, Rollout, "rollout", as_of)
+        return self._all(Rollout, "rollout", as_of)
 
     def active_rollout(self, as_of: datetime | None = None) -> Rollout | None:
-        return next((r for r in reversed(self.rollouts(as_of)) if r.is_active), None)
+        if as_of is not None:
+            return next((r for r in reversed(self.rollouts(as_of)) if r.is_active), None)
+        return next(reversed(self._all(Rollout, "rollout", None, active=True)), None)
 
     def next_rollout_number(self) -> int:
-        return sum(1 for _ in self._ids_created(Rollout.Started.TOPIC)) + 1
+        return len(self.read.ids("rollout")) + 1
 
     # -- reading the log ----------------------------------------------------------------------------
     def all_events(self) -> Iterator[DomainEventProtocol[Any]]:

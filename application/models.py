@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
 from typing import Any
 
 import structlog
@@ -81,37 +80,3 @@ def _check_classes(classes: list[str]) -> None:
         raise InvalidInput("class names must be unique")
     if any(not c.strip() or len(c) > 64 for c in classes):
         raise InvalidInput("class names must be 1 to 64 characters")
-
-
-def version_documents(ledger: Ledger, as_of: datetime | None = None) -> list[dict[str, Any]]:
-    """Every version in the `retrain models --json` shape, oldest first; with `as_of`, as known at that time."""
-    versions = ledger.versions(as_of)
-    labels = {str(v.id): v.label for v in versions}
-    return [version_summary(v, labels) for v in versions]
-
-
-def version_document(ledger: Ledger, ref: str) -> dict[str, Any]:
-    """One version (by label or id) in the `retrain models show --json` shape."""
-    found = ledger.version(ref)
-    return version_summary(found, {str(v.id): v.label for v in ledger.versions()})
-
-
-def version_summary(version: ModelVersion, labels: dict[str, str]) -> dict[str, Any]:
-    """The `retrain models --json` shape (SPEC 5.1); `parent` is the parent's label (its id is `parent_id`)."""
-    return {
-        "label": version.label,
-        "id": str(version.id),
-        "state": version.state,
-        "parent": labels.get(version.parent_id, version.parent_id) if version.parent_id else None,
-        "parent_id": version.parent_id,
-        "created_at": version.created_on.isoformat(),
-        "artifact_sha256": version.artifact_sha256,
-        "metrics": version.training_metrics,
-        "architecture": version.architecture,
-        "classes": version.classes,
-        "baseline_ms": version.baseline_ms,
-        "strategy": version.strategy,
-        "dataset_id": version.dataset_id,
-        "open_breaches": sorted(version.open_breaches),
-        "validation": version.validation,
-    }

@@ -11,6 +11,7 @@ import structlog
 from application.campaigns import Campaigns
 from application.ledger import Ledger
 from application.ports import Clock, FeedbackStore
+from application.read_models import event_identity
 from domain.model_version import SERVING_STATES, ModelVersion
 from domain.policy import TriggerPolicy
 from domain.rules.episodes import episode_transitions
@@ -82,7 +83,8 @@ class Monitoring:
                     threshold=verdict.threshold, window_size=verdict.window, window_start=bounds[0],
                     window_end=bounds[1], evidence=verdict.evidence, actor=ACTOR, timestamp=now,
                 )
-                breaches.append(_breach_summary(verdict, now))
+                breaches.append({**_breach_summary(verdict, now),
+                                 "event_id": event_identity(str(version.id), version.version)})
                 log.info("threshold_breached", version=label, rule=verdict.rule, segment=verdict.segment,
                          observed=verdict.observed, threshold=verdict.threshold)
             else:

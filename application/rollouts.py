@@ -56,14 +56,7 @@ class Rollouts:
     def status(self, as_of: datetime | None = None) -> dict[str, Any] | None:
         """The active rollout in the `retrain rollout status --json` shape, or None when none is active; with
         `as_of`, as it was known at that time."""
-        rollout = self.ledger.active_rollout(as_of)
-        if rollout is None:
-            return None
-        return {
-            "id": str(rollout.id), "number": rollout.number, "stable": rollout.stable_label,
-            "candidate": rollout.candidate_label, "percent": rollout.percent, "phase": rollout.phase,
-            "state": rollout.state, "phase_started_at": rollout.phase_started_at.isoformat(),
-        }
+        return self.ledger.read.rollout_status(as_of)
 
     # -- time-driven ---------------------------------------------------------------------------------
     def health(self, rollout: Rollout, now: datetime) -> PhaseHealth:

@@ -31,6 +31,7 @@ class TrainingSettings(BaseModel):
     full_max_epochs: PositiveInt = 50
     patience: PositiveInt = 3
     rehearsal_max: int = Field(5000, ge=0)
+    rehearsal_ratio: PositiveInt = 4  # fine-tuning replays this many original items per curated one
     batch_size: PositiveInt = 64
     seed: int = 0
     world_size: PositiveInt = 1

@@ -43,10 +43,6 @@ def event_store_env(url: str) -> dict[str, str]:
     raise SettingsError(f"invalid setting event_store: unsupported URL {url!r}")
 
 
-def build_ledger(settings: Settings) -> Ledger:
-    return Ledger(env=event_store_env(settings.event_store_url))
-
-
 def build_blob_store(settings: Settings) -> BlobStore:
     location = settings.blob_store_location
     if location.startswith("s3://"):
@@ -94,7 +90,11 @@ class Container:
 
     @cached_property
     def ledger(self) -> Ledger:
-        return build_ledger(self.settings)
+        """The event store, with its read models kept in the feedback store's database."""
+        from adapters.sql.view_store import SqlViewStore
+
+        return Ledger(env=event_store_env(self.settings.event_store_url),
+                      views=SqlViewStore(self.feedback.engine))  # type: ignore[attr-defined]
 
     @cached_property
     def blobs(self) -> BlobStore:

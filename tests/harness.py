@@ -83,14 +83,23 @@ def png(seed: int, size: int = 8) -> bytes:
 
 
 def build_harness(start: datetime = T0, *, feedback: FeedbackStore | None = None, blobs: BlobStore | None = None,
-                  predictor: Predictor | None = None, **settings: Any) -> Harness:
-    """In-memory adapters throughout, unless a real feedback store, blob store or predictor is given."""
+                  predictor: Predictor | None = None, ledger: Ledger | None = None, **settings: Any) -> Harness:
+    """In-memory adapters throughout, unless a real ledger (event store and views), feedback store, blob store or
+    predictor is given."""
     clock = SimulatedClock(start)
     feedback, blobs = feedback or InMemoryFeedbackStore(), blobs or InMemoryBlobStore()
     trainer, evaluator, predictor = FakeTrainer(blobs), FakeEvaluator(), predictor or FakePredictor()
-    ledger = Ledger(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    ledger = ledger or Ledger(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
     app = Retrain(
         settings=Settings(**settings), ledger=ledger, feedback=feedback, blobs=blobs, trainer=trainer,
         evaluator=evaluator, predictor=predictor, clock=clock,
     )
     return Harness(app, clock, feedback, blobs, trainer, evaluator, predictor)
+
+
+def sql_ledger(event_store_url: str, feedback: Any) -> Ledger:
+    """A ledger on a real event store (SQLite file or PostgreSQL), its views in the SQL feedback store's database."""
+    from adapters.sql.view_store import SqlViewStore
+    from bootstrap import event_store_env
+
+    return Ledger(env=event_store_env(event_store_url), views=SqlViewStore(feedback.engine))

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from adapters.cli.common import JsonOption, app, out, print_json, state_of, time_option
+from adapters.cli.common import JsonOption, app, out, print_json, state_of, time_option, views_app
 from application.audit import HistoryFilter
 
 
@@ -23,9 +24,11 @@ def history(
 ) -> None:
     """The audit timeline, oldest first."""
     where = HistoryFilter(version, campaign, time_option("--since", since), time_option("--as-of", as_of))
-    rows = state_of(ctx).container().audit.history(where)
+    audit = state_of(ctx).container().audit
     if as_json:
-        return print_json(rows)
+        sys.stdout.write(audit.history_json(where) + "\n")
+        return
+    rows = audit.history(where)
     if not rows:
         out.print("No events.")
         return
@@ -38,9 +41,12 @@ def history(
 
 
 @app.command()
-def explain(ctx: typer.Context, version: str, as_json: JsonOption = False) -> None:
+def explain(
+    ctx: typer.Context, version: str, as_json: JsonOption = False,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="The story as it was known at this time.")] = None,
+) -> None:
     """Why this version exists and what happened to it."""
-    story = state_of(ctx).container().audit.explain(version)
+    story = state_of(ctx).container().audit.explain(version, time_option("--as-of", as_of))
     if as_json:
         return print_json(story)
     print_story(story)
@@ -103,3 +109,25 @@ def describe_event(event: dict[str, Any]) -> str | None:
     if name == "Superseded":
         return f"{version} superseded by {d['by_version']} (kept for rollback)"
     return None
+
+
+@views_app.command("status")
+def views_status(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """How far the read models have read the event log (every read catches them up first)."""
+    ledger = state_of(ctx).container().ledger
+    status = {"position": ledger.read.store.position(), "log": ledger.recorder.max_notification_id() or 0}
+    if as_json:
+        return print_json(status)
+    behind = status["log"] - status["position"]
+    out.print(f"The read models reflect the event log up to position {status['position']} of {status['log']}"
+              + (f" ({behind} events behind: the next read catches up)." if behind > 0 else "."))
+
+
+@views_app.command("rebuild")
+def views_rebuild(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Empty the read models and rebuild them from every event in the log."""
+    ledger = state_of(ctx).container().ledger
+    position = ledger.read.rebuild()
+    if as_json:
+        return print_json({"position": position})
+    out.print(f"Rebuilt the read models from the event log: {position} events.")

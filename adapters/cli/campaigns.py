@@ -21,14 +21,15 @@ from adapters.cli.common import (
     state_of,
     time_option,
 )
-from application.campaign_views import campaign_summary, curation_items
+from application.campaign_views import curation_items
+from application.documents import campaign_summary
 from domain.errors import InvalidInput
 
 
 @app.command()
 def campaigns(ctx: typer.Context, as_json: JsonOption = False, as_of: AsOfOption = None) -> None:
     """Every campaign with its state, breaches, dataset, strategy and candidate (with --as-of, as they were then)."""
-    rows = [campaign_summary(c) for c in state_of(ctx).container().ledger.campaigns(time_option("--as-of", as_of))]
+    rows = state_of(ctx).container().ledger.read.campaigns(time_option("--as-of", as_of))
     if as_json:
         return print_json(rows)
     if not rows:

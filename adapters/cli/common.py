@@ -25,7 +25,10 @@ model_app = typer.Typer(no_args_is_help=True, add_completion=False, help="Regist
 campaign_app = typer.Typer(no_args_is_help=True, add_completion=False, help="One campaign: show, open, abandon, retry.")
 review_app = typer.Typer(no_args_is_help=True, add_completion=False, help="Human review of critical items.")
 rollout_app = typer.Typer(no_args_is_help=True, add_completion=False, help="Rollout control.")
+views_app = typer.Typer(no_args_is_help=True, add_completion=False,
+                        help="The read models: how far they have read the event log; rebuild them from it.")
 app.add_typer(models_app, name="models")
+app.add_typer(views_app, name="views")
 app.add_typer(model_app, name="model")
 app.add_typer(campaign_app, name="campaign")
 app.add_typer(review_app, name="review")

@@ -23,7 +23,6 @@ from adapters.cli.common import (
     state_of,
     time_option,
 )
-from application.models import version_document, version_documents, version_summary
 from domain.errors import InvalidInput
 
 
@@ -37,7 +36,7 @@ def models(ctx: typer.Context, as_json: JsonOption = False, as_of: AsOfOption = 
 @models_app.command("list")
 def list_models(ctx: typer.Context, as_json: JsonOption = False, as_of: AsOfOption = None) -> None:
     """List versions with state, lineage and metrics (with --as-of, as they were then)."""
-    rows = version_documents(state_of(ctx).container().ledger, time_option("--as-of", as_of))
+    rows = state_of(ctx).container().ledger.read.versions(time_option("--as-of", as_of))
     if as_json:
         return print_json(rows)
     if not rows:
@@ -53,7 +52,7 @@ def list_models(ctx: typer.Context, as_json: JsonOption = False, as_of: AsOfOpti
 @models_app.command("show")
 def show_model(ctx: typer.Context, version: str, as_json: JsonOption = False) -> None:
     """One version in full."""
-    row = version_document(state_of(ctx).container().ledger, version)
+    row = state_of(ctx).container().ledger.read.find("version", version)
     if as_json:
         return print_json(row)
     for key, value in row.items():
@@ -101,6 +100,6 @@ def register_model(
         production=production, actor=actor or default_actor(),
     )
     if as_json:
-        return print_json(version_summary(version, {}))
+        return print_json(container.ledger.read.find("version", version.label))
     state = "in production" if production else "registered"
     out.print(f"Registered {version.label} ({arch}, {len(names)} classes, sha256 {version.artifact_sha256[:12]}): {state}.")

@@ -23,7 +23,6 @@ from adapters.cli.common import (
     state_of,
 )
 from application.ingestion import BatchRejected
-from application.models import version_summary
 from application.monitoring import VersionReport
 from domain.errors import InvalidInput
 
@@ -47,7 +46,7 @@ def init(
     version = container.first_model.init(source=dataset, epochs=epochs, seed=seed, baseline_ms=baseline_ms,
                                            actor=actor or default_actor(), architecture=arch)
     if as_json:
-        return print_json(version_summary(version, {}))
+        return print_json(container.ledger.read.find("version", version.label))
     metrics = version.training_metrics
     out.print(f"Trained {version.label} ({version.architecture}) on {dataset}: test accuracy "
               f"{metrics.get('test_accuracy', 0):.2%}, best epoch {metrics.get('best_epoch')} of "

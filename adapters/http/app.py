@@ -31,9 +31,9 @@ from adapters.http.batching import PredictionBatcher
 from adapters.http.loop import BackgroundLoop, LoopLock
 from adapters.http.metrics import Metrics
 from application.audit import HistoryFilter
-from application.campaign_views import campaign_summary, curation_items
+from application.campaign_views import curation_items
+from application.documents import campaign_summary
 from application.ingestion import MAX_LISTED_ERRORS, BatchRejected, IngestReport
-from application.models import version_document, version_documents
 from application.retrain import Retrain
 from application.serving import PredictRequest
 from application.settings import load_settings
@@ -161,19 +161,19 @@ def create_app(container: Container, *, background: bool | Literal["lock"] = Tru
     # -- reads --------------------------------------------------------------------------------------------
     @app.get("/v1/models", tags=["models"])
     def models(_: Reader, as_of: AsOf = None) -> list[dict[str, Any]]:
-        return version_documents(retrain.ledger, _moment(as_of))
+        return retrain.ledger.read.versions(_moment(as_of))
 
     @app.get("/v1/models/{version}", tags=["models"])
     def model(version: str, _: Reader) -> dict[str, Any]:
-        return version_document(retrain.ledger, version)
+        return retrain.ledger.read.find("version", version)
 
     @app.get("/v1/models/{version}/explain", tags=["models"])
-    def explain(version: str, _: Reader) -> dict[str, Any]:
-        return retrain.audit.explain(version)
+    def explain(version: str, _: Reader, as_of: AsOf = None) -> dict[str, Any]:
+        return retrain.audit.explain(version, _moment(as_of))
 
     @app.get("/v1/campaigns", tags=["campaigns"])
     def campaigns(_: Reader, as_of: AsOf = None) -> list[dict[str, Any]]:
-        return [campaign_summary(c) for c in retrain.ledger.campaigns(_moment(as_of))]
+        return retrain.ledger.read.campaigns(_moment(as_of))
 
     @app.get("/v1/campaigns/{campaign}", tags=["campaigns"])
     def campaign(campaign: str, _: Reader) -> dict[str, Any]:
@@ -217,7 +217,7 @@ def create_app(container: Container, *, background: bool | Literal["lock"] = Tru
     def rollback(body: RollbackBody, who: Operator) -> dict[str, Any]:
         """Rule 4.8: make a former production version production again, at once."""
         restored = retrain.rollouts.rollback_to(body.to, reason=body.reason, actor=who.actor)
-        return version_document(retrain.ledger, restored.label)
+        return retrain.ledger.read.find("version", restored.label)
 
     # -- operations ---------------------------------------------------------------------------------------
     @app.get("/healthz", tags=["operations"])

@@ -87,3 +87,45 @@ review_items = Table(
     Column("decided_label", String(256)),
     Column("actor", String(200)),
 )
+
+# -- the read models (application.read_models): documents and history rows, and the log position they reflect --
+view_position = Table(
+    "view_position",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("position", BigInteger, nullable=False),
+)
+
+view_documents = Table(
+    "view_documents",
+    metadata,
+    Column("aggregate_id", String(36), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("key", String(64), nullable=False),
+    Column("state", String(32), nullable=False),
+    Column("active", SmallInteger, nullable=False),
+    Column("created", BigInteger, nullable=False),
+    Column("document", Text, nullable=False),
+)
+Index("ix_view_documents_kind_created", view_documents.c.kind, view_documents.c.created)
+Index("ix_view_documents_kind_key", view_documents.c.kind, view_documents.c.key)
+
+view_events = Table(
+    "view_events",
+    metadata,
+    Column("position", BigInteger, primary_key=True, autoincrement=False),
+    Column("event_id", String(64), nullable=False),
+    Column("ts", BigInteger, nullable=False),
+    Column("aggregate_id", String(36), nullable=False),
+    Column("row", Text, nullable=False),
+)
+Index("ix_view_events_aggregate", view_events.c.aggregate_id, view_events.c.position)
+Index("ix_view_events_event_id", view_events.c.event_id)
+Index("ix_view_events_ts", view_events.c.ts)
+
+view_event_concerns = Table(
+    "view_event_concerns",
+    metadata,
+    Column("concern", String(80), primary_key=True),
+    Column("position", BigInteger, primary_key=True, autoincrement=False),
+)

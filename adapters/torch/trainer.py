@@ -38,8 +38,8 @@ class TorchTrainer:
             return train, validation, len(curated_train) if curated_train is not None else 0
         if curated_train is None:
             raise ValueError("fine-tuning needs a curated dataset")
-        rehearsal_size = min(len(curated_train), int(request.config.get("rehearsal_max", 5000)),
-                             len(original) if original is not None else 0)
+        rehearsal_size = min(len(curated_train) * int(request.config.get("rehearsal_ratio", 1)),
+                             int(request.config.get("rehearsal_max", 5000)), len(original) if original is not None else 0)
         parts = [curated_train]
         if original is not None and rehearsal_size:
             chosen = torch.randperm(len(original), generator=generator)[:rehearsal_size].tolist()
