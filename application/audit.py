@@ -12,7 +12,7 @@ from domain.errors import NotFound
 _VERDICTS = ("CandidateValidated", "CandidateRejected")
 CHAPTERS = ("breaches", "campaign", "dataset", "training", "gates", "rollout", "service")
 _CAMPAIGN_CHAPTERS = {
-    "DatasetCurated": "dataset", "ReviewDecided": "dataset", "ReviewCompleted": "dataset",
+    "DatasetCurated": "dataset", "ReviewDecided": "dataset", "ReviewCompleted": "dataset", "DatasetAmended": "dataset",
     "StrategyChosen": "training", "TrainingStarted": "training", "CandidateTrained": "training",
     "TrainingFailed": "training", "Completed": "gates", "Abandoned": "gates",
 }

@@ -21,7 +21,7 @@ from domain.errors import CampaignAlreadyOpen, IllegalTransition, InvalidInput, 
 from domain.model_version import ModelVersion
 from domain.retrain_campaign import RetrainCampaign
 from domain.rules.campaigns import campaign_action_for_breach
-from domain.rules.curation import enough_training_items
+from domain.rules.curation import enough_training_items, item_reference
 from domain.rules.strategy import STRATEGIES, Strategy, StrategyDecision, TriggeringBreach, choose_strategy
 from domain.rules.validation_gates import judge_candidate
 
@@ -242,8 +242,12 @@ class Campaigns:
         ]
 
     def decide(self, ref: str, item: str, *, approve: bool, label: str | None, actor: str) -> RetrainCampaign:
-        """A reviewer's decision on one critical item; the last one completes the review."""
+        """A reviewer's decision on one critical item (named by its item reference or its prediction id); the last
+        one completes the review."""
         campaign = self.ledger.campaign(ref)
+        known = {*campaign.pending_review, *campaign.review_decisions}
+        if item not in known and item_reference(item) in known:
+            item = item_reference(item)
         if label is not None and label not in self.ledger.version(campaign.version_id).classes:
             raise InvalidInput(f"label {label!r} is not one of the version's classes")
         if label is not None and not approve:
@@ -350,7 +354,9 @@ class Campaigns:
         try:
             trained = self.trainer.train(request)
         except Exception as error:  # any failure of the trainer is recorded, never lost
-            campaign.fail_training(error=_one_line(error), actor=actor, timestamp=self.clock.now())
+            # The event holds the error's class and a fixed sentence: an exception's text may quote data.
+            campaign.fail_training(error=f"{type(error).__name__}: training failed (the worker's log says why)",
+                                   actor=actor, timestamp=self.clock.now())
             self.ledger.save(campaign)
             log.warning("training_failed", campaign=campaign.number, error=_one_line(error))
             return campaign

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import DomainEventProtocol
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, Mapper, StoredEvent
 
 from application.ports import ViewStore
-from application.read_models import KINDS, InMemoryViewStore, ReadModels
+from application.read_models import KINDS, RECORDED_AT, InMemoryViewStore, ReadModels
 from domain.errors import NotFound
 from domain.model_version import ModelVersion
 from domain.retrain_campaign import RetrainCampaign
@@ -23,11 +23,24 @@ T = TypeVar("T")
 PAGE = 1000
 
 
+class StampingMapper(Mapper[UUID]):
+    """Stores with every event the time it was written (`recorded_at`, the system clock), beside the time the event
+    itself carries: a time-driven command run with `--now` says when it happened, the stamp says when it was told."""
+
+    def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
+        stamped = object.__new__(type(domain_event))
+        object.__setattr__(stamped, "__dict__", {**vars(domain_event), RECORDED_AT: datetime.now(UTC).isoformat()})
+        return super().to_stored_event(stamped)
+
+
 class Ledger(Application[UUID]):
     """One event store for the three aggregates, so a decision touching several is saved atomically."""
 
     name = "retrain"
     snapshotting_intervals = {ModelVersion: 100, RetrainCampaign: 100, Rollout: 100}
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        return self.factory.mapper(transcoder=self.construct_transcoder(), mapper_class=StampingMapper)
 
     def __init__(self, *, env: dict[str, str], views: ViewStore | None = None) -> None:
         """`views`: where the read models live (in memory when not given: fit for an in-memory event store)."""

@@ -65,6 +65,19 @@ class FeedbackStore(Protocol):
 
     def decide_review_item(self, campaign_id: str, item: str, *, decision: str, label: str | None, actor: str) -> None: ...
 
+    def user_predictions(self, user_ref: str) -> list[tuple[str, str | None]]:
+        """The prediction ids and image hashes of one user's predictions (SPEC 7, erasure)."""
+        ...
+
+    def erase(self, prediction_ids: Sequence[str]) -> dict[str, int]:
+        """Delete these predictions, their feedback and their review items, in one transaction, leaving no readable
+        trace in the store's files; returns how many of each were deleted."""
+        ...
+
+    def images_in_use(self, image_sha256s: Sequence[str]) -> set[str]:
+        """Those of these images that a remaining prediction or review item still refers to."""
+        ...
+
 
 class PredictionLog(Protocol):
     """Where served predictions are logged: `write` stores the images, then commits the rows in one transaction."""
@@ -85,6 +98,10 @@ class BlobStore(Protocol):
     def get(self, sha256: str) -> bytes: ...
 
     def has(self, sha256: str) -> bool: ...
+
+    def delete(self, sha256: str) -> bool:
+        """Remove a blob (erasure only: nothing else is ever deleted); False if it was not there."""
+        ...
 
 
 class ImageDecodeError(Exception):

@@ -20,6 +20,7 @@ from eventsourcing.persistence import Notification
 
 from application.documents import campaign_summary, rollout_summary, version_summary
 from application.ports import ViewDocument, ViewEvent, ViewStore
+from domain.erasure import Erasure
 from domain.errors import NotFound
 from domain.model_version import ModelVersion
 from domain.retrain_campaign import RetrainCampaign
@@ -33,12 +34,13 @@ log = structlog.get_logger()
 PAGE = 1000
 PROGRESS_PAGES = 50  # a progress line every 50,000 events
 CACHED_AGGREGATES = 5000
-ENVELOPE = frozenset({"originator_id", "originator_version", "timestamp", "actor", "originator_topic"})
+RECORDED_AT = "recorded_at"  # stored with every event by the ledger's mapper: when it was written
+ENVELOPE = frozenset({"originator_id", "originator_version", "timestamp", "actor", "originator_topic", RECORDED_AT})
 LABEL_FIELDS = ("label", "version_label", "candidate_label", "stable_label", "by_version", "replacing")
 VERDICTS = ("CandidateValidated", "CandidateRejected")
 KINDS: dict[type, str] = {ModelVersion: "version", RetrainCampaign: "campaign", Rollout: "rollout"}
 NAMES = {"version": "model version", "campaign": "campaign", "rollout": "rollout"}
-Aggregate = ModelVersion | RetrainCampaign | Rollout
+Aggregate = ModelVersion | RetrainCampaign | Rollout | Erasure
 
 
 class ReadModels:
@@ -93,7 +95,8 @@ class ReadModels:
             created = notification.id if domain_event.originator_version == 1 else touched.get(aggregate_id, (aggregate, 0))[1]
             touched[aggregate_id] = (aggregate, created)
             events.append(self._event(notification.id, domain_event, aggregate))
-        documents = [self._document(aggregate, created) for aggregate, created in touched.values()]
+        documents = [self._document(aggregate, created) for aggregate, created in touched.values()
+                     if type(aggregate) in KINDS]
         if len(self._aggregates) > CACHED_AGGREGATES:
             self._aggregates.clear()
         return documents, events
@@ -138,22 +141,23 @@ class ReadModels:
             "time": domain_event.timestamp.isoformat(), "aggregate": type(aggregate).__name__,
             "aggregate_id": aggregate_id, "version": label, "event": name,
             "actor": getattr(domain_event, "actor", None), "details": details, "event_id": event_id,
-            "position": position,
+            "position": position, "recorded_at": getattr(domain_event, RECORDED_AT, None),
         }
         return ViewEvent(position, event_id, domain_event.timestamp, aggregate_id, name,
                          frozenset(self._concerns(aggregate, name, label, details)), row)
 
-    def _concerns(self, aggregate: Aggregate, name: str, label: str, details: dict[str, Any]) -> Iterable[str]:
+    def _concerns(self, aggregate: Aggregate, name: str, label: str | None, details: dict[str, Any]) -> Iterable[str]:
         """The versions an event is about (`history --version`), and the campaigns (`history --campaign`): a
         campaign's own events, its candidate's registration and verdict, and its candidate's rollout."""
-        labels = {label} | {details[f] for f in LABEL_FIELDS if isinstance(details.get(f), str)}
+        labels = {label} if label else set()
+        labels |= {details[f] for f in LABEL_FIELDS if isinstance(details.get(f), str)}
         campaigns = {details["campaign_id"]} if details.get("campaign_id") else set()
         if isinstance(aggregate, Rollout):
             labels |= {aggregate.stable_label, aggregate.candidate_label}
             campaigns |= {aggregate.campaign_id} if aggregate.campaign_id else set()
         elif isinstance(aggregate, RetrainCampaign):
             campaigns.add(str(aggregate.id))
-        elif aggregate.campaign_id:
+        elif isinstance(aggregate, ModelVersion) and aggregate.campaign_id:
             rollout_id = details.get("rollout_id")
             if name in VERDICTS or (rollout_id and self._rollout_campaign(rollout_id) == aggregate.campaign_id):
                 campaigns.add(aggregate.campaign_id)
@@ -220,12 +224,14 @@ def event_identity(aggregate_id: str, originator_version: int) -> str:
     return f"{aggregate_id}:{originator_version}"
 
 
-def _label(aggregate: Aggregate) -> str:
+def _label(aggregate: Aggregate) -> str | None:
     if isinstance(aggregate, ModelVersion):
         return aggregate.label
     if isinstance(aggregate, RetrainCampaign):
         return aggregate.version_label
-    return aggregate.candidate_label
+    if isinstance(aggregate, Rollout):
+        return aggregate.candidate_label
+    return None  # an aggregate about no version (an erasure)
 
 
 def jsonable(value: Any) -> Any:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from application.audit import Audit
 from application.campaigns import Campaigns
 from application.curation import Curator
+from application.erasure import Forget
 from application.ingestion import Ingestion
 from application.ledger import Ledger
 from application.models import ModelRegistry
@@ -49,6 +50,7 @@ class Retrain:
         self.models = models or ModelRegistry(ledger=ledger, blobs=blobs, predictor=predictor, clock=clock)
         self.audit = audit or Audit(ledger=ledger)
         self.ingestion = Ingestion(ledger=ledger, feedback=feedback, blobs=blobs, clock=clock)
+        self.forget = Forget(ledger=ledger, feedback=feedback, blobs=blobs, clock=clock)
         self.router = Router(ledger=ledger)
         self.serving = Serving(router=self.router, predictor=predictor, log=prediction_log or DirectLog(feedback, blobs),
                                clock=clock)

@@ -97,6 +97,20 @@ class RetrainCampaign(Aggregate):
         TOPIC = "retrain.RetrainCampaign.Abandoned"
         reason: str
 
+    class DatasetAmended(Event):
+        """A user's data erased (SPEC 7): the datasets not yet used for training, re-written without their items."""
+
+        TOPIC = "retrain.RetrainCampaign.DatasetAmended"
+        dataset_id: str | None  # the curated dataset re-written (None: unchanged, already used for training)
+        final_id: str | None  # the reviewed dataset re-written
+        report_id: str | None  # the curation report re-written
+        removed: int
+        included: int
+        train_items: int
+        validation_items: int
+        awaiting_review: list[str]
+        reason: str
+
     class StepClaimed(Event):
         TOPIC = "retrain.RetrainCampaign.StepClaimed"
         step: str
@@ -221,6 +235,45 @@ class RetrainCampaign(Aggregate):
         if self.pending_review:
             self.state = "awaiting_review"
         self._release("curate")
+
+    @property
+    def dataset_consumed(self) -> bool:
+        """Training has started on the dataset: from then on it is what a model learnt from, never re-written."""
+        return self.attempts > 0 or self.candidate is not None
+
+    def amend_dataset(
+        self, *, dataset_id: str | None, final_id: str | None, report_id: str | None, removed: int, included: int,
+        train_items: int, validation_items: int, awaiting_review: list[str], reason: str, actor: str,
+        timestamp: datetime,
+    ) -> None:
+        """SPEC 7: the datasets re-written without an erased user's items; a consumed dataset stays as it was."""
+        if self.dataset is None:
+            raise IllegalTransition(f"campaign {self.number} has no dataset to amend")
+        if (dataset_id or final_id) and self.dataset_consumed:
+            raise IllegalTransition(f"campaign {self.number}'s dataset was already used for training")
+        self._dataset_amended(
+            dataset_id=dataset_id, final_id=final_id, report_id=report_id, removed=removed, included=included,
+            train_items=train_items, validation_items=validation_items, awaiting_review=awaiting_review,
+            reason=reason, actor=actor, timestamp=timestamp,
+        )
+
+    @event(DatasetAmended)
+    def _dataset_amended(
+        self, dataset_id: str | None, final_id: str | None, report_id: str | None, removed: int, included: int,
+        train_items: int, validation_items: int, awaiting_review: list[str], reason: str, actor: str,
+        timestamp: datetime,
+    ) -> None:
+        assert self.dataset is not None
+        if report_id:
+            self.dataset["report_id"] = report_id
+        if dataset_id:
+            self.dataset.update(dataset_id=dataset_id, included=included, train_items=train_items,
+                                validation_items=validation_items)
+        if final_id:
+            self.dataset["final_id"] = final_id
+        self.dataset["erased"] = self.dataset.get("erased", 0) + removed
+        self.pending_review = [item for item in self.pending_review if item in awaiting_review]
+        self.dataset["awaiting_review"] = len(self.pending_review)
 
     def decide_review(self, *, item: str, decision: str, label: str | None, actor: str, timestamp: datetime) -> None:
         """The procedure's "validation humaine": approve (optionally relabel) or reject one critical item."""

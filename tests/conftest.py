@@ -20,6 +20,7 @@ pytest_plugins = [
     "tests.steps.rollout_steps",
     "tests.steps.rollback_steps",
     "tests.steps.audit_steps",
+    "tests.steps.privacy_steps",
 ]
 
 

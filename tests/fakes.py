@@ -21,7 +21,7 @@ from application.ports import (
     TrainingRequest,
 )
 from application.records import KnownPrediction, RatedOutcome, ReviewItem, StoredFeedback, StoredPrediction
-from domain.rules.curation import Candidate
+from domain.rules.curation import Candidate, item_reference
 from domain.rules.negative_comments import count_watched
 from domain.rules.phase_health import PhaseStats
 from domain.rules.validation_gates import ModelFigures
@@ -151,6 +151,25 @@ class InMemoryFeedbackStore:
         current = self.reviews[(campaign_id, item)]
         self.reviews[(campaign_id, item)] = replace(current, decision=decision, decided_label=label, actor=actor)
 
+    # -- erasure --------------------------------------------------------------------------------------
+    def user_predictions(self, user_ref: str) -> list[tuple[str, str | None]]:
+        return [(p.prediction_id, p.image_sha256) for p in sorted(self.predictions.values(),
+                                                                   key=lambda p: self.order[p.prediction_id])
+                if p.user_ref == user_ref]
+
+    def erase(self, prediction_ids: Sequence[str]) -> dict[str, int]:
+        ids = set(prediction_ids)
+        reviews = [key for key, item in self.reviews.items() if item.prediction_id in ids]
+        for key in reviews:
+            del self.reviews[key]
+        answers = sum(len(self.feedback.pop(pid, [])) for pid in ids)
+        erased = [pid for pid in ids if self.predictions.pop(pid, None) is not None]
+        return {"predictions": len(erased), "feedback": answers, "review_items": len(reviews)}
+
+    def images_in_use(self, image_sha256s: Sequence[str]) -> set[str]:
+        used = {p.image_sha256 for p in self.predictions.values()} | {r.image_sha256 for r in self.reviews.values()}
+        return {sha for sha in image_sha256s if sha in used}
+
 
 class InMemoryWriter:
     """One staged batch of the in-memory store."""
@@ -179,7 +198,7 @@ class InMemoryWriter:
 
 def _candidate(prediction: StoredPrediction, answer: StoredFeedback) -> Candidate:
     return Candidate(
-        item=prediction.prediction_id,
+        item=item_reference(prediction.prediction_id),
         prediction_id=prediction.prediction_id,
         predicted_label=prediction.predicted_label,
         predicted_at=prediction.timestamp,
@@ -187,7 +206,7 @@ def _candidate(prediction: StoredPrediction, answer: StoredFeedback) -> Candidat
         consent=answer.gdpr_consent,
         feedback=answer.user_feedback,
         corrected_label=answer.corrected_label,
-        comment=answer.comment,
+        comment=answer.comment if answer.gdpr_consent else None,
         confidence=prediction.confidence,
         image_sha256=prediction.image_sha256,
         image_type=prediction.image_type,
@@ -213,6 +232,9 @@ class InMemoryBlobStore:
             return self.blobs[sha256]
         except KeyError:
             raise FileNotFoundError(sha256) from None
+
+    def delete(self, sha256: str) -> bool:
+        return self.blobs.pop(sha256, None) is not None
 
     def has(self, sha256: str) -> bool:
         return sha256 in self.blobs

@@ -70,6 +70,15 @@ class FilesystemBlobStore:
             handle.write(data)
         return temporary, path
 
+    def delete(self, sha256: str) -> bool:
+        path = self._path(sha256)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        _sync(path.parent)
+        return True
+
     def get(self, sha256: str) -> bytes:
         return self._path(sha256).read_bytes()
 

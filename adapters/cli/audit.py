@@ -1,4 +1,4 @@
-"""`retrain history` and `retrain explain`: the audit trail."""
+"""`retrain history`, `explain`, `views` and `forget`: the audit trail, its read models, and erasure."""
 
 from __future__ import annotations
 
@@ -9,7 +9,17 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from adapters.cli.common import JsonOption, app, out, print_json, state_of, time_option, views_app
+from adapters.cli.common import (
+    ActorOption,
+    JsonOption,
+    app,
+    default_actor,
+    out,
+    print_json,
+    state_of,
+    time_option,
+    views_app,
+)
 from application.audit import HistoryFilter
 
 
@@ -84,31 +94,57 @@ def describe_event(event: dict[str, Any]) -> str | None:
         excluded = ", ".join(f"{k} {v}" for k, v in d["excluded"].items() if v)
         return (f"dataset curated: {d['included']} items ({d['train_items']} train, {d['validation_items']} "
                 f"validation), {len(d['awaiting_review'])} to review; excluded: {excluded or 'none'}")
+    if name == "ReviewDecided":
+        relabel = f" as {d['label']!r}" if d.get("label") else ""
+        return f"item {d['item']} {d['decision']}{relabel}"
     if name == "ReviewCompleted":
         return f"review completed: {d['approved']} approved, {d['rejected']} rejected"
+    if name == "DatasetAmended":
+        if not (d["dataset_id"] or d["final_id"]):
+            return f"curation report re-written ({d['reason']}); the dataset was already used for training"
+        return f"dataset re-written ({d['reason']}): {d['removed']} item(s) removed, {d['included']} left"
+    if name == "TrainingStarted":
+        c = d["config"]
+        return (f"training attempt {d['attempt']} ({d['strategy']}): learning rate {c.get('learning_rate')}, at most "
+                f"{c.get('max_epochs')} epochs, patience {c.get('patience')}, batch {c.get('batch_size')}, seed "
+                f"{d['seed']}")
     if name == "StrategyChosen":
         return f"strategy: {d['strategy']} ({'; '.join(d['reasons'])})"
     if name == "CandidateTrained":
         m = d["metrics"]
-        return (f"{d['candidate_label']} trained in {m.get('seconds')} s (best epoch {m.get('best_epoch')}, "
-                f"test accuracy {m.get('test_accuracy', 0):.1%})")
+        items = (f", {m['train_items']} training items of which {m['curated_train_items']} curated"
+                 if "train_items" in m and "curated_train_items" in m else "")
+        return (f"{d['candidate_label']} trained in {m.get('seconds')} s (best epoch {m.get('best_epoch')} of "
+                f"{m.get('epochs_run')}{items}, test accuracy {m.get('test_accuracy', 0):.1%})")
     if name in ("CandidateValidated", "CandidateRejected"):
-        parent, candidate = d["figures"]["parent"], d["figures"]["candidate"]
         verdict = "validated" if name == "CandidateValidated" else f"rejected ({', '.join(d['failed_gates'])})"
-        return (f"{version} {verdict} against its parent: validation {candidate['validation_accuracy']:.3f} vs "
-                f"{parent['validation_accuracy']:.3f}, test {candidate['test_accuracy']:.3f} vs "
-                f"{parent['test_accuracy']:.3f}, latency {candidate['latency_ms']:.2f} vs {parent['latency_ms']:.2f} ms")
+        gates = "; ".join(
+            f"{g['name']} {'passed' if g['passed'] else 'FAILED'}: candidate {_figure(g['candidate'])} vs parent "
+            f"{_figure(g['parent'])} ({g['condition']})" for g in d.get("gates", []))
+        return f"{version} {verdict} against its parent: {gates or 'no gate figures recorded'}"
     if name == "TrafficShifted":
-        return f"rollout: {version} {d['from_percent']:g}% -> {d['to_percent']:g}% ({d['reason']})"
+        return f"rollout: {version} {d['from_percent']:g}% -> {d['to_percent']:g}% ({d['reason']}){_health(d)}"
     if name in ("PhaseExtended", "Paused", "Resumed"):
         return f"rollout of {version}: {name} {d.get('reason', '')}".rstrip()
     if name == "RolledBack" and event["aggregate"] == "Rollout":
-        return f"rollout of {version} rolled back: {d['reason']}"
+        return f"rollout of {version} rolled back: {d['reason']}{_health(d)}"
     if name == "Promoted" and d.get("rollout_id"):
         return f"{version} promoted to production"
     if name == "Superseded":
         return f"{version} superseded by {d['by_version']} (kept for rollback)"
     return None
+
+
+def _figure(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _health(details: dict[str, Any]) -> str:
+    """A phase's health evidence, one figure per check: what the traffic shift was decided on."""
+    evidence = details.get("evidence") or {}
+    checks = [f"{check} {_figure(e.get('observed'))} vs {_figure(e.get('threshold'))} over {e.get('samples')}"
+              for check, e in evidence.items() if isinstance(e, dict) and "observed" in e]
+    return f"; health: {', '.join(checks)}" if checks else ""
 
 
 @views_app.command("status")
@@ -131,3 +167,30 @@ def views_rebuild(ctx: typer.Context, as_json: JsonOption = False) -> None:
     if as_json:
         return print_json({"position": position})
     out.print(f"Rebuilt the read models from the event log: {position} events.")
+
+
+@app.command()
+def forget(
+    ctx: typer.Context,
+    user: Annotated[str, typer.Option("--user", help="The user's reference, as sent with their predictions.")],
+    actor: ActorOption = "",
+    as_json: JsonOption = False,
+) -> None:
+    """Erase a user's personal data (predictions, feedback, comments, images) and report what had already been
+    used for training (SPEC section 7). Running it again changes nothing."""
+    report = state_of(ctx).container().retrain.forget.forget(user, actor=actor or default_actor())
+    if as_json:
+        return print_json(report)
+    deleted = report["deleted"]
+    out.print(f"Deleted {deleted['predictions']} prediction(s), {deleted['feedback']} feedback record(s), "
+              f"{deleted['images']} image(s) and {deleted['review_items']} review item(s).")
+    for amended in report["datasets_amended"]:
+        out.print(f"Campaign {amended['campaign']}: its dataset, not yet used for training, was re-written without "
+                  f"{amended['removed']} item(s): now {amended['dataset_id'][:12]}.")
+    consumed = report["consumed_by"]
+    if consumed["datasets"]:
+        out.print(f"Already used for training: dataset(s) {', '.join(d[:12] for d in consumed['datasets'])}, by "
+                  f"version(s) {', '.join(consumed['versions']) or 'none registered'}. Those models keep what they "
+                  f"learnt; retrain without the user's data if that is required.")
+    elif not deleted["predictions"]:
+        out.print("Nothing of this user is stored.")

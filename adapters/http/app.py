@@ -219,6 +219,12 @@ def create_app(container: Container, *, background: bool | Literal["lock"] = Tru
         restored = retrain.rollouts.rollback_to(body.to, reason=body.reason, actor=who.actor)
         return retrain.ledger.read.find("version", restored.label)
 
+    @app.delete("/v1/users/{ref}", tags=["privacy"])
+    def forget(ref: str, who: Operator) -> dict[str, Any]:
+        """SPEC 7: erase a user's predictions, feedback, comments and images; the report names what training had
+        already consumed. Repeating it changes nothing."""
+        return retrain.forget.forget(ref, actor=who.actor)
+
     # -- operations ---------------------------------------------------------------------------------------
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, Any]:

@@ -18,7 +18,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from adapters.sql.schema import feedback, hourly_counts, predictions, review_items
 from application.records import KnownPrediction, RatedOutcome, ReviewItem, StoredFeedback, StoredPrediction
-from domain.rules.curation import Candidate
+from domain.rules.curation import Candidate, item_reference
 from domain.rules.negative_comments import comment_words, count_watched
 from domain.rules.phase_health import PhaseStats
 
@@ -298,6 +298,43 @@ class SqlAlchemyFeedbackStore:
                 .values(decision=decision, decided_label=label, actor=actor)
             )
 
+    # -- erasure (SPEC 7) ---------------------------------------------------------------------------------
+    def user_predictions(self, user_ref: str) -> list[tuple[str, str | None]]:
+        p = predictions
+        with self.engine.connect() as connection:
+            query = select(p.c.prediction_id, p.c.image_sha256).where(p.c.user_ref == user_ref).order_by(p.c.seq)
+            return [(pid, sha) for pid, sha in connection.execute(query)]
+
+    def erase(self, prediction_ids: Sequence[str]) -> dict[str, int]:
+        """SQLite overwrites what it deletes (secure_delete) and the WAL is truncated after the commit, so the
+        files hold no copy; PostgreSQL frees the rows' space at its next VACUUM."""
+        ids = list(prediction_ids)
+        counts = {"predictions": 0, "feedback": 0, "review_items": 0}
+        with self.engine.begin() as connection:
+            for start in range(0, len(ids), CHUNK):
+                chunk = ids[start:start + CHUNK]
+                counts["review_items"] += connection.execute(
+                    review_items.delete().where(review_items.c.prediction_id.in_(chunk))).rowcount
+                counts["feedback"] += connection.execute(
+                    feedback.delete().where(feedback.c.prediction_id.in_(chunk))).rowcount
+                counts["predictions"] += connection.execute(
+                    predictions.delete().where(predictions.c.prediction_id.in_(chunk))).rowcount
+        if self.engine.dialect.name == "sqlite":
+            with self.engine.connect() as connection:
+                connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        return counts
+
+    def images_in_use(self, image_sha256s: Sequence[str]) -> set[str]:
+        shas = [sha for sha in image_sha256s if sha]
+        found: set[str] = set()
+        with self.engine.connect() as connection:
+            for start in range(0, len(shas), CHUNK):
+                chunk = shas[start:start + CHUNK]
+                for table in (predictions, review_items):
+                    found |= set(connection.execute(
+                        select(table.c.image_sha256).where(table.c.image_sha256.in_(chunk))).scalars())
+        return found
+
 
 class _SqlWriter:
     """Writes of one transaction; the store commits or rolls it back as a whole."""
@@ -433,10 +470,13 @@ def _feedback_row(f: StoredFeedback) -> dict[str, Any]:
 
 
 def _candidate(row: Any) -> Candidate:
+    """Curation never sees a comment given without consent: not even to find a label in it."""
+    consent = bool(row["fb_consent"])
     return Candidate(
-        item=row["prediction_id"], prediction_id=row["prediction_id"], predicted_label=row["predicted_label"],
-        predicted_at=from_us(row["ts"]), feedback_at=from_us(row["fb_at"]), consent=bool(row["fb_consent"]),
-        feedback=row["fb_value"], corrected_label=row["fb_corrected_label"], comment=row["fb_comment"],
+        item=item_reference(row["prediction_id"]), prediction_id=row["prediction_id"],
+        predicted_label=row["predicted_label"], predicted_at=from_us(row["ts"]), feedback_at=from_us(row["fb_at"]),
+        consent=consent, feedback=row["fb_value"], corrected_label=row["fb_corrected_label"],
+        comment=row["fb_comment"] if consent else None,
         confidence=row["confidence"], image_sha256=row["image_sha256"], image_type=row["image_type"],
     )
 
@@ -445,6 +485,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA secure_delete=ON")  # an erased user's data is overwritten, not left in free pages
     cursor.close()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -14,6 +15,13 @@ from domain.rules.verdicts import exact
 EXCLUSION_REASONS = ("no_consent", "not_negative", "no_label", "corrupted", "inconsistent", "duplicate")
 LABEL_SOURCES = ("corrected_label", "comment")
 LabelSource = Literal["corrected_label", "comment"]
+
+
+def item_reference(prediction_id: str) -> str:
+    """The opaque name of a feedback item in events, reviews and datasets (SPEC 7): a digest of its prediction id,
+    so that no client-chosen identifier is ever recorded verbatim in the log. The curation report maps each one back
+    for whoever may read the feedback store."""
+    return "i" + hashlib.sha256(prediction_id.encode()).hexdigest()[:15]
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,19 @@ def test_the_demo_closes_the_loop_and_leaves_an_inspectable_home(tmp_path: Path)
     before_anything = datetime.fromisoformat(events[0]["time"]) - timedelta(days=1)
     assert json.loads(run(home, "campaigns", "--as-of", before_anything.isoformat(), "--json").stdout) == []
 
+    # The read models rebuilt from the log give the same answers.
+    listed = run(home, "models", "--json").stdout
+    rebuilt = json.loads(run(home, "views", "rebuild", "--json").stdout)
+    assert rebuilt["position"] == len(events) and run(home, "models", "--json").stdout == listed
+
+    # The right to be forgotten: no file of the home names the user any more; a second run changes nothing.
+    report = json.loads(run(home, "forget", "--user", "user-007", "--json").stdout)
+    assert report["deleted"]["predictions"] > 0 and report["deleted"]["feedback"] > 0
+    assert all(b"user-007" not in path.read_bytes() for path in home.rglob("*") if path.is_file())
+    again = json.loads(run(home, "forget", "--user", "user-007", "--json").stdout)
+    assert again == {"deleted": {"predictions": 0, "feedback": 0, "images": 0, "review_items": 0},
+                     "datasets_amended": [], "consumed_by": {"datasets": [], "versions": []}}
+
 
 def test_the_demo_refuses_a_home_that_holds_data(tmp_path: Path) -> None:
     home = tmp_path / "used"

@@ -188,6 +188,17 @@ def test_a_served_procedure_over_http_predicts_ingests_reviews_and_operates_a_ro
         assert 'retrain_predictions_total{source="ingest",version="v1"}' in metrics
         assert "retrain_inference_seconds_bucket" in metrics and "retrain_rule_breached" in metrics
         assert client.get("/openapi.json").json()["paths"].keys() >= {"/v1/predict", "/v1/rollout/{action}"}
+
+        # DELETE /v1/users/{ref} is `forget`, for operators only: u1's prediction and feedback go, u2's stay.
+        refused_changes_nothing(server, home, "DELETE", "/v1/users/u1", None, auth("reviewer"), 403)
+        forgotten = client.delete("/v1/users/u1", headers=auth("operator"))
+        assert forgotten.status_code == 200, forgotten.text
+        assert forgotten.json()["deleted"] == {"predictions": 1, "feedback": 1, "images": 1, "review_items": 0}
+        assert served["prediction_id"] not in stored_prediction_ids(home)
+        assert multipart.json()["prediction_id"] in stored_prediction_ids(home)
+        assert client.delete("/v1/users/u1", headers=auth("operator")).json()["deleted"]["predictions"] == 0
+        erased = [e for e in client.get("/v1/history", headers=auth("reader")).json() if e["event"] == "ErasureRecorded"]
+        assert [(e["actor"], e["details"]["predictions"]) for e in erased] == [("api:operator", 1)]
     finally:
         assert server.stop() == 0, server.log.read_text()[-2000:]
 

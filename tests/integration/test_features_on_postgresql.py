@@ -18,4 +18,5 @@ def harness(postgres_url: str) -> Iterator[Harness]:
     store.close()
 
 
-scenarios("triggers.feature", "campaigns.feature", "rollout.feature", "rollback.feature", "audit.feature")
+scenarios("triggers.feature", "campaigns.feature", "rollout.feature", "rollback.feature", "audit.feature",
+          "privacy.feature")

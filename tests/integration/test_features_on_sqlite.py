@@ -19,4 +19,5 @@ def harness(tmp_path: Path) -> Iterator[Harness]:
     store.close()
 
 
-scenarios("triggers.feature", "campaigns.feature", "rollout.feature", "rollback.feature", "audit.feature")
+scenarios("triggers.feature", "campaigns.feature", "rollout.feature", "rollback.feature", "audit.feature",
+          "privacy.feature")

@@ -184,3 +184,14 @@ def test_a_process_killed_between_an_event_and_its_view_leaves_consistent_views(
 
 def _notifications(ledger: object) -> list:
     return ledger.recorder.select_notifications(start=None, limit=1_000_000)  # type: ignore[attr-defined]
+
+
+def test_every_event_records_when_it_was_written_beside_the_time_it_carries(harness: Harness) -> None:
+    from datetime import UTC, datetime
+
+    before = datetime.now(UTC)
+    a_year_of_history(harness)  # on a simulated clock in 2026-01
+    rows = harness.app.audit.history()
+    assert rows and all(datetime.fromisoformat(r["time"]) < before for r in rows)
+    assert all(before <= datetime.fromisoformat(r["recorded_at"]) <= datetime.now(UTC) for r in rows)
+    assert all("recorded_at" not in r["details"] for r in rows)

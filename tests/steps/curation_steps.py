@@ -41,6 +41,7 @@ class Answer:
     image: str = ""
     confidence: float = 0.5
     answered: str = "after"
+    user: str | None = None
 
 
 class Images:
@@ -120,7 +121,7 @@ def write_answers(harness: Harness, images: Images, label: str, answers: list[An
     for answer in answers:
         predictions.append(StoredPrediction(
             answer.item, version_id, at, answer.predicted, 5.0, "ok", answer.confidence, "archive",
-            images.stored(harness, answer.image), None,
+            images.stored(harness, answer.image), answer.user,
         ))
         feedback.append(StoredFeedback(
             answer.item, 1 if answer.satisfied else 0, at + ANSWER_DELAYS[answer.answered], answer.comment,
@@ -158,6 +159,7 @@ def _answer_from_row(row: dict[str, str]) -> Answer:
         image=cell("image") or "",
         confidence=float(cell("confidence") or 0.5),
         answered=cell("answered") or "after",
+        user=cell("user"),
     )
 
 
@@ -184,9 +186,9 @@ def manifest(harness: Harness, dataset_id: str) -> dict[str, Any]:
 
 
 def manifest_entries(harness: Harness, campaign: RetrainCampaign) -> dict[str, dict[str, Any]]:
-    """The curated dataset's items by item id, as written to the blob store."""
+    """The curated dataset's items by the prediction id the scenario names them by, as written to the blob store."""
     dataset_id = curated_details(harness, campaign)["dataset_id"]
-    return {entry["item"]: entry for entry in manifest(harness, dataset_id)["items"]}
+    return {entry["prediction_id"]: entry for entry in manifest(harness, dataset_id)["items"]}
 
 
 def counts(spec: str) -> dict[str, int]:
@@ -350,7 +352,7 @@ def dataset_labels(harness: Harness, campaign: RetrainCampaign, item: str, label
 
 @then(parsers.parse('"{item}" awaits review because of {reason}'))
 def item_awaits_review(harness: Harness, campaign: RetrainCampaign, item: str, reason: str) -> None:
-    queue = {row["item"]: row for row in harness.app.campaigns.review_items(str(campaign.id))}
+    queue = {row["prediction_id"]: row for row in harness.app.campaigns.review_items(str(campaign.id))}
     assert item in queue, f"{item} is not in the review queue {sorted(queue)}"
     assert reason in queue[item]["reasons"], queue[item]
     assert current(harness, campaign).state == "awaiting_review"
@@ -358,7 +360,7 @@ def item_awaits_review(harness: Harness, campaign: RetrainCampaign, item: str, r
 
 @then(parsers.parse('"{item}" does not await review'))
 def item_does_not_await_review(harness: Harness, campaign: RetrainCampaign, item: str) -> None:
-    queue = {row["item"] for row in harness.app.campaigns.review_items(str(campaign.id))}
+    queue = {row["prediction_id"] for row in harness.app.campaigns.review_items(str(campaign.id))}
     assert item not in queue
     assert manifest_entries(harness, campaign)[item]["review"] == "accepted"
 
@@ -412,10 +414,10 @@ def campaign_goes_on(harness: Harness, campaign: RetrainCampaign, count: int) ->
 
 
 def curation_report(harness: Harness, campaign: RetrainCampaign) -> dict[str, dict[str, Any]]:
-    """`retrain campaign show --items` by item."""
+    """`retrain campaign show --items` by the prediction id the scenario names each item by."""
     rows = curation_items(current(harness, campaign), harness.blobs, harness.feedback)
     assert rows is not None, "the campaign has no curation report"
-    return {row["item"]: row for row in rows}
+    return {row["prediction_id"]: {**row, "item": row["prediction_id"]} for row in rows}
 
 
 @then("the curation report shows")

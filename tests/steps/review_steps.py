@@ -10,6 +10,7 @@ from pytest_bdd import given, parsers, then, when
 
 from domain.errors import DomainError, InvalidInput, NotFound
 from domain.retrain_campaign import RetrainCampaign
+from domain.rules.curation import item_reference
 from tests.harness import Harness
 from tests.steps.curation_steps import (
     Answer,
@@ -74,7 +75,7 @@ def rejects(harness: Harness, campaign: RetrainCampaign, refusal: list[Any], nam
 # -- Then -------------------------------------------------------------------------------------------------
 def review_queue(harness: Harness, campaign: RetrainCampaign) -> dict[str, dict[str, Any]]:
     """`retrain review list` as a dict by item."""
-    return {row["item"]: row for row in harness.app.campaigns.review_items(str(campaign.id))}
+    return {row["prediction_id"]: row for row in harness.app.campaigns.review_items(str(campaign.id))}
 
 
 @then(parsers.parse('the campaign awaits review of "{items}"'))
@@ -96,7 +97,8 @@ def review_list_shows(harness: Harness, campaign: RetrainCampaign, item: str, de
                  + ITEM + WITH_LABEL))
 def history_records_decision(harness: Harness, campaign: RetrainCampaign, actor: str, decision: str, item: str,
                              label: str | None) -> None:
-    decided = [row for row in campaign_events(harness, campaign, "ReviewDecided") if row["details"]["item"] == item]
+    decided = [row for row in campaign_events(harness, campaign, "ReviewDecided")
+               if row["details"]["item"] == item_reference(item)]
     assert len(decided) == 1, decided
     assert decided[0]["actor"] == actor
     assert (decided[0]["details"]["decision"], decided[0]["details"]["label"]) == (decision, label)
@@ -124,7 +126,7 @@ def training_manifest(harness: Harness, campaign: RetrainCampaign) -> dict[str, 
     (trained,) = campaign_events(harness, campaign, "CandidateTrained")
     dataset_id = harness.app.ledger.version(trained["details"]["candidate_label"]).dataset_id
     assert harness.trainer.requests[-1].dataset_id == dataset_id
-    return {entry["item"]: entry for entry in manifest(harness, dataset_id)["items"]}
+    return {entry["prediction_id"]: entry for entry in manifest(harness, dataset_id)["items"]}
 
 
 @then(parsers.parse('training uses "{item}" labelled "{label}"'))

@@ -49,13 +49,14 @@ def training_config(harness: Harness, candidate: str, rate: float, epochs: int, 
     assert version.seed == request.seed == seed
 
 
-@then(parsers.parse("the rehearsal sample of {candidate} is at most as large as its curated training split, "
-                    "and at most {limit:d} items"))
-def rehearsal(harness: Harness, candidate: str, limit: int) -> None:
+@then(parsers.parse("the rehearsal sample of {candidate} is at most {ratio:d} times as large as its curated training "
+                    "split, and at most {limit:d} items"))
+def rehearsal(harness: Harness, candidate: str, ratio: int, limit: int) -> None:
     request, metrics = request_for(harness, candidate), harness.app.ledger.version(candidate).training_metrics
-    assert request.config["rehearsal_max"] == limit
+    assert (request.config["rehearsal_ratio"], request.config["rehearsal_max"]) == (ratio, limit)
     if "curated_train_items" in metrics:  # the fake trainer trains on nothing and reports no sizes
-        assert metrics["curated_train_items"] <= metrics["train_items"] <= 2 * metrics["curated_train_items"]
+        curated = metrics["curated_train_items"]
+        assert curated < metrics["train_items"] <= min(curated + ratio * curated, curated + limit)
 
 
 @then(parsers.parse("the weights of {candidate} are stored by sha256 and load as the architecture and classes of "
