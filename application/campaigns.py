@@ -433,7 +433,7 @@ class Campaigns:
         gates = judge_candidate(comparison.parent, comparison.candidate,
                                 max_test_regression=policy.max_test_regression, latency_factor=policy.latency_factor)
         figures = {"parent": asdict(comparison.parent), "candidate": asdict(comparison.candidate),
-                   "per_image_type": comparison.per_image_type}
+                   "per_image_type": comparison.per_image_type, "measured_on": comparison.measured_on}
         gate_dicts = [asdict(g) for g in gates]
         failed = [g.name for g in gates if not g.passed]
         now = self.clock.now()

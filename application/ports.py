@@ -164,6 +164,7 @@ class Comparison:
     parent: ModelFigures
     candidate: ModelFigures
     per_image_type: dict[str, dict[str, float]] = field(default_factory=dict)
+    measured_on: dict[str, dict[str, Any]] = field(default_factory=dict)  # per figure: the datasets and sample size
 
 
 @dataclass(frozen=True)

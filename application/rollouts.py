@@ -175,10 +175,11 @@ class Rollouts:
             current = self.ledger.production()
             changed: list[Any] = []
             active = self.ledger.active_rollout()
-            if active is not None:
+            if active is not None:  # the rollout ends too, with the health it showed at that moment
                 candidate = self.ledger.version(active.candidate_id)
-                active.roll_back(reason=reason, evidence={}, actor=actor, timestamp=now)
-                candidate.roll_back(reason=reason, evidence={}, rollout_id=str(active.id), actor=actor,
+                evidence = self.health(active, now).evidence()
+                active.roll_back(reason=reason, evidence=evidence, actor=actor, timestamp=now)
+                candidate.roll_back(reason=reason, evidence=evidence, rollout_id=str(active.id), actor=actor,
                                     timestamp=now)
                 changed += [active, candidate]
                 if candidate.id == target.id:

@@ -35,6 +35,7 @@ Feature: Rollback and backups ("sauvegarde systématique")
       Then v1 is the production version
       And v2 is rolled back
       And v3 is rolled back
+      And the rollout's end records its health at that moment
       And no rollout is active
 
   Rule: Only a version that was in production before, and is not now, can be restored, and only for a reason

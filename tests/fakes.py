@@ -297,7 +297,13 @@ class FakeEvaluator:
     def compare(
         self, parent: ModelRef, candidate: ModelRef, dataset_id: str, original_dataset_id: str | None = None
     ) -> Comparison:
+        validation_sets = [dataset_id, *([original_dataset_id] if original_dataset_id else [])]
         return Comparison(
             self.figures.get(parent.label, self.default),
             self.figures.get(candidate.label, self.default),
+            measured_on={
+                "validation_accuracy": {"datasets": validation_sets, "split": "validation", "items": 100},
+                "test_accuracy": {"datasets": validation_sets[1:], "split": "test", "items": 100},
+                "latency_ms": {"datasets": validation_sets, "split": "validation", "calls": 100},
+            },
         )

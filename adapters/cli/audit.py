@@ -121,7 +121,11 @@ def describe_event(event: dict[str, Any]) -> str | None:
         gates = "; ".join(
             f"{g['name']} {'passed' if g['passed'] else 'FAILED'}: candidate {_figure(g['candidate'])} vs parent "
             f"{_figure(g['parent'])} ({g['condition']})" for g in d.get("gates", []))
-        return f"{version} {verdict} against its parent: {gates or 'no gate figures recorded'}"
+        on = d.get("figures", {}).get("measured_on", {})
+        sizes = ", ".join(f"{figure} on {m['items']} items" if "items" in m else f"{figure} over {m['calls']} calls"
+                          for figure, m in on.items())
+        return f"{version} {verdict} against its parent: {gates or 'no gate figures recorded'}" + (
+            f" (measured {sizes})" if sizes else "")
     if name == "TrafficShifted":
         return f"rollout: {version} {d['from_percent']:g}% -> {d['to_percent']:g}% ({d['reason']}){_health(d)}"
     if name in ("PhaseExtended", "Paused", "Resumed"):

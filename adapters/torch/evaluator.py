@@ -50,7 +50,14 @@ class TorchEvaluator:
                          for label, model in models.items()} | {"items": len(indices)}
             for image_type, indices in _by_type(curated_validation).items()
         }
-        return Comparison(figures[parent.label], figures[candidate.label], per_type)
+        validation_sets = [dataset_id, *([original_dataset_id] if original_dataset_id else [])]
+        measured_on = {
+            "validation_accuracy": {"datasets": validation_sets, "split": "validation", "items": len(validation)},
+            "test_accuracy": {"datasets": [original_dataset_id] if original_dataset_id else [], "split": "test",
+                              "items": len(test) if test is not None else 0},
+            "latency_ms": {"datasets": validation_sets, "split": "validation", "calls": self.latency_calls},
+        }
+        return Comparison(figures[parent.label], figures[candidate.label], per_type, measured_on)
 
     def latencies(self, parent: torch.nn.Module, candidate: torch.nn.Module, data: TensorSplit) -> tuple[float, float]:
         """Mean single-image latency of each, over `latency_calls` calls after a warm-up, interleaved."""

@@ -359,6 +359,15 @@ def version_rolled_back(harness: Harness, label: str, actor: str) -> None:
         "state": "failed", "observed": 0.5, "threshold": 0.7, "samples": 40}
 
 
+@then("the rollout's end records its health at that moment")
+def rollout_end_records_health(harness: Harness) -> None:
+    (ended,) = rows(harness, "RolledBack", "Rollout")
+    candidate = [r for r in rows(harness, "RolledBack", "ModelVersion") if r["version"] == ended["version"]]
+    for row in (ended, *candidate):
+        assert set(row["details"]["evidence"]) == {"satisfaction", "error_rate", "latency"}, row["details"]
+        assert all("state" in check and "samples" in check for check in row["details"]["evidence"].values())
+
+
 @then(parsers.parse('the rollout is paused for "{reason}"'))
 def rollout_paused(harness: Harness, reason: str) -> None:
     assert latest_rollout(harness).state == "paused"

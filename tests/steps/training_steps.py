@@ -95,3 +95,11 @@ def judged(harness: Harness, campaign: RetrainCampaign, candidate: str, parent: 
     assert row["details"].get("failed_gates", []) == failed
     assert row["details"]["parent_id"] == str(harness.app.ledger.version(parent).id)
     assert current(harness, campaign).state == "completed"
+    # Each figure names the datasets and the sample it was measured on: the campaign's and the lineage's original.
+    measured_on, fresh = figures["measured_on"], current(harness, campaign)
+    original = harness.app.campaigns.original_dataset_id(harness.app.ledger.version(parent))
+    originals = [original] if original else []
+    assert measured_on["validation_accuracy"]["datasets"] == [fresh.training_dataset_id, *originals]
+    assert measured_on["test_accuracy"]["datasets"] == originals
+    assert measured_on["validation_accuracy"]["items"] > 0 and measured_on["latency_ms"]["calls"] > 0
+    assert measured_on["test_accuracy"]["items"] > 0 or not originals
