@@ -9,6 +9,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import IllegalTransition, NotRestorable
+from domain.payloads import Figures, GateResult, PhaseEvidence
 from domain.rules.rollback import restore_refusal
 
 STATES = ("registered", "validated", "rejected", "canary", "production", "superseded", "rolled_back", "retired")
@@ -69,15 +70,15 @@ class ModelVersion(Aggregate):
     class CandidateValidated(Event):
         TOPIC = "retrain.ModelVersion.CandidateValidated"
         parent_id: str
-        gates: list[dict[str, Any]]
-        figures: dict[str, Any]
+        gates: list[GateResult]
+        figures: Figures
 
     class CandidateRejected(Event):
         TOPIC = "retrain.ModelVersion.CandidateRejected"
         parent_id: str
         failed_gates: list[str]
-        gates: list[dict[str, Any]]
-        figures: dict[str, Any]
+        gates: list[GateResult]
+        figures: Figures
 
     class CanaryStarted(Event):
         TOPIC = "retrain.ModelVersion.CanaryStarted"
@@ -96,7 +97,7 @@ class ModelVersion(Aggregate):
     class RolledBack(Event):
         TOPIC = "retrain.ModelVersion.RolledBack"
         reason: str
-        evidence: dict[str, Any]
+        evidence: PhaseEvidence | dict[str, str]  # the rollout's health, or the version restored in its place
         rollout_id: str | None
 
     class Restored(Event):

@@ -9,6 +9,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import IllegalTransition, NotFound, StepAlreadyClaimed
+from domain.payloads import BreachRef
 
 STATES = ("open", "awaiting_review", "training", "validating", "completed", "abandoned", "failed")
 TERMINAL_STATES = ("completed", "abandoned")
@@ -32,12 +33,12 @@ class RetrainCampaign(Aggregate):
         number: int
         version_id: str
         version_label: str
-        breaches: list[dict[str, Any]]
+        breaches: list[BreachRef]
         reason: str | None
 
     class BreachAttached(Event):
         TOPIC = "retrain.RetrainCampaign.BreachAttached"
-        breach: dict[str, Any]
+        breach: BreachRef
 
     class DatasetCurated(Event):
         TOPIC = "retrain.RetrainCampaign.DatasetCurated"

@@ -9,6 +9,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import IllegalTransition
+from domain.payloads import PhaseEvidence
 
 STATES = ("active", "paused", "rolled_back", "completed")
 
@@ -40,7 +41,7 @@ class Rollout(Aggregate):
         to_percent: float
         phase: int
         reason: str
-        evidence: dict[str, Any]
+        evidence: PhaseEvidence
 
     class PhaseExtended(Event):
         TOPIC = "retrain.Rollout.PhaseExtended"
@@ -58,7 +59,7 @@ class Rollout(Aggregate):
     class RolledBack(Event):
         TOPIC = "retrain.Rollout.RolledBack"
         reason: str
-        evidence: dict[str, Any]
+        evidence: PhaseEvidence
 
     class Completed(Event):
         TOPIC = "retrain.Rollout.Completed"
