@@ -115,9 +115,8 @@ class Curator:
 
     @staticmethod
     def _entry(item: SelectedItem, split: str, review: str) -> dict[str, Any]:
-        return {
+        return {  # no prediction id: a dataset names each item by its opaque reference only (SPEC 7)
             "item": item.candidate.item,
-            "prediction_id": item.candidate.prediction_id,
             "image_sha256": item.candidate.image_sha256 or "",
             "image_type": item.candidate.image_type,
             "label": item.label,

@@ -24,6 +24,7 @@ from application.ports import BlobStore, Clock, FeedbackStore
 from domain.erasure import Erasure
 from domain.errors import InvalidInput
 from domain.retrain_campaign import RetrainCampaign
+from domain.rules.curation import item_reference
 
 log = structlog.get_logger()
 REASON = "erasure"
@@ -134,9 +135,12 @@ class Forget:
             plan.replaced_blobs.add(dataset["final_id"])
 
     def _without(self, dataset_id: str | None, prediction_ids: set[str]) -> dict[str, Any] | None:
-        """The manifest without the user's items, or None when it holds none of them (or is gone)."""
+        """The manifest without the user's items, or None when it holds none of them (or is gone). Items are matched
+        by their reference (and by prediction id in manifests written before they held references only)."""
         if not dataset_id or not self.blobs.has(dataset_id):
             return None
         manifest = json.loads(self.blobs.get(dataset_id))
-        kept = [entry for entry in manifest["items"] if entry["prediction_id"] not in prediction_ids]
+        references = {item_reference(pid) for pid in prediction_ids}
+        kept = [entry for entry in manifest["items"]
+                if entry["item"] not in references and entry.get("prediction_id") not in prediction_ids]
         return None if len(kept) == len(manifest["items"]) else {**manifest, "items": kept}

@@ -59,6 +59,24 @@ Feature: Privacy
       Then the report names the dataset v2 was trained on, and v2, as having consumed the user's data
       And no dataset is amended
 
+    Scenario: A user whose items sit in a consumed dataset and in one not yet used
+      Given v1 is in production
+      And v1 has 20 clearly labelled answers ready for training
+      And users answered v1's predictions
+        | item    | user  | consent | corrected label |
+        | alice-1 | alice | yes     | 2               |
+      And a campaign on v1 has trained a candidate that was rejected
+      And users answered v1's predictions
+        | item    | user  | consent | corrected label |
+        | alice-2 | alice | yes     | 3               |
+      And the feedback of v1 has been curated
+      When the operator "olivia" forgets the user "alice"
+      Then the report names the dataset v2 was trained on, and v2, as having consumed the user's data
+      And the report lists the campaign's new dataset as amended, without 2 items
+      And the dataset the campaign will train on leaves out "alice-1"
+      And the dataset the campaign will train on leaves out "alice-2"
+      And nothing of "alice" remains in the feedback store or the blob store
+
   Rule: The erasure is recorded as ErasureRecorded with counts only, and no event holds personal data
 
     Scenario: The log names nobody

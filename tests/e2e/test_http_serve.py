@@ -56,7 +56,8 @@ def wait_for(check: Any, what: str, timeout: float = 60) -> Any:
 
 def refused_changes_nothing(server: Server, home: Path, method: str, path: str, body: Any, headers: dict[str, str],
                             status: int) -> None:
-    before_rows, before_history = stored_rows(home), server.client.get("/v1/history", headers=auth("reader")).json()
+    before_history = server.client.get("/v1/history", headers=auth("reader")).json()  # the read models catch up
+    before_rows = stored_rows(home)
     answer = server.client.request(method, path, json=body, headers=headers)
     assert answer.status_code == status, (method, path, answer.status_code, answer.text)
     assert answer.json()["detail"]
@@ -74,7 +75,7 @@ def test_a_served_procedure_over_http_predicts_ingests_reviews_and_operates_a_ro
         ids = version_ids(home)
 
         # Predictions, as JSON and as multipart, each logged with the version that served it.
-        answer = client.post("/v1/predict", json=predict_body(png(1), user_ref="u1", image_type="scan"),
+        answer = client.post("/v1/predict", json=predict_body(png(1001), user_ref="u1", image_type="scan"),
                              headers=auth("ingest"))
         assert answer.status_code == 200, answer.text
         served = answer.json()

@@ -19,6 +19,7 @@ from application.campaign_views import curation_items
 from application.ports import BlobStore
 from application.records import StoredFeedback, StoredPrediction
 from domain.retrain_campaign import RetrainCampaign
+from domain.rules.curation import item_reference
 from domain.rules.validation_gates import ModelFigures
 from tests.fakes import InMemoryBlobStore
 from tests.harness import Harness, png
@@ -185,10 +186,24 @@ def manifest(harness: Harness, dataset_id: str) -> dict[str, Any]:
     return json.loads(harness.blobs.get(dataset_id))
 
 
-def manifest_entries(harness: Harness, campaign: RetrainCampaign) -> dict[str, dict[str, Any]]:
-    """The curated dataset's items by the prediction id the scenario names them by, as written to the blob store."""
-    dataset_id = curated_details(harness, campaign)["dataset_id"]
-    return {entry["prediction_id"]: entry for entry in manifest(harness, dataset_id)["items"]}
+class ByPrediction(dict[str, dict[str, Any]]):
+    """A manifest's entries, keyed by their item reference and looked up by the prediction id a scenario names them
+    by (manifests hold no prediction id: SPEC 7)."""
+
+    def __contains__(self, name: object) -> bool:
+        return super().__contains__(item_reference(str(name)))
+
+    def __getitem__(self, name: str) -> dict[str, Any]:
+        return super().__getitem__(item_reference(name))
+
+
+def entries_of(harness: Harness, dataset_id: str) -> ByPrediction:
+    return ByPrediction((entry["item"], entry) for entry in manifest(harness, dataset_id)["items"])
+
+
+def manifest_entries(harness: Harness, campaign: RetrainCampaign) -> ByPrediction:
+    """The curated dataset's items, as written to the blob store."""
+    return entries_of(harness, curated_details(harness, campaign)["dataset_id"])
 
 
 def counts(spec: str) -> dict[str, int]:
@@ -434,7 +449,7 @@ def curation_report_shows(harness: Harness, campaign: RetrainCampaign, datatable
 def curation_report_splits(harness: Harness, campaign: RetrainCampaign) -> None:
     entries = manifest_entries(harness, campaign)
     selected = {item: row for item, row in curation_report(harness, campaign).items() if row["outcome"] == "selected"}
-    assert selected.keys() == entries.keys()
+    assert {item_reference(name) for name in selected} == set(entries.keys())
     assert all(row["split"] == entries[item]["split"] for item, row in selected.items())
 
 

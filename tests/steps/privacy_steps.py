@@ -11,7 +11,7 @@ from pytest_bdd import given, parsers, then, when
 
 from domain.retrain_campaign import RetrainCampaign
 from tests.harness import Harness
-from tests.steps.curation_steps import Images, campaign_events, curate_by_hand, current, manifest
+from tests.steps.curation_steps import Images, campaign_events, curate_by_hand, current, entries_of
 
 
 @given(parsers.parse("the feedback of {label} has been curated"), target_fixture="campaign")
@@ -91,7 +91,7 @@ def report_counts(erasure: dict[str, Any], predictions: int, feedback: int, coun
 
 @then(parsers.parse('nothing of "{user}" remains in the feedback store or the blob store'))
 def nothing_remains(harness: Harness, erasure: dict[str, Any], user: str) -> None:
-    assert erasure["user"] == user and erasure["items"] and erasure["comments"] and erasure["images"]
+    assert erasure["user"] == user and erasure["items"] and erasure["images"]
     stored = [feedback_store_bytes(harness), *blob_store_bytes(harness)]
     for trace in traces(erasure):
         assert not any(trace in chunk for chunk in stored), f"{trace[:40]!r} is still stored"
@@ -115,7 +115,7 @@ def dataset_amended(harness: Harness, campaign: RetrainCampaign, count: int) -> 
 @then(parsers.parse('the dataset the campaign will train on leaves out "{item}"'))
 def training_dataset_leaves_out(harness: Harness, campaign: RetrainCampaign, item: str) -> None:
     dataset_id = current(harness, campaign).training_dataset_id
-    assert item not in {entry["prediction_id"] for entry in manifest(harness, dataset_id)["items"]}
+    assert item not in entries_of(harness, dataset_id)
     assert not harness.blobs.has(campaign.dataset["dataset_id"])  # the old manifest is gone with the user's item
 
 
@@ -125,6 +125,14 @@ def report_lists_amended(harness: Harness, campaign: RetrainCampaign, erasure: d
     assert erasure["report"]["datasets_amended"] == [
         {"campaign": fresh.number, "dataset_id": fresh.training_dataset_id, "removed": 1}]
     assert erasure["report"]["consumed_by"] == {"datasets": [], "versions": []}
+
+
+@then(parsers.parse("the report lists the campaign's new dataset as amended, without {count:d} items"))
+def report_lists_amended_without(harness: Harness, campaign: RetrainCampaign, erasure: dict[str, Any],
+                                 count: int) -> None:
+    fresh = current(harness, campaign)
+    assert erasure["report"]["datasets_amended"] == [
+        {"campaign": fresh.number, "dataset_id": fresh.training_dataset_id, "removed": count}]
 
 
 @then(parsers.parse("the report names the dataset {label} was trained on, and {label2}, as having consumed the "

@@ -18,8 +18,8 @@ from tests.steps.curation_steps import (
     campaign_events,
     curate_by_hand,
     current,
+    entries_of,
     labelled_answers,
-    manifest,
     write_answers,
 )
 
@@ -126,7 +126,7 @@ def training_manifest(harness: Harness, campaign: RetrainCampaign) -> dict[str, 
     (trained,) = campaign_events(harness, campaign, "CandidateTrained")
     dataset_id = harness.app.ledger.version(trained["details"]["candidate_label"]).dataset_id
     assert harness.trainer.requests[-1].dataset_id == dataset_id
-    return {entry["prediction_id"]: entry for entry in manifest(harness, dataset_id)["items"]}
+    return entries_of(harness, dataset_id)
 
 
 @then(parsers.parse('training uses "{item}" labelled "{label}"'))
