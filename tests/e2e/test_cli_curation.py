@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from domain.rules.curation import item_reference
 from tests.e2e.cli import CLASSES, run
 from tests.e2e.feedback_data import (
     CORRECTED,
@@ -128,8 +129,9 @@ def test_after_every_critical_item_is_decided_the_campaign_moves_on(
         "ReviewCompleted", "StepClaimed", "StrategyChosen", "TrainingStarted", "CandidateTrained"]
     assert campaign["candidate"] == "v2"
     trained_on = json.loads((home / "blobs" / campaign["dataset"]["id"][:2] / campaign["dataset"]["id"]).read_bytes())
-    used = {entry["prediction_id"] for entry in trained_on["items"]}
-    assert len(used) == CORRECTED + FROM_COMMENTS - 1 and rejected["prediction_id"] not in used
+    used = {entry["item"] for entry in trained_on["items"]}  # a dataset names items by reference only
+    assert len(used) == CORRECTED + FROM_COMMENTS - 1 and item_reference(rejected["prediction_id"]) not in used
+    assert all("prediction_id" not in entry for entry in trained_on["items"])
 
 
 def test_curating_the_same_data_again_gives_the_same_dataset_id(
