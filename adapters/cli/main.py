@@ -18,7 +18,9 @@ def main() -> None:
     """Run the CLI; domain refusals, bad input and unknown ids become one sentence and an exit code."""
     debug = "--debug" in sys.argv
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # click returns a command's typer.Exit code instead of raising it here
+        if isinstance(code, int) and code != 0:
+            raise SystemExit(code)
     except typer.Exit as done:
         raise SystemExit(done.exit_code) from None
     except DomainError as error:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -70,7 +71,9 @@ def verify_models(ctx: typer.Context, as_json: JsonOption = False) -> None:
         for row in results:
             table.add_row(row["version"], row["artifact_sha256"][:12], row["state"])
         out.print(table)
-    if any(row["state"] != "ok" for row in results):
+    broken = [f"{row['version']} ({row['state']})" for row in results if row["state"] != "ok"]
+    if broken:
+        sys.stderr.write(f"artifacts that do not verify: {', '.join(broken)}\n")
         raise typer.Exit(EXIT_REFUSED)
 
 

@@ -82,3 +82,22 @@ def test_forcing_a_strategy_is_checked_before_anything_is_recorded(tmp_path: Pat
     assert early.returncode == 1 and "Traceback" not in early.stderr
     events = [e["event"] for e in json.loads(run(home, "history", "--json").stdout)]
     assert "StrategyChosen" not in events
+
+
+def test_models_verify_exits_1_naming_each_artifact_missing_or_altered(tmp_path: Path, weights: Path) -> None:
+    home = tmp_path / "home"
+    assert run(home, "model", "register", "--weights", str(weights), "--arch", "digits-cnn", "--classes", CLASSES,
+               "--production").returncode == 0
+    assert run(home, "model", "register", "--weights", str(weights), "--arch", "digits-cnn", "--classes", CLASSES
+               ).returncode == 0
+    ok = run(home, "models", "verify", "--json")
+    assert ok.returncode == 0 and [r["state"] for r in json.loads(ok.stdout)] == ["ok", "ok"]
+    sha = json.loads(ok.stdout)[0]["artifact_sha256"]
+    blob = home / "blobs" / sha[:2] / sha
+    blob.write_bytes(blob.read_bytes()[:-1] + b"x")  # both versions share these weights: both fail
+    altered = run(home, "models", "verify")
+    assert altered.returncode == 1 and "v1 (corrupted), v2 (corrupted)" in altered.stderr
+    blob.unlink()
+    missing = run(home, "models", "verify", "--json")
+    assert missing.returncode == 1 and [r["state"] for r in json.loads(missing.stdout)] == ["missing", "missing"]
+    assert "Traceback" not in missing.stderr
