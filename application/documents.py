@@ -47,6 +47,7 @@ def campaign_summary(campaign: RetrainCampaign) -> dict[str, Any]:
         "dataset": None if dataset is None else {
             "id": campaign.training_dataset_id,
             "curated_id": dataset["dataset_id"],
+            "report_id": dataset.get("report_id"),
             "included": dataset["included"],
             "train_items": dataset["train_items"],
             "validation_items": dataset["validation_items"],

@@ -53,12 +53,11 @@ ItemsOption = Annotated[bool, typer.Option("--items", help="Also list every feed
 def show(ctx: typer.Context, campaign: str, items: ItemsOption = False, as_json: JsonOption = False) -> None:
     """One campaign in full; with --items (always in --json), each feedback item's curation outcome."""
     container = state_of(ctx).container()
-    found = container.ledger.campaign(campaign)
-    row = campaign_summary(found)
+    row = container.ledger.read.find("campaign", campaign)
     outcomes = None
     if items or as_json:
         retrain = container.retrain
-        outcomes = curation_items(found, retrain.blobs, retrain.feedback)
+        outcomes = curation_items(row, retrain.blobs, retrain.feedback)
     if as_json:
         return print_json({**row, "items": outcomes})
     for key, value in row.items():

@@ -177,8 +177,8 @@ def create_app(container: Container, *, background: bool | Literal["lock"] = Tru
 
     @app.get("/v1/campaigns/{campaign}", tags=["campaigns"])
     def campaign(campaign: str, _: Reader) -> dict[str, Any]:
-        found = retrain.ledger.campaign(campaign)
-        return {**campaign_summary(found), "items": curation_items(found, retrain.blobs, retrain.feedback)}
+        found = retrain.ledger.read.find("campaign", campaign)
+        return {**found, "items": curation_items(found, retrain.blobs, retrain.feedback)}
 
     @app.get("/v1/campaigns/{campaign}/review", tags=["review"])
     def review_items(campaign: str, _: Reader) -> list[dict[str, Any]]:

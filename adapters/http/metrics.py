@@ -82,5 +82,5 @@ class Metrics:
 
     def _label(self, version_id: str) -> str:
         if version_id not in self._labels:
-            self._labels = {str(v.id): v.label for v in self.ledger.versions()}
+            self._labels = {d["id"]: d["label"] for d in self.ledger.read.versions()}
         return self._labels.get(version_id, version_id)

@@ -430,7 +430,7 @@ def campaign_goes_on(harness: Harness, campaign: RetrainCampaign, count: int) ->
 
 def curation_report(harness: Harness, campaign: RetrainCampaign) -> dict[str, dict[str, Any]]:
     """`retrain campaign show --items` by the prediction id the scenario names each item by."""
-    rows = curation_items(current(harness, campaign), harness.blobs, harness.feedback)
+    rows = curation_items(harness.app.ledger.read.find("campaign", str(campaign.id)), harness.blobs, harness.feedback)
     assert rows is not None, "the campaign has no curation report"
     return {row["prediction_id"]: {**row, "item": row["prediction_id"]} for row in rows}
 
