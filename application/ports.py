@@ -104,6 +104,10 @@ class BlobStore(Protocol):
         ...
 
 
+class BlobStoreUnavailable(RuntimeError):
+    """The blob store cannot be reached or refuses a request (one sentence naming it)."""
+
+
 class ImageDecodeError(Exception):
     """An image is missing, does not decode, is constant, or cannot become the model's input."""
 

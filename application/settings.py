@@ -6,7 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 from pydantic_settings import SettingsError as SourceError
 
@@ -75,6 +75,18 @@ class ApiSettings(BaseModel):
     tokens: tuple[ApiToken, ...] = ()
 
 
+class S3Settings(BaseModel):
+    """Where an `s3://bucket/prefix` blob store lives; what is left unset comes from boto3's own chain (the AWS_*
+    variables, a profile, an instance role)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    endpoint_url: str | None = Field(None, pattern=r"^https?://")  # an S3-compatible server (MinIO, Ceph, ...)
+    region: str | None = None
+    access_key_id: str | None = None
+    secret_access_key: SecretStr | None = None
+
+
 class Settings(BaseSettings):
     """Every setting of the product; an invalid one fails at start, naming the setting."""
 
@@ -95,6 +107,7 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     worker: WorkerSettings = WorkerSettings()
     serve: ServeSettings = ServeSettings()
+    s3: S3Settings = S3Settings()
 
     @model_validator(mode="after")
     def _urls_are_known(self) -> Settings:
@@ -102,6 +115,10 @@ class Settings(BaseSettings):
             url = getattr(self, name)
             if url is not None and not url.startswith(("sqlite://", "postgresql://", "postgresql+psycopg://", "memory:")):
                 raise ValueError(f"{name} must be a sqlite:// or postgresql:// URL, not {url!r}")
+        if self.blob_store is not None and "://" in self.blob_store and not self.blob_store.startswith("s3://"):
+            raise ValueError(f"blob_store must be a directory or an s3://bucket/prefix location, not {self.blob_store!r}")
+        if self.blob_store is not None and self.blob_store.startswith("s3://") and len(self.blob_store) <= len("s3://"):
+            raise ValueError("blob_store needs a bucket: s3://bucket/prefix")
         return self
 
     @property

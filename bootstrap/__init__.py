@@ -44,9 +44,15 @@ def event_store_env(url: str) -> dict[str, str]:
 
 
 def build_blob_store(settings: Settings) -> BlobStore:
+    """A directory, or S3-compatible object storage for `s3://bucket/prefix` (boto3 imported only then)."""
     location = settings.blob_store_location
     if location.startswith("s3://"):
-        raise SettingsError("invalid setting blob_store: the S3 blob store is not available in this release")
+        from adapters.blobs.s3 import S3BlobStore
+
+        s3 = settings.s3
+        secret = s3.secret_access_key.get_secret_value() if s3.secret_access_key else None
+        return S3BlobStore(location, endpoint_url=s3.endpoint_url, region=s3.region,
+                           access_key_id=s3.access_key_id, secret_access_key=secret)
     return FilesystemBlobStore(Path(location))
 
 

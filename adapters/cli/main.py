@@ -10,6 +10,7 @@ import typer
 
 from adapters.cli import audit, campaigns, models, operations, rollouts, serving  # noqa: F401  (they register commands)
 from adapters.cli.common import EXIT_INVALID, EXIT_NOT_FOUND, EXIT_REFUSED, app
+from application.ports import BlobStoreUnavailable
 from application.settings import SettingsError
 from domain.errors import DomainError, InvalidInput, NotFound
 
@@ -34,6 +35,8 @@ def main() -> None:
             _fail(RuntimeError("the store is busy: another retrain process is writing to it; try again when it is "
                                "done"), EXIT_REFUSED, debug)
         _fail(error, EXIT_REFUSED, debug, prefix="store error: ")
+    except BlobStoreUnavailable as error:
+        _fail(error, EXIT_REFUSED, debug)
     except KeyboardInterrupt:
         _fail(RuntimeError("interrupted"), 130, debug)
     except Exception as error:  # noqa: BLE001 - the user sees one sentence, never a traceback

@@ -34,6 +34,7 @@ from application.audit import HistoryFilter
 from application.campaign_views import curation_items
 from application.documents import campaign_summary
 from application.ingestion import MAX_LISTED_ERRORS, BatchRejected, IngestReport
+from application.ports import BlobStoreUnavailable
 from application.retrain import Retrain
 from application.serving import PredictRequest
 from application.settings import load_settings
@@ -356,6 +357,11 @@ def _errors(app: FastAPI) -> None:
     @app.exception_handler(IntegrityError)
     async def conflict(_: Request, error: IntegrityError) -> JSONResponse:
         return answer(409, "another process recorded a decision at the same moment; try again")
+
+    @app.exception_handler(BlobStoreUnavailable)
+    async def blobs_unavailable(_: Request, error: BlobStoreUnavailable) -> JSONResponse:
+        log.warning("blob_store_unavailable", detail=str(error)[:200])
+        return JSONResponse({"detail": str(error), "errors": []}, status_code=503, headers={"Retry-After": "1"})
 
     @app.exception_handler(sqlite3.OperationalError)
     @app.exception_handler(sqlalchemy.exc.OperationalError)

@@ -1,4 +1,5 @@
-"""The features again on PostgreSQL (RETRAIN_TEST_POSTGRES_URL): event store, feedback store and views."""
+"""The features again on PostgreSQL (RETRAIN_TEST_POSTGRES_URL) for the event store, the feedback store and the
+views, and on S3-compatible object storage (moto's server on loopback) for the blobs."""
 
 from __future__ import annotations
 
@@ -7,14 +8,16 @@ from collections.abc import Iterator
 import pytest
 from pytest_bdd import scenarios
 
+from adapters.blobs.s3 import S3BlobStore
 from adapters.sql.feedback_store import SqlAlchemyFeedbackStore
 from tests.harness import Harness, build_harness, sql_ledger
 
 
 @pytest.fixture
-def harness(postgres_url: str) -> Iterator[Harness]:
+def harness(postgres_url: str, s3_location: str, s3_endpoint: str) -> Iterator[Harness]:
     store = SqlAlchemyFeedbackStore(postgres_url)
-    yield build_harness(feedback=store, ledger=sql_ledger(postgres_url, store))
+    blobs = S3BlobStore(s3_location, endpoint_url=s3_endpoint)
+    yield build_harness(feedback=store, blobs=blobs, ledger=sql_ledger(postgres_url, store))
     store.close()
 
 

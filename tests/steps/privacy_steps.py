@@ -65,9 +65,14 @@ def feedback_store_bytes(harness: Harness) -> bytes:
 
 
 def blob_store_bytes(harness: Harness) -> list[bytes]:
+    """Every blob: in memory, every file under the store's directory, or every object in its S3 bucket."""
     store: Any = harness.blobs
     if hasattr(store, "blobs"):
         return list(store.blobs.values())
+    if hasattr(store, "bucket"):
+        pages = store.client.get_paginator("list_objects_v2").paginate(Bucket=store.bucket)
+        keys = [item["Key"] for page in pages for item in page.get("Contents", [])]
+        return [store.client.get_object(Bucket=store.bucket, Key=key)["Body"].read() for key in keys]
     return [path.read_bytes() for path in Path(store.root).rglob("*") if path.is_file()]
 
 

@@ -1,0 +1,91 @@
+"""BlobStore on S3-compatible object storage (boto3): `s3://bucket/prefix` -> <prefix>/<sha256[:2]>/<sha256>.
+
+A PUT is atomic on S3 (an object is whole or absent) and content addressing makes it idempotent: the same bytes
+always land under the same key, so a retried or concurrent put changes nothing. The endpoint, region and
+credentials come from the `s3` settings, or from boto3's own chain (AWS_* variables, profiles, instance roles).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+from urllib.parse import urlparse
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from application.ports import BlobStoreUnavailable
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+PUT_THREADS = 16  # concurrent PUTs for put_many: object stores answer them in parallel
+NOT_FOUND = ("404", "NoSuchKey", "NotFound")
+
+
+class S3BlobStore:
+    """Content-addressed objects in one bucket, under one prefix."""
+
+    def __init__(self, location: str, *, endpoint_url: str | None = None, region: str | None = None,
+                 access_key_id: str | None = None, secret_access_key: str | None = None,
+                 client: Any = None) -> None:
+        parts = urlparse(location)
+        if parts.scheme != "s3" or not parts.netloc:
+            raise ValueError(f"{location!r} is not an s3://bucket/prefix location")
+        self.bucket = parts.netloc
+        self.prefix = parts.path.strip("/")
+        self.client = client or boto3.client(
+            "s3", endpoint_url=endpoint_url, region_name=region, aws_access_key_id=access_key_id,
+            aws_secret_access_key=secret_access_key,
+            config=Config(retries={"max_attempts": 5, "mode": "standard"}, max_pool_connections=PUT_THREADS),
+        )
+        self._putting: ThreadPoolExecutor | None = None
+
+    def _key(self, sha256: str) -> str:
+        if not _SHA256.fullmatch(sha256):
+            raise FileNotFoundError(f"not a sha256: {sha256!r}")
+        return f"{self.prefix}/{sha256[:2]}/{sha256}" if self.prefix else f"{sha256[:2]}/{sha256}"
+
+    def _call(self, action: str, **arguments: Any) -> Any:
+        try:
+            return getattr(self.client, action)(Bucket=self.bucket, **arguments)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in NOT_FOUND:
+                raise FileNotFoundError(arguments.get("Key", "")) from None
+            raise BlobStoreUnavailable(f"the blob store s3://{self.bucket} refused {action}: "
+                                       f"{error.response.get('Error', {}).get('Message', error)}") from None
+        except BotoCoreError as error:
+            raise BlobStoreUnavailable(f"the blob store s3://{self.bucket} cannot be reached: {error}") from None
+
+    def put(self, data: bytes) -> str:
+        sha = hashlib.sha256(data).hexdigest()
+        if not self.has(sha):
+            self._call("put_object", Key=self._key(sha), Body=data, ChecksumAlgorithm="SHA256")
+        return sha
+
+    def put_many(self, blobs: Sequence[bytes], *, sync: bool = True) -> list[str]:
+        """Several blobs, PUT concurrently; each is durable in the object store when this returns (`sync` changes
+        nothing here: S3 acknowledges a PUT once it is stored)."""
+        del sync
+        if self._putting is None:
+            self._putting = ThreadPoolExecutor(PUT_THREADS, thread_name_prefix="blob-put")
+        return list(self._putting.map(self.put, blobs))
+
+    def get(self, sha256: str) -> bytes:
+        body: bytes = self._call("get_object", Key=self._key(sha256))["Body"].read()
+        return body
+
+    def has(self, sha256: str) -> bool:
+        try:
+            self._call("head_object", Key=self._key(sha256))
+        except FileNotFoundError:
+            return False
+        return True
+
+    def delete(self, sha256: str) -> bool:
+        if not self.has(sha256):
+            return False
+        self._call("delete_object", Key=self._key(sha256))
+        return True
