@@ -5,20 +5,20 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from application.ports import BlobStore, FeedbackStore
+from application.ports import BlobStore
+from application.records import ReviewItem
 
 ITEM_FIELDS = ("item", "prediction_id", "outcome", "reason", "label", "label_source", "split", "review")
 
 
-def curation_items(campaign: dict[str, Any], blobs: BlobStore, feedback: FeedbackStore) -> list[dict[str, Any]] | None:
+def curation_items(report_id: str | None, blobs: BlobStore, decided: list[ReviewItem]) -> list[dict[str, Any]] | None:
     """Why each feedback item was used or left out: its curation outcome, then the reviewer's decision if any.
 
     None when the campaign has no curation report (not curated yet, or curated before reports existed).
     """
-    report_id = (campaign["dataset"] or {}).get("report_id")
     if not report_id:
         return None
-    decisions = {item.item: item for item in feedback.review_items(campaign["id"])}
+    decisions = {item.item: item for item in decided}
     rows = []
     for entry in json.loads(blobs.get(report_id))["items"]:
         row = {key: entry[key] for key in ITEM_FIELDS}

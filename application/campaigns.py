@@ -6,16 +6,18 @@ import json
 import os
 import socket
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import structlog
 from eventsourcing.persistence import IntegrityError
 
+from application.campaign_views import curation_items
 from application.curation import Curator, apply_review, store_manifest
 from application.ledger import Ledger
 from application.ports import BlobStore, Clock, Evaluator, FeedbackStore, ModelRef, Trainer, TrainingRequest
+from application.records import ReviewItem
 from application.settings import Settings
 from domain.errors import CampaignAlreadyOpen, IllegalTransition, InvalidInput, StepAlreadyClaimed
 from domain.model_version import ModelVersion
@@ -121,10 +123,14 @@ class Campaigns:
     def abandon(self, ref: str, *, reason: str, actor: str) -> RetrainCampaign:
         if not reason.strip():
             raise InvalidInput("a reason is required to abandon a campaign")
-        campaign = self.ledger.campaign(ref)
-        campaign.abandon(reason=reason, actor=actor, timestamp=self.clock.now())
-        self.ledger.save(campaign)
-        return campaign
+
+        def command() -> RetrainCampaign:
+            campaign = self.ledger.campaign(ref)
+            campaign.abandon(reason=reason, actor=actor, timestamp=self.clock.now())
+            self.ledger.save(campaign)
+            return campaign
+
+        return self.ledger.retrying(command)
 
     # -- the steps ----------------------------------------------------------------------------------
     def step_all(self, *, worker: str | None = None) -> None:
@@ -233,30 +239,47 @@ class Campaigns:
         return max(times) if times else None
 
     # -- review -------------------------------------------------------------------------------------
-    def review_items(self, ref: str) -> list[dict[str, Any]]:
+    def decided_items(self, campaign: RetrainCampaign) -> list[ReviewItem]:
+        """The campaign's review items with their decisions: the items from the feedback store, the decisions from
+        the campaign's events (their one source of truth)."""
+        return [
+            replace(i, decision=d["decision"], decided_label=d["label"], actor=d["actor"])
+            if (d := campaign.review_decisions.get(i.item)) else replace(i, decision=None, decided_label=None, actor=None)
+            for i in self.feedback.review_items(str(campaign.id))
+        ]
+
+    def curation_items(self, ref: str) -> list[dict[str, Any]] | None:
+        """`campaign show --items`: each feedback item's curation outcome and review decision."""
         campaign = self.ledger.campaign(ref)
+        return curation_items((campaign.dataset or {}).get("report_id"), self.blobs, self.decided_items(campaign))
+
+    def review_items(self, ref: str) -> list[dict[str, Any]]:
         return [
             {"item": i.item, "prediction_id": i.prediction_id, "label": i.decided_label or i.label,
              "label_source": i.label_source, "reasons": list(i.reasons), "decision": i.decision}
-            for i in self.feedback.review_items(str(campaign.id))
+            for i in self.decided_items(self.ledger.campaign(ref))
         ]
 
     def decide(self, ref: str, item: str, *, approve: bool, label: str | None, actor: str) -> RetrainCampaign:
         """A reviewer's decision on one critical item (named by its item reference or its prediction id); the last
-        one completes the review."""
-        campaign = self.ledger.campaign(ref)
-        known = {*campaign.pending_review, *campaign.review_decisions}
-        if item not in known and item_reference(item) in known:
-            item = item_reference(item)
-        if label is not None and label not in self.ledger.version(campaign.version_id).classes:
-            raise InvalidInput(f"label {label!r} is not one of the version's classes")
+        one completes the review. The event is saved first; the feedback store's copy of the decision follows."""
         if label is not None and not approve:
             raise InvalidInput("a label goes with --approve, not --reject")
         decision = "approved" if approve else "rejected"
-        campaign.decide_review(item=item, decision=decision, label=label, actor=actor, timestamp=self.clock.now())
-        self.feedback.decide_review_item(str(campaign.id), item, decision=decision, label=label, actor=actor)
-        campaign = self._complete_review_if_done(campaign, actor, save=False)
-        self.ledger.save(campaign)
+
+        def command() -> tuple[RetrainCampaign, str]:
+            campaign = self.ledger.campaign(ref)
+            known = {*campaign.pending_review, *campaign.review_decisions}
+            named = item_reference(item) if item not in known and item_reference(item) in known else item
+            if label is not None and label not in self.ledger.version(campaign.version_id).classes:
+                raise InvalidInput(f"label {label!r} is not one of the version's classes")
+            campaign.decide_review(item=named, decision=decision, label=label, actor=actor, timestamp=self.clock.now())
+            campaign = self._complete_review_if_done(campaign, actor, save=False)
+            self.ledger.save(campaign)
+            return campaign, named
+
+        campaign, named = self.ledger.retrying(command)
+        self.feedback.decide_review_item(str(campaign.id), named, decision=decision, label=label, actor=actor)
         return campaign
 
     def _complete_review_if_done(self, campaign: RetrainCampaign, actor: str, save: bool = True) -> RetrainCampaign:
@@ -266,7 +289,7 @@ class Campaigns:
         if campaign.pending_review or campaign.review_completed:
             return campaign
         now = self.clock.now()
-        items = self.feedback.review_items(str(campaign.id))
+        items = self.decided_items(campaign)
         final_id, train_items = None, int(campaign.dataset["train_items"])
         if items:
             final = apply_review(json.loads(self.blobs.get(campaign.dataset["dataset_id"])), items)
@@ -315,12 +338,16 @@ class Campaigns:
         """An operator forces fine-tuning or full retraining (recorded with the reasons that held anyway)."""
         if strategy not in STRATEGIES:
             raise InvalidInput(f"strategy must be one of {', '.join(STRATEGIES)}")
-        campaign = self.ledger.campaign(ref)
-        decision = self.decide_strategy(campaign, strategy)  # type: ignore[arg-type]
-        campaign.choose_strategy(strategy=decision.strategy, reasons=decision.reasons, forced=True, actor=actor,
-                                 timestamp=self.clock.now())
-        self.ledger.save(campaign)
-        return campaign
+
+        def command() -> RetrainCampaign:
+            campaign = self.ledger.campaign(ref)
+            decision = self.decide_strategy(campaign, strategy)  # type: ignore[arg-type]
+            campaign.choose_strategy(strategy=decision.strategy, reasons=decision.reasons, forced=True, actor=actor,
+                                     timestamp=self.clock.now())
+            self.ledger.save(campaign)
+            return campaign
+
+        return self.ledger.retrying(command)
 
     def _fine_tunes_since_full(self, version: ModelVersion) -> int:
         count, current = 0, version

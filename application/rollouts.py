@@ -133,25 +133,37 @@ class Rollouts:
     def pause(self, *, reason: str, actor: str) -> Rollout:
         """Hold the rollout where it is: no time-driven step, and the stable version serves every request."""
         reason = _required(reason)
-        rollout = self._active()
-        rollout.pause(reason=reason, actor=actor, timestamp=self.clock.now())
-        self.ledger.save(rollout)
-        return rollout
+
+        def command() -> Rollout:
+            rollout = self._active()
+            rollout.pause(reason=reason, actor=actor, timestamp=self.clock.now())
+            self.ledger.save(rollout)
+            return rollout
+
+        return self.ledger.retrying(command)
 
     def resume(self, *, reason: str, actor: str) -> Rollout:
         """Resume the current phase; its clock restarts, so its evidence is gathered afresh."""
         reason = _required(reason)
-        rollout = self._active()
-        rollout.resume(reason=reason, actor=actor, timestamp=self.clock.now())
-        self.ledger.save(rollout)
-        return rollout
+
+        def command() -> Rollout:
+            rollout = self._active()
+            rollout.resume(reason=reason, actor=actor, timestamp=self.clock.now())
+            self.ledger.save(rollout)
+            return rollout
+
+        return self.ledger.retrying(command)
 
     def abort(self, *, reason: str, actor: str) -> Rollout:
         """An operator's rollback: traffic back to the stable version, the candidate RolledBack with the reason."""
         reason = _required(reason)
-        rollout = self._active()
-        now = self.clock.now()
-        return self._roll_back(rollout, reason, self.health(rollout, now).evidence(), actor, now)
+
+        def command() -> Rollout:
+            rollout = self._active()
+            now = self.clock.now()
+            return self._roll_back(rollout, reason, self.health(rollout, now).evidence(), actor, now)
+
+        return self.ledger.retrying(command)
 
     def promote_now(self, *, reason: str, actor: str) -> Rollout:
         """Advance one phase now, whatever the clock says; the reason is recorded.
@@ -159,11 +171,15 @@ class Rollouts:
         A paused rollout (e.g. for insufficient evidence) is resumed by the same decision, recorded as Resumed.
         """
         reason = _required(reason)
-        rollout = self._active()
-        now = self.clock.now()
-        if rollout.state == "paused":
-            rollout.resume(reason=reason, actor=actor, timestamp=now)
-        return self._advance(rollout, reason, self.health(rollout, now).evidence(), actor, now)
+
+        def command() -> Rollout:
+            rollout = self._active()
+            now = self.clock.now()
+            if rollout.state == "paused":
+                rollout.resume(reason=reason, actor=actor, timestamp=now)
+            return self._advance(rollout, reason, self.health(rollout, now).evidence(), actor, now)
+
+        return self.ledger.retrying(command)
 
     def rollback_to(self, label: str, *, reason: str, actor: str) -> ModelVersion:
         """Rule 4.8: make a former production version production again, at once."""

@@ -21,7 +21,6 @@ from adapters.cli.common import (
     state_of,
     time_option,
 )
-from application.campaign_views import curation_items
 from application.documents import campaign_summary
 from domain.errors import InvalidInput
 
@@ -56,8 +55,7 @@ def show(ctx: typer.Context, campaign: str, items: ItemsOption = False, as_json:
     row = container.ledger.read.find("campaign", campaign)
     outcomes = None
     if items or as_json:
-        retrain = container.retrain
-        outcomes = curation_items(row, retrain.blobs, retrain.feedback)
+        outcomes = container.retrain.campaigns.curation_items(row["id"])
     if as_json:
         return print_json({**row, "items": outcomes})
     for key, value in row.items():

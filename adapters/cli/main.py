@@ -7,6 +7,7 @@ import sys
 
 import sqlalchemy.exc
 import typer
+from eventsourcing.persistence import IntegrityError
 
 from adapters.cli import audit, campaigns, models, operations, rollouts, serving  # noqa: F401  (they register commands)
 from adapters.cli.common import EXIT_INVALID, EXIT_NOT_FOUND, EXIT_REFUSED, app
@@ -37,6 +38,9 @@ def main() -> None:
         _fail(error, EXIT_REFUSED, debug, prefix="store error: ")
     except BlobStoreUnavailable as error:
         _fail(error, EXIT_REFUSED, debug)
+    except IntegrityError:  # what retrying could not resolve: other processes kept writing the same records
+        _fail(RuntimeError("other processes kept changing the same records at the same moment; run the command "
+                           "again"), EXIT_REFUSED, debug)
     except KeyboardInterrupt:
         _fail(RuntimeError("interrupted"), 130, debug)
     except Exception as error:  # noqa: BLE001 - the user sees one sentence, never a traceback

@@ -31,7 +31,6 @@ from adapters.http.batching import PredictionBatcher
 from adapters.http.loop import BackgroundLoop, LoopLock
 from adapters.http.metrics import Metrics
 from application.audit import HistoryFilter
-from application.campaign_views import curation_items
 from application.documents import campaign_summary
 from application.ingestion import MAX_LISTED_ERRORS, BatchRejected, IngestReport
 from application.ports import BlobStoreUnavailable
@@ -179,7 +178,7 @@ def create_app(container: Container, *, background: bool | Literal["lock"] = Tru
     @app.get("/v1/campaigns/{campaign}", tags=["campaigns"])
     def campaign(campaign: str, _: Reader) -> dict[str, Any]:
         found = retrain.ledger.read.find("campaign", campaign)
-        return {**found, "items": curation_items(found, retrain.blobs, retrain.feedback)}
+        return {**found, "items": retrain.campaigns.curation_items(found["id"])}
 
     @app.get("/v1/campaigns/{campaign}/review", tags=["review"])
     def review_items(campaign: str, _: Reader) -> list[dict[str, Any]]:

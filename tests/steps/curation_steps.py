@@ -15,7 +15,6 @@ import pytest
 from pytest_bdd import given, parsers, then, when
 
 from adapters.blobs.filesystem import FilesystemBlobStore
-from application.campaign_views import curation_items
 from application.ports import BlobStore
 from application.records import StoredFeedback, StoredPrediction
 from domain.retrain_campaign import RetrainCampaign
@@ -430,7 +429,7 @@ def campaign_goes_on(harness: Harness, campaign: RetrainCampaign, count: int) ->
 
 def curation_report(harness: Harness, campaign: RetrainCampaign) -> dict[str, dict[str, Any]]:
     """`retrain campaign show --items` by the prediction id the scenario names each item by."""
-    rows = curation_items(harness.app.ledger.read.find("campaign", str(campaign.id)), harness.blobs, harness.feedback)
+    rows = harness.app.campaigns.curation_items(str(campaign.id))
     assert rows is not None, "the campaign has no curation report"
     return {row["prediction_id"]: {**row, "item": row["prediction_id"]} for row in rows}
 
