@@ -90,6 +90,8 @@ def corrupt_blob(blobs: BlobStore, sha256: str, data: bytes) -> None:
         (blobs.root / sha256[:2] / sha256).write_bytes(data)
     elif isinstance(blobs, InMemoryBlobStore):
         blobs.blobs[sha256] = data
+    elif hasattr(blobs, "bucket"):  # S3: overwrite the object under its key
+        blobs.client.put_object(Bucket=blobs.bucket, Key=blobs._key(sha256), Body=data)  # type: ignore[attr-defined]
     else:
         raise TypeError(f"no way to corrupt a blob in {type(blobs).__name__}")
 
