@@ -9,6 +9,7 @@ import itertools
 import math
 import multiprocessing
 import os
+import re
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -238,6 +239,7 @@ class _Batch:
 
 # -- preparing a chunk: pure work, run here or in worker processes -------------------------------------------------
 Prepared = tuple[Any, ...]
+_UNDECODABLE = re.compile("[\udc80-\udcff]")  # how surrogateescape keeps the bytes that are not UTF-8
 Versions = dict[str, tuple[str, frozenset[str]]]
 
 
@@ -247,6 +249,9 @@ def prepare(chunk: list[tuple[int, str]], versions: Versions, now: datetime) -> 
     prepared: list[Prepared] = []
     for line, text in chunk:
         if not text.strip():
+            continue
+        if not text.isascii() and _UNDECODABLE.search(text):  # bytes that were not UTF-8, kept as surrogates
+            prepared.append(("error", line, text, "", "not valid UTF-8"))
             continue
         is_prediction = '"model_version"' in text
         try:

@@ -74,7 +74,10 @@ def ingest(
     if source != "-" and not Path(source).is_file():
         raise InvalidInput(f"{source} is not a file")
     retrain = state_of(ctx).container(now).retrain
-    handle = sys.stdin if source == "-" else open(source, encoding="utf-8", errors="replace")  # noqa: SIM115
+    # Bytes that are not UTF-8 are kept (surrogateescape) so that their line is refused, never silently altered.
+    if source == "-":
+        sys.stdin.reconfigure(errors="surrogateescape")  # type: ignore[union-attr]
+    handle = sys.stdin if source == "-" else open(source, encoding="utf-8", errors="surrogateescape")  # noqa: SIM115
     show = source != "-" and sys.stderr.isatty() and not as_json
     progress = Progress(TextColumn("ingesting"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
                         transient=True) if show else None
@@ -117,7 +120,7 @@ class _RejectsFile:
         if self.path is None:
             return
         if self.handle is None:
-            self.handle = self.path.open("w", encoding="utf-8")
+            self.handle = self.path.open("w", encoding="utf-8", errors="surrogateescape")  # the lines as they came
         self.handle.write(line if line.endswith("\n") else line + "\n")
 
     def __enter__(self) -> Callable[[str], None]:
