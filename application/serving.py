@@ -24,6 +24,14 @@ from domain.rules.routing import bucket, routing_key, serves_candidate
 log = structlog.get_logger()
 
 
+class RequestRejected(InvalidInput):
+    """One request of a batch cannot be served: which one (0-based), which field, and why; nothing was logged."""
+
+    def __init__(self, index: int, field: str, reason: str) -> None:
+        super().__init__(f"request {index}: {field}: {reason}")
+        self.index, self.field, self.reason = index, field, reason
+
+
 @dataclass(frozen=True)
 class PredictRequest:
     """One image to classify, with the user's pseudonymous reference (the routing key) and its segment."""
@@ -145,7 +153,7 @@ class Serving:
         for index, request in enumerate(requests):
             problem = request.problem()
             if problem is not None:
-                raise InvalidInput(f"request {index}: {problem[0]}: {problem[1]}")
+                raise RequestRejected(index, problem[0], problem[1])
         table = self.router.table()
         now = self.clock.now()
         ids = [uuid.uuid4().hex for _ in requests]
@@ -162,7 +170,7 @@ class Serving:
                 predictions = self.predictor.predict(ref, [requests[i].image for i in indexes])
             except ImageDecodeError as error:
                 bad = next((i for i in indexes if not self._decodes(requests[i].image, ref)), indexes[0])
-                raise InvalidInput(f"request {bad}: image: {error}") from None
+                raise RequestRejected(bad, "image", str(error)) from None
             for index, prediction in zip(indexes, predictions, strict=True):
                 request = requests[index]
                 image_sha = hashlib.sha256(request.image).hexdigest()  # stored by the log before the row

@@ -25,7 +25,7 @@ from typing_extensions import TypedDict
 from adapters.cli.common import JsonOption, NowOption, app, out, print_json, state_of
 from adapters.logs import configure_logging
 from application.campaigns import worker_name
-from application.serving import PredictRequest
+from application.serving import PredictRequest, RequestRejected
 from bootstrap import Container
 from domain.errors import InvalidInput
 
@@ -61,9 +61,15 @@ def predict(
     """Route (rule 4.7), classify and log local images; every prediction is logged with the version that served it."""
     if bool(images) == (requests is not None):
         raise InvalidInput("give image files, or --requests FILE, not both")
-    batch = _file_requests(requests) if requests is not None else [
-        PredictRequest(_read_image(path), user, image_type) for path in images or []]
-    served = state_of(ctx).container(now).retrain.serving.predict(batch)
+    if requests is not None:
+        batch, where = _file_requests(requests)
+    else:
+        batch = [PredictRequest(_read_image(path), user, image_type) for path in images or []]
+        where = [str(path) for path in images or []]
+    try:
+        served = state_of(ctx).container(now).retrain.serving.predict(batch)
+    except RequestRejected as rejected:  # named by the line (or the file) it came from
+        raise InvalidInput(f"{where[rejected.index]}: {rejected.field}: {rejected.reason}; nothing was logged") from None
     if as_json:
         return print_json([s.as_json() for s in served])
     if len(served) > SHOWN_ROWS:
@@ -87,23 +93,29 @@ def _read_image(path: Path) -> bytes:
     return path.read_bytes()
 
 
-def _file_requests(source: Path) -> list[PredictRequest]:
-    """Every line checked (errors name the line and the field) before anything is classified or logged.
+def _file_requests(source: Path) -> tuple[list[PredictRequest], list[str]]:
+    """Every line checked (errors name the line and the field) before anything is classified or logged; the
+    requests, and the line each came from.
 
     An `image_path` is read relative to the requests file and may not leave its directory."""
     if not source.is_file():
         raise InvalidInput(f"{source} is not a file")
     root = source.resolve().parent
     batch: list[PredictRequest] = []
+    lines: list[str] = []
     errors: list[str] = []
-    with source.open(encoding="utf-8", errors="replace") as handle:
+    with source.open(encoding="utf-8", errors="surrogateescape") as handle:
         for number, text in enumerate(handle, start=1):
             if not text.strip():
+                continue
+            if not text.isascii() and any("\udc80" <= char <= "\udcff" for char in text):
+                errors.append(f"line {number}: not valid UTF-8")
                 continue
             try:
                 line = REQUEST_LINE.validate_json(text)
                 batch.append(PredictRequest(_line_image(line, root), line.get("user_ref"),
                                             line.get("image_type", "unknown")))
+                lines.append(f"line {number}")
             except ValidationError as error:
                 first = error.errors()[0]
                 where = ".".join(str(p) for p in first["loc"]) or "request"
@@ -116,7 +128,7 @@ def _file_requests(source: Path) -> list[PredictRequest]:
         raise InvalidInput(f"{len(errors)} invalid request(s), nothing was logged; first: {errors[0]}")
     if not batch:
         raise InvalidInput(f"{source} holds no request")
-    return batch
+    return batch, lines
 
 
 def _line_image(line: dict[str, Any], root: Path) -> bytes:

@@ -117,7 +117,7 @@ def test_a_hostile_image_to_predict_is_refused_in_one_sentence_and_logs_nothing(
     before = stored(home)
     code, stderr, peak = run_measured(home, "predict", "--requests", str(requests))
     assert code == 2, stderr
-    assert "image: image does not decode" in stderr and "Traceback" not in stderr
+    assert "line 1: image: image does not decode" in stderr and "Traceback" not in stderr
     assert stored(home) == before
     assert peak < 1500 * MB, f"{peak // MB} MB"  # torch and the model are most of it
 
