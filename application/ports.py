@@ -261,8 +261,7 @@ class ViewStore(Protocol):
         """Empty the views and set the position back to 0."""
         ...
 
-    def ids(self, kind: str, *, state: str | None = None, active: bool | None = None,
-            key: str | None = None) -> list[str]:
+    def ids(self, kind: str, *, state: str | None = None, active: bool | None = None) -> list[str]:
         """Aggregate ids of that kind, in creation order."""
         ...
 

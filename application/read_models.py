@@ -169,10 +169,9 @@ class ReadModels:
         return rollout.campaign_id if isinstance(rollout, Rollout) else None
 
     # -- reading ------------------------------------------------------------------------------------
-    def ids(self, kind: str, *, state: str | None = None, active: bool | None = None,
-            key: str | None = None) -> list[str]:
+    def ids(self, kind: str, *, state: str | None = None, active: bool | None = None) -> list[str]:
         self.catch_up()
-        return self.store.ids(kind, state=state, active=active, key=key)
+        return self.store.ids(kind, state=state, active=active)
 
     def documents(self, kind: str, *, aggregate_id: str | None = None, active: bool | None = None) -> list[dict[str, Any]]:
         self.catch_up()
@@ -275,19 +274,18 @@ class InMemoryViewStore:
     def reset(self) -> None:
         self.__init__()  # type: ignore[misc]
 
-    def _select(self, kind: str, state: str | None, active: bool | None, key: str | None,
+    def _select(self, kind: str, state: str | None, active: bool | None,
                 aggregate_id: str | None = None) -> list[ViewDocument]:
         found = [d for d in self._documents.values() if d.kind == kind
                  and (state is None or d.state == state) and (active is None or d.active == active)
-                 and (key is None or d.key == key) and (aggregate_id is None or d.aggregate_id == aggregate_id)]
+                 and (aggregate_id is None or d.aggregate_id == aggregate_id)]
         return sorted(found, key=lambda d: d.created)
 
-    def ids(self, kind: str, *, state: str | None = None, active: bool | None = None,
-            key: str | None = None) -> list[str]:
-        return [d.aggregate_id for d in self._select(kind, state, active, key)]
+    def ids(self, kind: str, *, state: str | None = None, active: bool | None = None) -> list[str]:
+        return [d.aggregate_id for d in self._select(kind, state, active)]
 
     def documents(self, kind: str, *, aggregate_id: str | None = None, active: bool | None = None) -> list[str]:
-        return [json.dumps(d.document) for d in self._select(kind, None, active, None, aggregate_id)]
+        return [json.dumps(d.document) for d in self._select(kind, None, active, aggregate_id)]
 
     def events(self, *, aggregate_ids: Sequence[str] | None = None, event_ids: Sequence[str] | None = None,
                concerns: Sequence[str] = (), since: datetime | None = None, until: datetime | None = None) -> list[str]:

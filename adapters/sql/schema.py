@@ -108,7 +108,6 @@ view_documents = Table(
     Column("document", Text, nullable=False),
 )
 Index("ix_view_documents_kind_created", view_documents.c.kind, view_documents.c.created)
-Index("ix_view_documents_kind_key", view_documents.c.kind, view_documents.c.key)
 
 view_events = Table(
     "view_events",

@@ -62,9 +62,8 @@ class SqlViewStore:
                 connection.execute(delete(table))
             connection.execute(update(view_position).where(view_position.c.name == NAME).values(position=0))
 
-    def ids(self, kind: str, *, state: str | None = None, active: bool | None = None,
-            key: str | None = None) -> list[str]:
-        query = _documents(select(view_documents.c.aggregate_id), kind, state=state, active=active, key=key)
+    def ids(self, kind: str, *, state: str | None = None, active: bool | None = None) -> list[str]:
+        query = _documents(select(view_documents.c.aggregate_id), kind, state=state, active=active)
         with self.engine.connect() as connection:
             return list(connection.execute(query).scalars())
 
@@ -103,14 +102,12 @@ def _document_row(document: ViewDocument) -> dict[str, Any]:
 
 
 def _documents(query: Any, kind: str, *, state: str | None = None, active: bool | None = None,
-               key: str | None = None, aggregate_id: str | None = None) -> Any:
+               aggregate_id: str | None = None) -> Any:
     query = query.where(view_documents.c.kind == kind).order_by(view_documents.c.created, view_documents.c.aggregate_id)
     if state is not None:
         query = query.where(view_documents.c.state == state)
     if active is not None:
         query = query.where(view_documents.c.active == int(active))
-    if key is not None:
-        query = query.where(view_documents.c.key == key)
     if aggregate_id is not None:
         query = query.where(view_documents.c.aggregate_id == aggregate_id)
     return query

@@ -85,3 +85,12 @@ def crafted() -> Feedback:
     for comment in ("c'est un 9", "should be 9", "label: 9"):
         data.select(png(next(seeds)), comment=comment)
     return data
+
+
+def prediction(i: int, satisfied: bool | None = None) -> dict:
+    """Prediction record `p{i:05d}` of v1 on 2026-03-01 (one a second), rated when `satisfied` is given."""
+    record = {"prediction_id": f"p{i:05d}", "timestamp": f"2026-03-01T{i // 3600 % 24:02d}:{i // 60 % 60:02d}:{i % 60:02d}Z",
+              "model_version": "v1", "predicted_label": "3", "inference_ms": 4.0, "image_type": "scan"}
+    if satisfied is not None:
+        record["user_feedback"] = int(satisfied)
+    return record

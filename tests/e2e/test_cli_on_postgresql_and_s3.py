@@ -6,15 +6,21 @@ import json
 import os
 from pathlib import Path
 
+import pytest
+
 from tests.e2e.cli import run
 
 
-def test_the_demo_and_the_reads_run_on_postgresql_and_s3_by_settings_alone(
-    tmp_path: Path, postgres_url: str, s3_location: str, s3_endpoint: str,
-) -> None:
-    settings = {"RETRAIN_EVENT_STORE": postgres_url, "RETRAIN_FEEDBACK_STORE": postgres_url,
-                "RETRAIN_BLOB_STORE": s3_location, "RETRAIN_S3__ENDPOINT_URL": s3_endpoint,
-                **{k: os.environ[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")}}
+@pytest.fixture
+def settings(postgres_url: str, s3_location: str, s3_endpoint: str) -> dict[str, str]:
+    """Both stores on PostgreSQL and the blobs on S3, as environment variables: nothing else is configured."""
+    return {"RETRAIN_EVENT_STORE": postgres_url, "RETRAIN_FEEDBACK_STORE": postgres_url,
+            "RETRAIN_BLOB_STORE": s3_location, "RETRAIN_S3__ENDPOINT_URL": s3_endpoint,
+            **{k: os.environ[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")}}
+
+
+def test_the_demo_and_the_reads_run_on_postgresql_and_s3_by_settings_alone(tmp_path: Path,
+                                                                           settings: dict[str, str]) -> None:
     home = tmp_path / "home"
     demo = run(home, "demo", "--seed", "0", settings=settings)
     assert demo.returncode == 0, demo.stdout[-2000:] + demo.stderr[-2000:]
@@ -33,7 +39,7 @@ def test_the_demo_and_the_reads_run_on_postgresql_and_s3_by_settings_alone(
 
 
 def test_serve_and_its_worker_run_on_postgresql_and_s3_by_settings_alone(
-    tmp_path: Path, postgres_url: str, s3_location: str, s3_endpoint: str,
+    tmp_path: Path, settings: dict[str, str], postgres_url: str, s3_location: str, s3_endpoint: str,
 ) -> None:
     import base64
 
@@ -43,9 +49,6 @@ def test_serve_and_its_worker_run_on_postgresql_and_s3_by_settings_alone(
     from tests.e2e.feedback_data import png
     from tests.e2e.server import Server, auth, processes_of, service_env
 
-    settings = {"RETRAIN_EVENT_STORE": postgres_url, "RETRAIN_FEEDBACK_STORE": postgres_url,
-                "RETRAIN_BLOB_STORE": s3_location, "RETRAIN_S3__ENDPOINT_URL": s3_endpoint,
-                **{k: os.environ[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")}}
     home = tmp_path / "home"
     init = run(home, "init", "--epochs", "3", "--baseline-ms", "4", settings=settings)
     assert init.returncode == 0, init.stderr

@@ -12,16 +12,9 @@ from pathlib import Path
 import psycopg
 
 from tests.e2e.cli import CLASSES, RETRAIN, run
+from tests.e2e.feedback_data import prediction
 
 NOW = "2026-03-02T00:00:00Z"
-
-
-def prediction(i: int, satisfied: bool | None = None) -> dict:
-    record = {"prediction_id": f"p{i:05d}", "timestamp": f"2026-03-01T{i // 3600 % 24:02d}:{i // 60 % 60:02d}:{i % 60:02d}Z",
-              "model_version": "v1", "predicted_label": "3", "inference_ms": 4.0, "image_type": "scan"}
-    if satisfied is not None:
-        record["user_feedback"] = int(satisfied)
-    return record
 
 
 def test_four_ticks_and_an_ingest_at_once_record_each_fact_once(tmp_path: Path, postgres_url: str,

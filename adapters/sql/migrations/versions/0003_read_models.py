@@ -31,7 +31,6 @@ def upgrade() -> None:
         sa.Column("document", sa.Text, nullable=False),
     )
     op.create_index("ix_view_documents_kind_created", "view_documents", ["kind", "created"])
-    op.create_index("ix_view_documents_kind_key", "view_documents", ["kind", "key"])
     op.create_table(
         "view_events",
         sa.Column("position", sa.BigInteger, primary_key=True, autoincrement=False),
