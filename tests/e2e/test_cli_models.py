@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.e2e.cli import CLASSES, run
 
 
@@ -40,13 +42,15 @@ def test_weights_of_another_architecture_are_refused_and_change_nothing(tmp_path
     assert json.loads(run(home, "history", "--json").stdout) == []
 
 
-def test_a_file_that_is_not_a_state_dict_is_refused_in_one_sentence(tmp_path: Path) -> None:
+@pytest.mark.parametrize("content", [b"not a torch file", b"root:x:0:0:root:/root:/bin/bash\n", b"hello world",
+                                     bytes([0x80, 0x02, 0x65, 0x2E, 0x00, 0xFF])])
+def test_a_file_that_is_not_a_state_dict_is_refused_in_one_sentence(tmp_path: Path, content: bytes) -> None:
     bogus = tmp_path / "bogus.pt"
-    bogus.write_bytes(b"not a torch file")
+    bogus.write_bytes(content)
     refused = run(tmp_path / "home", "model", "register", "--weights", str(bogus), "--arch", "digits-cnn",
                   "--classes", CLASSES)
     assert refused.returncode == 2
-    assert refused.stderr.count("\n") == 1 and "weights_only" in refused.stderr
+    assert refused.stderr.count("\n") == 1 and "not a PyTorch weights file" in refused.stderr
 
 
 def test_an_unknown_version_exits_3(tmp_path: Path) -> None:
