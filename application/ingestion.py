@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, NotRequired
 
 import structlog
-from pydantic import AwareDatetime, ConfigDict, Field, TypeAdapter, ValidationError, with_config
+from pydantic import AwareDatetime, ConfigDict, Field, StrictBool, StrictInt, TypeAdapter, ValidationError, with_config
 from typing_extensions import TypedDict
 
 from application.ledger import Ledger
@@ -34,6 +34,7 @@ CHUNK = 5_000
 
 Text128 = Annotated[str, Field(min_length=1, max_length=128)]
 Label = Annotated[str, Field(min_length=1, max_length=256)]
+Answer = Annotated[StrictInt, Field(ge=0, le=1)]  # 0 or 1: JSON true/false or 1.0 are refused, never read as 1
 
 
 @with_config(ConfigDict(extra="forbid"))
@@ -44,16 +45,16 @@ class PredictionRecord(TypedDict):
     timestamp: AwareDatetime
     model_version: Annotated[str, Field(min_length=1, max_length=64)]
     predicted_label: Label
-    confidence: NotRequired[Annotated[float, Field(ge=0, le=1)] | None]
+    confidence: NotRequired[Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] | None]
     inference_ms: NotRequired[Annotated[float, Field(ge=0, allow_inf_nan=False)] | None]
     status: NotRequired[Literal["ok", "error"]]
     image_type: NotRequired[Annotated[str, Field(min_length=1, max_length=64)]]
     image: NotRequired[str | None]
     user_ref: NotRequired[Annotated[str, Field(max_length=128)] | None]
-    user_feedback: NotRequired[Literal[0, 1] | None]
+    user_feedback: NotRequired[Answer | None]
     comment: NotRequired[Annotated[str, Field(max_length=2000)] | None]
     corrected_label: NotRequired[Label | None]
-    gdpr_consent: NotRequired[bool]
+    gdpr_consent: NotRequired[StrictBool]
     feedback_at: NotRequired[AwareDatetime | None]
 
 
@@ -62,10 +63,10 @@ class FeedbackRecord(TypedDict):
     """A user's answer to an earlier prediction."""
 
     prediction_id: Text128
-    user_feedback: Literal[0, 1] | None
+    user_feedback: Answer | None
     comment: NotRequired[Annotated[str, Field(max_length=2000)] | None]
     corrected_label: NotRequired[Label | None]
-    gdpr_consent: NotRequired[bool]
+    gdpr_consent: NotRequired[StrictBool]
     timestamp: NotRequired[AwareDatetime | None]
 
 
