@@ -108,6 +108,10 @@ class BlobStoreUnavailable(RuntimeError):
     """The blob store cannot be reached or refuses a request (one sentence naming it)."""
 
 
+class StoreUnavailable(RuntimeError):
+    """The event store's or the feedback store's database cannot be reached (one sentence naming it)."""
+
+
 class ImageDecodeError(Exception):
     """An image is missing, does not decode, is constant, or cannot become the model's input."""
 

@@ -23,7 +23,7 @@ from domain.policy import (
 class TrainingSettings(BaseModel):
     """Rule 4.5: training hyper-parameters."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     fine_tune_learning_rate: PositiveFloat = 1e-4
     fine_tune_max_epochs: PositiveInt = 20
@@ -40,7 +40,7 @@ class TrainingSettings(BaseModel):
 class WorkerSettings(BaseModel):
     """Campaign steps claimed by workers: how long a claim holds before another worker may take the step over."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     lease_seconds: PositiveFloat = 900.0
     training_lease_seconds: PositiveFloat = 6 * 3600.0
@@ -53,7 +53,7 @@ class WorkerSettings(BaseModel):
 class ServeSettings(BaseModel):
     """`retrain serve`: its background loop, its batches (one forward pass and one commit each), torch threads."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     tick_seconds: PositiveFloat = 60.0
     max_batch: PositiveInt = 256
@@ -62,7 +62,7 @@ class ServeSettings(BaseModel):
 
 
 class ApiToken(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
@@ -70,7 +70,7 @@ class ApiToken(BaseModel):
 
 
 class ApiSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     tokens: tuple[ApiToken, ...] = ()
 
@@ -79,7 +79,7 @@ class S3Settings(BaseModel):
     """Where an `s3://bucket/prefix` blob store lives; what is left unset comes from boto3's own chain (the AWS_*
     variables, a profile, an instance role)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     endpoint_url: str | None = Field(None, pattern=r"^https?://")  # an S3-compatible server (MinIO, Ceph, ...)
     region: str | None = None
@@ -90,7 +90,8 @@ class S3Settings(BaseModel):
 class Settings(BaseSettings):
     """Every setting of the product; an invalid one fails at start, naming the setting."""
 
-    model_config = SettingsConfigDict(env_prefix="RETRAIN_", env_nested_delimiter="__", extra="forbid", frozen=True)
+    model_config = SettingsConfigDict(env_prefix="RETRAIN_", env_nested_delimiter="__", extra="forbid", frozen=True,
+                                      allow_inf_nan=False)
     config_file: ClassVar[Path | None] = None
 
     home: Path = Path(".retrain")
@@ -115,6 +116,10 @@ class Settings(BaseSettings):
             url = getattr(self, name)
             if url is not None and not url.startswith(("sqlite://", "postgresql://", "postgresql+psycopg://", "memory:")):
                 raise ValueError(f"{name} must be a sqlite:// or postgresql:// URL, not {url!r}")
+            if url is not None and url.startswith("sqlite:///"):  # only the home is created; a typo is not
+                directory = Path(url.removeprefix("sqlite:///")).parent
+                if not directory.is_dir():
+                    raise ValueError(f"{name}: the directory {directory} does not exist")
         if self.blob_store is not None and "://" in self.blob_store and not self.blob_store.startswith("s3://"):
             raise ValueError(f"blob_store must be a directory or an s3://bucket/prefix location, not {self.blob_store!r}")
         if self.blob_store is not None and self.blob_store.startswith("s3://") and len(self.blob_store) <= len("s3://"):
@@ -163,8 +168,10 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         return source(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as error:
         first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "configuration"
-        raise SettingsError(f"invalid setting {where}: {first['msg']}") from None
+        reason = first["msg"].removeprefix("Value error, ")
+        if not first["loc"]:  # a check across settings; its reason names them
+            raise SettingsError(f"invalid settings: {reason}") from None
+        raise SettingsError(f"invalid setting {'.'.join(str(part) for part in first['loc'])}: {reason}") from None
     except SourceError as error:  # an environment variable that is not the JSON its setting needs
         where = str(error).split('"')[1] if str(error).count('"') >= 2 else "configuration"
         raise SettingsError(f"invalid setting {where}: its RETRAIN_* environment value is not valid JSON") from None

@@ -39,6 +39,7 @@ def event_store_env(url: str) -> dict[str, str]:
             "POSTGRES_PORT": str(parts.port or 5432),
             "POSTGRES_USER": unquote(parts.username or "postgres"),
             "POSTGRES_PASSWORD": unquote(parts.password or ""),
+            "POSTGRES_CONNECT_TIMEOUT": "5",
         }
     raise SettingsError(f"invalid setting event_store: unsupported URL {url!r}")
 
@@ -97,8 +98,10 @@ class Container:
     @cached_property
     def ledger(self) -> Ledger:
         """The event store, with its read models kept in the feedback store's database."""
+        from adapters.sql.reachability import check_reachable
         from adapters.sql.view_store import SqlViewStore
 
+        check_reachable(self.settings.event_store_url, "event_store")
         return Ledger(env=event_store_env(self.settings.event_store_url),
                       views=SqlViewStore(self.feedback.engine))  # type: ignore[attr-defined]
 
@@ -109,7 +112,9 @@ class Container:
     @cached_property
     def feedback(self) -> FeedbackStore:
         from adapters.sql.feedback_store import SqlAlchemyFeedbackStore
+        from adapters.sql.reachability import check_reachable
 
+        check_reachable(self.settings.feedback_store_url, "feedback_store")
         return SqlAlchemyFeedbackStore(self.settings.feedback_store_url)
 
     @cached_property

@@ -10,7 +10,7 @@ DEFAULT_NEGATIVE_TERMS = (
 
 
 class _Policy(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class TriggerPolicy(_Policy):

@@ -11,7 +11,7 @@ from eventsourcing.persistence import IntegrityError
 
 from adapters.cli import audit, campaigns, models, operations, rollouts, serving  # noqa: F401  (they register commands)
 from adapters.cli.common import EXIT_INVALID, EXIT_NOT_FOUND, EXIT_REFUSED, app
-from application.ports import BlobStoreUnavailable
+from application.ports import BlobStoreUnavailable, StoreUnavailable
 from application.settings import SettingsError
 from domain.errors import DomainError, InvalidInput, NotFound
 
@@ -36,7 +36,7 @@ def main() -> None:
             _fail(RuntimeError("the store is busy: another retrain process is writing to it; try again when it is "
                                "done"), EXIT_REFUSED, debug)
         _fail(error, EXIT_REFUSED, debug, prefix="store error: ")
-    except BlobStoreUnavailable as error:
+    except (BlobStoreUnavailable, StoreUnavailable) as error:
         _fail(error, EXIT_REFUSED, debug)
     except IntegrityError:  # what retrying could not resolve: other processes kept writing the same records
         _fail(RuntimeError("other processes kept changing the same records at the same moment; run the command "

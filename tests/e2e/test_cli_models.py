@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -105,3 +107,16 @@ def test_models_verify_exits_1_naming_each_artifact_missing_or_altered(tmp_path:
     missing = run(home, "models", "verify", "--json")
     assert missing.returncode == 1 and [r["state"] for r in json.loads(missing.stdout)] == ["missing", "missing"]
     assert "Traceback" not in missing.stderr
+
+
+@pytest.mark.parametrize("setting", ["RETRAIN_EVENT_STORE", "RETRAIN_FEEDBACK_STORE"])
+def test_an_unreachable_postgresql_is_one_sentence_within_seconds(tmp_path: Path, setting: str) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    started = time.monotonic()
+    refused = run(tmp_path / "home", "models", settings={setting: f"postgresql://postgres@127.0.0.1:{port}/retrain"})
+    assert refused.returncode == 1 and time.monotonic() - started < 15
+    store = setting.removeprefix("RETRAIN_").lower().replace("_", " ")
+    assert refused.stderr.startswith(f"retrain: the {store} (PostgreSQL at 127.0.0.1:{port}/retrain) cannot be reached")
+    assert refused.stderr.count("\n") == 1 and "Traceback" not in refused.stderr

@@ -59,3 +59,36 @@ def test_a_rollout_plan_must_increase(tmp_path: Path) -> None:
 def test_a_missing_config_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="does not exist"):
         load_settings(tmp_path / "nope.toml")
+
+
+@pytest.mark.parametrize(("variable", "value", "named"), [
+    ("RETRAIN_TRIGGERS__LATENCY_FACTOR", "inf", "triggers.latency_factor: Input should be a finite number"),
+    ("RETRAIN_TRIGGERS__SATISFACTION_MIN", "nan", "triggers.satisfaction_min: Input should be a finite number"),
+    ("RETRAIN_VALIDATION__LATENCY_FACTOR", "1e400", "validation.latency_factor: Input should be a finite number"),
+    ("RETRAIN_ROLLOUT__PLAN", '[{"percent": 10, "hours": "Infinity"}]', "rollout.plan.0.hours"),
+    ("RETRAIN_WORKER__LEASE_SECONDS", "inf", "worker.lease_seconds: Input should be a finite number"),
+])
+def test_a_number_that_is_not_finite_is_refused_naming_the_setting(monkeypatch: pytest.MonkeyPatch, variable: str,
+                                                                   value: str, named: str) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError, match=named.replace(".", r"\.")):
+        load_settings()
+
+
+@pytest.mark.parametrize("variable", ["RETRAIN_TRIGGERS", "RETRAIN_ROLLOUT__PLAN"])
+def test_an_environment_value_that_is_not_json_names_its_setting(monkeypatch: pytest.MonkeyPatch, variable: str) -> None:
+    monkeypatch.setenv(variable, "{bad")
+    with pytest.raises(SettingsError, match=r"invalid setting (triggers|rollout).*not valid JSON"):
+        load_settings()
+
+
+@pytest.mark.parametrize("name", ["event_store", "feedback_store"])
+def test_a_sqlite_url_into_a_missing_directory_is_refused_and_creates_nothing(tmp_path: Path, name: str) -> None:
+    missing = tmp_path / "typo" / "deeper"
+    with pytest.raises(SettingsError, match=f"invalid settings: {name}: the directory {missing} does not exist"):
+        load_settings(**{name: f"sqlite:///{missing}/store.db"})
+    assert not (tmp_path / "typo").exists()
+
+
+def test_a_sqlite_url_into_an_existing_directory_is_accepted(tmp_path: Path) -> None:
+    assert load_settings(event_store=f"sqlite:///{tmp_path}/events.db").event_store_url.endswith("/events.db")
