@@ -134,7 +134,7 @@ class Ingestion:
         report = IngestReport()
         versions = self.version_snapshot()
         now = self.clock.now()
-        with self.feedback.writer() as writer:
+        with self.feedback.writer(exclusive=True) as writer:  # concurrent ingests of the same records: duplicates
             batch = _Batch(self, writer, report, skip_invalid, rejects)
             for chunk, prepared in _prepared_chunks(_chunks(enumerate(lines, start=1), CHUNK), versions, now,
                                                     _worker_count(workers)):

@@ -33,7 +33,10 @@ class FeedbackWriter(Protocol):
 class FeedbackStore(Protocol):
     """Predictions, feedback and review items: high-volume data kept out of the event streams."""
 
-    def writer(self) -> AbstractContextManager[FeedbackWriter]: ...
+    def writer(self, *, exclusive: bool = False) -> AbstractContextManager[FeedbackWriter]:
+        """One transaction; `exclusive` ones (ingestion) run one at a time, so that checking what is stored and
+        writing what is new cannot interleave with another process's."""
+        ...
 
     def add(self, predictions: Sequence[StoredPrediction], feedback: Sequence[StoredFeedback]) -> None: ...
 

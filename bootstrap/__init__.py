@@ -98,12 +98,12 @@ class Container:
     @cached_property
     def ledger(self) -> Ledger:
         """The event store, with its read models kept in the feedback store's database."""
-        from adapters.sql.reachability import check_reachable
+        from adapters.sql.startup import opening_alone
         from adapters.sql.view_store import SqlViewStore
 
-        check_reachable(self.settings.event_store_url, "event_store")
-        return Ledger(env=event_store_env(self.settings.event_store_url),
-                      views=SqlViewStore(self.feedback.engine))  # type: ignore[attr-defined]
+        views = SqlViewStore(self.feedback.engine)  # type: ignore[attr-defined]
+        with opening_alone(self.settings.event_store_url, "event_store"):
+            return Ledger(env=event_store_env(self.settings.event_store_url), views=views)
 
     @cached_property
     def blobs(self) -> BlobStore:
@@ -112,7 +112,7 @@ class Container:
     @cached_property
     def feedback(self) -> FeedbackStore:
         from adapters.sql.feedback_store import SqlAlchemyFeedbackStore
-        from adapters.sql.reachability import check_reachable
+        from adapters.sql.startup import check_reachable
 
         check_reachable(self.settings.feedback_store_url, "feedback_store")
         return SqlAlchemyFeedbackStore(self.settings.feedback_store_url)

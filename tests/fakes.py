@@ -38,7 +38,7 @@ class InMemoryFeedbackStore:
 
     # -- writing --------------------------------------------------------------------------------------
     @contextmanager
-    def writer(self) -> Iterator[InMemoryWriter]:
+    def writer(self, *, exclusive: bool = False) -> Iterator[InMemoryWriter]:
         """Stages a batch; it lands only if the block ends without an exception."""
         staged = InMemoryWriter(self)
         yield staged

@@ -67,6 +67,7 @@ class SqlAlchemyFeedbackStore:
         config = Config()
         config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
         with self.engine.begin() as connection:
+            exclusive_lock(connection, "migrate")  # commands started at once on a fresh store migrate one at a time
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
 
@@ -75,9 +76,11 @@ class SqlAlchemyFeedbackStore:
 
     # -- writing --------------------------------------------------------------------------------------
     @contextmanager
-    def writer(self) -> Iterator[_SqlWriter]:
+    def writer(self, *, exclusive: bool = False) -> Iterator[_SqlWriter]:
         """One transaction: committed when the block ends normally, rolled back on any exception."""
         with self.engine.begin() as connection:
+            if exclusive:
+                exclusive_lock(connection, "ingest")
             yield _SqlWriter(connection)
 
     def add(self, new_predictions: Sequence[StoredPrediction], new_feedback: Sequence[StoredFeedback]) -> None:
@@ -479,6 +482,17 @@ def _candidate(row: Any) -> Candidate:
         comment=row["fb_comment"] if consent else None,
         confidence=row["confidence"], image_sha256=row["image_sha256"], image_type=row["image_type"],
     )
+
+
+def exclusive_lock(connection: Connection, purpose: str) -> None:
+    """Hold the database's lock for `purpose` until this transaction ends, before reading anything: a check and the
+    write that depends on it cannot interleave with another process's. SQLite takes its write lock at once (BEGIN
+    IMMEDIATE; other writers wait up to the busy timeout); PostgreSQL takes a transaction-scoped advisory lock that
+    only transactions with the same purpose wait for."""
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    elif connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(hashtext(:purpose))"), {"purpose": f"retrain.{purpose}"})
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
