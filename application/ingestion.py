@@ -10,6 +10,8 @@ import math
 import multiprocessing
 import os
 import re
+import threading
+import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -338,7 +340,8 @@ def _prepared_chunks(
             yield chunk, prepare(chunk, versions, now)
         return
     context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_exit_with_parent,
+                             initargs=(os.getpid(),)) as pool:
         pending: deque[tuple[list[tuple[int, str]], Future[list[Prepared]]]] = deque()
         for chunk in itertools.chain([first], chunks):
             pending.append((chunk, pool.submit(prepare, chunk, versions, now)))
@@ -348,6 +351,17 @@ def _prepared_chunks(
         while pending:
             done, future = pending.popleft()
             yield done, future.result()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A parsing worker exits when the ingest that started it is gone (killed with SIGKILL, it cannot say so)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.2)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def _decode_image(text: str) -> bytes | str:
