@@ -14,17 +14,19 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import sqlalchemy.exc
 import structlog
 from eventsourcing.persistence import IntegrityError
 from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from adapters.http.auth import READ_ROLES, Authenticator, Principal
 from adapters.http.batching import PredictionBatcher
@@ -32,7 +34,7 @@ from adapters.http.loop import BackgroundLoop, LoopLock
 from adapters.http.metrics import Metrics
 from application.audit import HistoryFilter
 from application.documents import campaign_summary
-from application.ingestion import MAX_LISTED_ERRORS, BatchRejected, IngestReport
+from application.ingestion import FEEDBACK, MAX_LISTED_ERRORS, PREDICTION, BatchRejected, IngestReport
 from application.ports import BlobStoreUnavailable
 from application.retrain import Retrain
 from application.serving import PredictRequest
@@ -41,6 +43,7 @@ from bootstrap import Container, build_clock, parse_time
 from domain.errors import DomainError, InvalidInput, NotFound
 
 log = structlog.get_logger()
+Body = TypeVar("Body", bound=BaseModel)
 ROLLOUT_ACTIONS = {"pause": "pause", "resume": "resume", "abort": "abort", "promote-now": "promote_now"}
 
 
@@ -84,11 +87,29 @@ def role(*roles: str) -> Callable[[Request], Awaitable[Principal]]:
     return dependency
 
 
+def json_body(model: type[Body]) -> Callable[[Request], Awaitable[Body]]:
+    """A dependency reading the body as `model`. Declared after the role, it runs after the token is checked: a
+    request without the role gets 401/403 even when its body is malformed (FastAPI parses a declared body first)."""
+
+    async def dependency(request: Request) -> Body:
+        return model.model_validate(await _json_body(request))
+
+    return dependency
+
+
+def _body_openapi(model: type[BaseModel]) -> dict[str, Any]:
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": model.model_json_schema()}}}}
+
+
 Ingest = Annotated[Principal, Depends(role("ingest"))]
 Reader = Annotated[Principal, Depends(role(*READ_ROLES))]
 Reviewer = Annotated[Principal, Depends(role("reviewer"))]
 Operator = Annotated[Principal, Depends(role("operator"))]
-AsOf = Annotated[str | None, Query(description="RFC 3339: the state as it was known then")]
+Review = Annotated[ReviewBody, Depends(json_body(ReviewBody))]
+Reason = Annotated[ReasonBody, Depends(json_body(ReasonBody))]
+Rollback = Annotated[RollbackBody, Depends(json_body(RollbackBody))]
+RFC3339 = {"format": "date-time"}  # documented, so generated clients (and fuzzers) send times; parse_time checks them
+AsOf = Annotated[str | None, Query(description="RFC 3339: the state as it was known then", json_schema_extra=RFC3339)]
 
 
 def _moment(as_of: str | None) -> datetime | None:
@@ -191,30 +212,30 @@ def create_app(container: Container, *, background: bool | Literal["lock"] = Tru
     @app.get("/v1/history", tags=["audit"])
     def history(
         _: Reader, version: str | None = None, campaign: str | None = None,
-        since: Annotated[str | None, Query(description="RFC 3339")] = None,
+        since: Annotated[str | None, Query(description="RFC 3339", json_schema_extra=RFC3339)] = None,
         as_of: AsOf = None,
     ) -> list[dict[str, Any]]:
         where = HistoryFilter(version, campaign, parse_time("since", since) if since else None, _moment(as_of))
         return retrain.audit.history(where)
 
     # -- decisions ----------------------------------------------------------------------------------------
-    @app.post("/v1/campaigns/{campaign}/review/{item}", tags=["review"])
-    def decide(campaign: str, item: str, body: ReviewBody, who: Reviewer) -> dict[str, Any]:
+    @app.post("/v1/campaigns/{campaign}/review/{item}", tags=["review"], openapi_extra=_body_openapi(ReviewBody))
+    def decide(campaign: str, item: str, who: Reviewer, body: Review) -> dict[str, Any]:
         """A reviewer approves (optionally with another label) or rejects one critical item."""
         done = retrain.campaigns.decide(campaign, item, approve=body.decision == "approved", label=body.label,
                                         actor=who.actor)
         return {"item": item, "decision": body.decision, "label": body.label, "campaign": campaign_summary(done)}
 
-    @app.post("/v1/rollout/{action}", tags=["rollout"])
-    def operate(action: str, body: ReasonBody, who: Operator) -> dict[str, Any] | None:
+    @app.post("/v1/rollout/{action}", tags=["rollout"], openapi_extra=_body_openapi(ReasonBody))
+    def operate(action: str, who: Operator, body: Reason) -> dict[str, Any] | None:
         """pause, resume, abort or promote-now, with the reason recorded."""
         if action not in ROLLOUT_ACTIONS:
             raise NotFound(f"no rollout action {action!r}: use pause, resume, abort or promote-now")
         getattr(retrain.rollouts, ROLLOUT_ACTIONS[action])(reason=body.reason, actor=who.actor)
         return retrain.rollouts.status()
 
-    @app.post("/v1/rollback", tags=["rollout"])
-    def rollback(body: RollbackBody, who: Operator) -> dict[str, Any]:
+    @app.post("/v1/rollback", tags=["rollout"], openapi_extra=_body_openapi(RollbackBody))
+    def rollback(who: Operator, body: Rollback) -> dict[str, Any]:
         """Rule 4.8: make a former production version production again, at once."""
         restored = retrain.rollouts.rollback_to(body.to, reason=body.reason, actor=who.actor)
         return retrain.ledger.read.find("version", restored.label)
@@ -245,6 +266,8 @@ async def _json_body(request: Request) -> Any:
         return await request.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise InvalidInput("body: malformed JSON") from None
+    except RecursionError:  # `[[[[...` a few thousand deep: the decoder runs out of stack, not of input
+        raise InvalidInput("body: malformed JSON (nested too deeply)") from None
 
 
 async def _records(request: Request, *, many_only: bool) -> list[dict[str, Any]]:
@@ -261,8 +284,12 @@ async def _records(request: Request, *, many_only: bool) -> list[dict[str, Any]]
 
 
 def _records_openapi(*, many_only: bool) -> dict[str, Any]:
-    many = {"type": "array", "items": {"type": "object"}}
-    schema = many if many_only else {"oneOf": [{"type": "object"}, many]}
+    """The records' schema as ingestion validates them (SPEC section 2); the body is read by hand, after the token."""
+    if many_only:
+        schema = {"type": "array", "items": PREDICTION.json_schema()}
+    else:
+        record = FEEDBACK.json_schema()
+        schema = {"oneOf": [record, {"type": "array", "items": record}]}
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
@@ -326,6 +353,12 @@ def _errors(app: FastAPI) -> None:
 
     def answer(status: int, detail: str, errors: list[dict[str, Any]] | None = None) -> JSONResponse:
         return JSONResponse({"detail": detail, "errors": errors or []}, status_code=status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> Response:
+        if error.status_code == 400:  # a body FastAPI or Starlette could not parse: not UTF-8, invalid multipart data
+            return answer(422, f"body: {error.detail}", [_input_error(f"body: {error.detail}")])
+        return await http_exception_handler(request, error)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:
