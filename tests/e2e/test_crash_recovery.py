@@ -3,6 +3,7 @@ stores open, `models verify` passes, a batch is all or nothing, nothing is left 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -111,3 +112,147 @@ def test_an_ingest_killed_at_a_random_moment_writes_all_or_nothing_and_leaves_no
         assert count_predictions(home, settings) == (stored, stored)
     assert watched > 0, "no parsing worker was seen: the check above checked nothing"
     print(f"ingest killed {TRIALS} times: {outcomes}; {watched} parsing workers seen, none left")
+
+
+def digit_feedback(count: int) -> list[dict]:
+    """Real handwritten digits (scikit-learn's), each mispredicted by v1 and corrected by a consenting user."""
+    import base64
+    import io
+
+    import numpy as np
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    records = []
+    for i in range(count):
+        buffer = io.BytesIO()
+        Image.fromarray((digits.images[i] * 16).clip(0, 255).astype(np.uint8), "L").save(buffer, format="PNG")
+        label = int(digits.target[i])
+        records.append({
+            "prediction_id": f"q{i:04d}", "timestamp": f"2026-03-01T{i // 3600:02d}:{i // 60 % 60:02d}:{i % 60:02d}Z",
+            "model_version": "v1", "predicted_label": str((label + 1) % 10), "confidence": 0.6, "inference_ms": 4.0,
+            "image_type": "scan", "image": base64.b64encode(buffer.getvalue()).decode(), "user_ref": f"u{i % 37}",
+            "user_feedback": 0, "corrected_label": str(label), "gdpr_consent": True})
+    return records
+
+
+def phase_evidence(phase: int, start: str) -> list[dict]:
+    """Healthy traffic for both versions during a rollout phase: served, fast, and rated satisfied."""
+    from datetime import datetime, timedelta
+
+    at = datetime.fromisoformat(start)
+    records = []
+    for i in range(120):
+        for version in ("v1", "v2"):
+            moment = (at + timedelta(minutes=i)).isoformat()
+            records.append({"prediction_id": f"r{phase}-{version}-{i}", "timestamp": moment, "model_version": version,
+                            "predicted_label": "3", "inference_ms": 4.0, "image_type": "scan", "user_feedback": 1})
+    return records
+
+
+def kill_at_random(home: Path, args: list[str], settings: dict[str, str], rng: random.Random,
+                   longest: float) -> float:
+    """Start a command, kill it with SIGKILL after a random delay (or let it end first); the delay."""
+    process = start(home, args, settings)
+    delay = rng.uniform(0.3, longest)
+    try:
+        process.wait(timeout=delay)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    return delay
+
+
+def history(home: Path, settings: dict[str, str]) -> list[dict]:
+    shown = run(home, "history", "--json", settings=settings)
+    assert shown.returncode == 0, shown.stderr
+    return json.loads(shown.stdout)
+
+
+def assert_intact(home: Path, settings: dict[str, str]) -> None:
+    """The stores open, every artifact re-hashes, and every dataset an event names exists and re-hashes."""
+    verified = run(home, "models", "verify", settings=settings)
+    assert verified.returncode == 0, verified.stderr
+    named = {e["details"]["dataset_id"] for e in history(home, settings)
+             if e["event"] == "DatasetCurated" or (e["event"] == "Registered" and e["details"].get("dataset_id"))}
+    for dataset in named:  # blobs on disk in both runs, content-addressed: each file re-hashes to its name
+        data = (home / "blobs" / dataset[:2] / dataset).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == dataset
+
+
+@pytest.mark.parametrize("postgres", [False, True], ids=["sqlite", "postgresql"])
+def test_curation_training_and_rollout_killed_at_random_moments_resume_and_record_each_step_once(
+        tmp_path: Path, weights: Path, postgres: bool, request: pytest.FixtureRequest) -> None:
+    settings = engines(postgres, request) | {"RETRAIN_REVIEW__REQUIRED": "false"}
+    rng = random.Random(7 + postgres)
+    feedback = tmp_path / "feedback.jsonl"
+    feedback.write_text("".join(json.dumps(record) + "\n" for record in digit_feedback(300)))
+    delays: list[float] = []
+    outcomes: list[str] = []
+    for trial in range(2):
+        if postgres and trial:
+            settings |= _another_database(request)
+        home = tmp_path / f"home{trial}"
+        register(home, weights, settings)
+        ingested = run(home, "ingest", str(feedback), "--now", "2026-03-02T00:00:00Z", settings=settings)
+        assert ingested.returncode == 0, ingested.stderr
+
+        # curation, training and validation: one tick runs them all; it is killed somewhere along the way
+        delays.append(kill_at_random(home, ["tick", "--now", "2026-03-02T01:00:00Z"], settings, rng, 5.0))
+        assert_intact(home, settings)
+        for _ in range(3):  # the next ticks resume (a dead holder's claim lapses at once)
+            assert run(home, "tick", "--now", "2026-03-02T01:05:00Z", settings=settings).returncode == 0
+        status = json.loads(run(home, "rollout", "status", "--json", settings=settings).stdout)
+        assert (status["candidate"], status["percent"]) == ("v2", 10), status
+
+        # each rollout transition, killed at a random moment, then done by the next tick
+        for phase, (evidence_at, tick_at, percent) in enumerate(
+                [("2026-03-02T02:00:00+00:00", "2026-03-03T02:00:00Z", 50),
+                 ("2026-03-03T03:00:00+00:00", "2026-03-05T03:00:00Z", 100)], start=1):
+            batch = tmp_path / f"phase{trial}-{phase}.jsonl"
+            batch.write_text("".join(json.dumps(r) + "\n" for r in phase_evidence(phase, evidence_at)))
+            assert run(home, "ingest", str(batch), "--now", tick_at, settings=settings).returncode == 0
+            delays.append(kill_at_random(home, ["tick", "--now", tick_at], settings, rng, 2.0))
+            assert_intact(home, settings)
+            assert run(home, "tick", "--now", tick_at, settings=settings).returncode == 0
+            shown = json.loads(run(home, "models", "--json", settings=settings).stdout)
+            states = {v["label"]: v["state"] for v in shown}
+            if percent == 100:
+                assert states["v2"] == "production", states
+            else:
+                status = json.loads(run(home, "rollout", "status", "--json", settings=settings).stdout)
+                assert status["percent"] == percent, status
+
+        events = history(home, settings)
+        assert [e["version"] for e in events if e["event"] == "Registered"] == ["v1", "v2"]  # one candidate
+        attempts = [e["details"]["attempt"] for e in events if e["event"] == "TrainingStarted"]
+        assert attempts in ([1], [1, 2]), attempts  # a training killed midway is retried once
+        outcomes.append("retried" if len(attempts) == 2 else "resumed")
+        once = [("RetrainCampaign", name) for name in ("Opened", "DatasetCurated", "ReviewCompleted", "StrategyChosen",
+                                                        "CandidateTrained", "Completed")]
+        once += [("ModelVersion", "CandidateValidated"), ("Rollout", "Started"), ("Rollout", "Completed")]
+        counts = {key: sum(1 for e in events if (e["aggregate"], e["event"]) == key) for key in once}
+        assert counts == dict.fromkeys(once, 1), counts
+        shifts = [(e["details"]["from_percent"], e["details"]["to_percent"]) for e in events
+                  if e["event"] == "TrafficShifted"]
+        assert shifts == [(0, 10), (10, 50), (50, 100)], shifts
+        assert_intact(home, settings)
+    print(f"killed after {[round(d, 2) for d in delays]} s; training {outcomes}")
+
+
+def _another_database(request: pytest.FixtureRequest) -> dict[str, str]:
+    import uuid
+
+    base = os.environ["RETRAIN_TEST_POSTGRES_URL"]
+    name = f"retrain_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(base, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+
+    def drop() -> None:
+        with psycopg.connect(base, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    request.addfinalizer(drop)
+    url = f"{base.rpartition('/')[0]}/{name}"
+    return {"RETRAIN_EVENT_STORE": url, "RETRAIN_FEEDBACK_STORE": url}
