@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal, NotRequired
+from typing import IO, Annotated, Any, Literal, NotRequired
 
 import structlog
 from pydantic import AwareDatetime, ConfigDict, Field, StrictBool, StrictInt, TypeAdapter, ValidationError, with_config
@@ -29,7 +29,9 @@ from application.records import StoredFeedback, StoredPrediction
 from domain.errors import InvalidInput
 
 log = structlog.get_logger()
-MAX_IMAGE_BYTES = 5 * 1024 * 1024
+MB = 1024 * 1024
+MAX_IMAGE_BYTES = 5 * MB
+MAX_LINE_CHARS = 8 * MB  # a record with a 5 MB image (6.7 MB of base64) and a 2,000-character comment fits
 MAX_LISTED_ERRORS = 100
 CHUNK = 5_000
 
@@ -118,11 +120,13 @@ class BatchRejected(InvalidInput):
 class Ingestion:
     """Validates every record; writes a batch all at once (or, with skip_invalid, the valid records)."""
 
-    def __init__(self, *, ledger: Ledger, feedback: FeedbackStore, blobs: BlobStore, clock: Clock) -> None:
+    def __init__(self, *, ledger: Ledger, feedback: FeedbackStore, blobs: BlobStore, clock: Clock,
+                 image_check: ImageCheck | None = None) -> None:
         self.ledger = ledger
         self.feedback = feedback
         self.blobs = blobs
         self.clock = clock
+        self.image_check = image_check or image_problem  # the adapters' check decodes; this one reads the header
 
     def ingest(
         self, lines: Iterable[str], *, skip_invalid: bool = False, progress: Callable[[int], None] | None = None,
@@ -136,18 +140,35 @@ class Ingestion:
         report = IngestReport()
         versions = self.version_snapshot()
         now = self.clock.now()
-        with self.feedback.writer(exclusive=True) as writer:  # concurrent ingests of the same records: duplicates
-            batch = _Batch(self, writer, report, skip_invalid, rejects)
-            for chunk, prepared in _prepared_chunks(_chunks(enumerate(lines, start=1), CHUNK), versions, now,
-                                                    _worker_count(workers)):
-                batch.apply(prepared)
-                if progress:
-                    progress(len(chunk))
-            if report.errors and not skip_invalid:
-                raise BatchRejected(report)
+        stored_images: list[str] = []  # images this batch stored that were not there before
+        try:
+            with self.feedback.writer(exclusive=True) as writer:  # concurrent ingests of the same records: duplicates
+                batch = _Batch(self, writer, report, skip_invalid, rejects, stored_images)
+                for chunk, prepared in _prepared_chunks(_chunks(enumerate(lines, start=1), CHUNK), versions, now,
+                                                        _worker_count(workers), self.image_check):
+                    batch.apply(prepared)
+                    if progress:
+                        progress(len(chunk))
+                if report.errors and not skip_invalid:
+                    raise BatchRejected(report)
+        except BaseException:
+            try:
+                self._remove_unreferenced(stored_images)
+            except Exception as error:  # noqa: BLE001 - the batch's own error is the one to report
+                log.warning("unreferenced_images_left", images=len(stored_images), error=str(error))
+            raise
         log.info("ingested", predictions=report.predictions, feedback=report.feedback, duplicates=report.duplicates,
                  rejected=report.rejected)
         return report
+
+    def _remove_unreferenced(self, images: list[str]) -> None:
+        """A batch that was not written leaves none of the images it stored (unless a record stored since uses one)."""
+        if not images:
+            return
+        in_use = self.feedback.images_in_use(images)
+        for sha256 in images:
+            if sha256 not in in_use:
+                self.blobs.delete(sha256)
 
     def version_snapshot(self) -> dict[str, tuple[str, frozenset[str]]]:
         """Every version by label and by id: its id and classes (what validating a record needs)."""
@@ -162,8 +183,9 @@ class _Batch:
     """The state of one ingest: what the file itself has already defined, and what is written."""
 
     def __init__(self, ingestion: Ingestion, writer: FeedbackWriter, report: IngestReport, skip_invalid: bool,
-                 rejects: Callable[[str], None] | None) -> None:
+                 rejects: Callable[[str], None] | None, stored_images: list[str]) -> None:
         self.ingestion = ingestion
+        self.stored_images = stored_images
         self.writer = writer
         self.report = report
         self.skip_invalid = skip_invalid
@@ -211,8 +233,9 @@ class _Batch:
             where = f" (line {self.seen[pid][0]})" if pid in self.seen else ""
             self.reject(line, text, "prediction_id", f"{pid!r} already exists{where} with different content")
             return
-        if image is not None:
-            self.ingestion.blobs.put(image)  # content-addressed: a rolled-back batch leaves only an unreferenced blob
+        if image is not None and not self.ingestion.blobs.has(prediction.image_sha256 or ""):
+            self.ingestion.blobs.put(image)  # before the rows; removed again if the batch is not written
+            self.stored_images.append(prediction.image_sha256 or "")
         self.seen[pid] = (line, prediction.fingerprint)
         self.versions[pid] = prediction.version_id
         new_predictions.append(prediction)
@@ -240,17 +263,40 @@ class _Batch:
         self.report.feedback_by_version[known[pid].version_id if pid in known else self.versions[pid]] += 1
 
 
+# -- reading lines: bounded, whatever the file holds ---------------------------------------------------------------
+class OverlongLine(str):
+    """The start of a line longer than MAX_LINE_CHARS: the rest was read and dropped, and the line is refused."""
+
+
+def bounded_lines(handle: IO[str], limit: int = MAX_LINE_CHARS) -> Iterator[str]:
+    """The lines of a text file, each read with at most `limit` characters in memory: a longer line is consumed in
+    pieces and yields an OverlongLine holding its first 1,000 characters."""
+    while line := handle.readline(limit + 1):
+        if len(line) <= limit or line.endswith("\n"):
+            yield line
+            continue
+        while (rest := handle.readline(MB)) and not rest.endswith("\n"):
+            pass
+        yield OverlongLine(line[:1000] + "\n")
+
+
 # -- preparing a chunk: pure work, run here or in worker processes -------------------------------------------------
+ImageCheck = Callable[[bytes], str | None]
 Prepared = tuple[Any, ...]
 _UNDECODABLE = re.compile("[\udc80-\udcff]")  # how surrogateescape keeps the bytes that are not UTF-8
 Versions = dict[str, tuple[str, frozenset[str]]]
 
 
-def prepare(chunk: list[tuple[int, str]], versions: Versions, now: datetime) -> list[Prepared]:
+def prepare(chunk: list[tuple[int, str]], versions: Versions, now: datetime,
+            image_check: ImageCheck | None = None) -> list[Prepared]:
     """Parse and validate each line: ("error", line, text, field, reason), ("prediction", line, text, id,
     StoredPrediction, StoredFeedback | None, image bytes | None) or ("feedback", line, text, id, StoredFeedback)."""
     prepared: list[Prepared] = []
     for line, text in chunk:
+        if isinstance(text, OverlongLine):
+            prepared.append(("error", line, text, "", f"the line is longer than {MAX_LINE_CHARS // MB} MB (a record "
+                             "with a 5 MB image fits)"))
+            continue
         if not text.strip():
             continue
         if not text.isascii() and _UNDECODABLE.search(text):  # bytes that were not UTF-8, kept as surrogates
@@ -270,7 +316,7 @@ def prepare(chunk: list[tuple[int, str]], versions: Versions, now: datetime) -> 
             else:
                 prepared.append(_invalid(line, text, error))
                 continue
-        prepared.append(_prediction(line, text, record, versions) if is_prediction
+        prepared.append(_prediction(line, text, record, versions, image_check or image_problem) if is_prediction
                         else _feedback(line, text, record, now))
     return prepared
 
@@ -284,7 +330,7 @@ def _invalid(line: int, text: str, error: ValidationError) -> Prepared:
     return ("error", line, text, ".".join(str(part) for part in first["loc"]) or "record", first["msg"])
 
 
-def _prediction(line: int, text: str, record: dict[str, Any], versions: Versions) -> Prepared:
+def _prediction(line: int, text: str, record: dict[str, Any], versions: Versions, image_check: ImageCheck) -> Prepared:
     pid, label = record["prediction_id"], record["predicted_label"]
     if record.get("status", "ok") == "ok" and record.get("inference_ms") is None:
         return ("error", line, text, "inference_ms", "inference_ms is required when status is ok")
@@ -296,7 +342,7 @@ def _prediction(line: int, text: str, record: dict[str, Any], versions: Versions
         return ("error", line, text, "predicted_label", f"{label!r} is not a class of the version")
     image, image_sha = None, None
     if record.get("image") is not None:
-        decoded = _decode_image(record["image"])
+        decoded = _decode_image(record["image"], image_check)
         if isinstance(decoded, str):
             return ("error", line, text, "image", decoded)
         image, image_sha = decoded, hashlib.sha256(decoded).hexdigest()
@@ -328,23 +374,23 @@ def _worker_count(requested: int | None) -> int:
 
 
 def _prepared_chunks(
-    chunks: Iterator[list[tuple[int, str]]], versions: Versions, now: datetime, workers: int
+    chunks: Iterator[list[tuple[int, str]]], versions: Versions, now: datetime, workers: int, image_check: ImageCheck
 ) -> Iterator[tuple[list[tuple[int, str]], list[Prepared]]]:
     """Each chunk with its prepared entries, in order. With workers, a few chunks are prepared ahead (bounded)."""
     first = next(chunks, None)
     if first is None:
         return
     if workers == 0 or len(first) < CHUNK:
-        yield first, prepare(first, versions, now)
+        yield first, prepare(first, versions, now, image_check)
         for chunk in chunks:
-            yield chunk, prepare(chunk, versions, now)
+            yield chunk, prepare(chunk, versions, now, image_check)
         return
     context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_exit_with_parent,
                              initargs=(os.getpid(),)) as pool:
         pending: deque[tuple[list[tuple[int, str]], Future[list[Prepared]]]] = deque()
         for chunk in itertools.chain([first], chunks):
-            pending.append((chunk, pool.submit(prepare, chunk, versions, now)))
+            pending.append((chunk, pool.submit(prepare, chunk, versions, now, image_check)))
             if len(pending) > 2 * workers:
                 done, future = pending.popleft()
                 yield done, future.result()
@@ -364,14 +410,14 @@ def _exit_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
-def _decode_image(text: str) -> bytes | str:
+def _decode_image(text: str, image_check: ImageCheck) -> bytes | str:
     if len(text) > math.ceil(MAX_IMAGE_BYTES / 3) * 4 + 4:
         return "image is larger than 5 MB"
     try:
         data = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         return "image is not valid base64"
-    return image_problem(data) or data
+    return image_check(data) or data
 
 
 def image_problem(data: bytes) -> str | None:

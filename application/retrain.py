@@ -8,7 +8,7 @@ from application.audit import Audit
 from application.campaigns import Campaigns
 from application.curation import Curator
 from application.erasure import Forget
-from application.ingestion import Ingestion
+from application.ingestion import ImageCheck, Ingestion
 from application.ledger import Ledger
 from application.models import ModelRegistry
 from application.monitoring import Monitoring, VersionReport
@@ -30,7 +30,7 @@ class Retrain:
     def __init__(
         self, *, settings: Settings, ledger: Ledger, feedback: FeedbackStore, blobs: BlobStore, trainer: Trainer,
         evaluator: Evaluator, predictor: Predictor, clock: Clock, models: ModelRegistry | None = None,
-        audit: Audit | None = None, prediction_log: PredictionLog | None = None,
+        audit: Audit | None = None, prediction_log: PredictionLog | None = None, image_check: ImageCheck | None = None,
     ) -> None:
         self.settings = settings
         self.ledger = ledger
@@ -49,7 +49,7 @@ class Retrain:
         )
         self.models = models or ModelRegistry(ledger=ledger, blobs=blobs, predictor=predictor, clock=clock)
         self.audit = audit or Audit(ledger=ledger)
-        self.ingestion = Ingestion(ledger=ledger, feedback=feedback, blobs=blobs, clock=clock)
+        self.ingestion = Ingestion(ledger=ledger, feedback=feedback, blobs=blobs, clock=clock, image_check=image_check)
         self.forget = Forget(ledger=ledger, feedback=feedback, blobs=blobs, clock=clock)
         self.router = Router(ledger=ledger)
         self.serving = Serving(router=self.router, predictor=predictor, log=prediction_log or DirectLog(feedback, blobs),

@@ -11,6 +11,7 @@ from urllib.parse import unquote, urlparse
 
 from adapters.blobs.filesystem import FilesystemBlobStore
 from adapters.clock import SimulatedClock, SystemClock
+from adapters.images import image_problem
 from application.audit import Audit
 from application.first_model import FirstModel
 from application.ledger import Ledger
@@ -163,7 +164,7 @@ class Container:
         return Retrain(
             settings=self.settings, ledger=self.ledger, feedback=self.feedback, blobs=self.blobs,
             trainer=self.trainer, evaluator=self.evaluator, predictor=self.predictor, clock=self.clock,
-            models=self.models, audit=self.audit, prediction_log=self.prediction_log,
+            models=self.models, audit=self.audit, prediction_log=self.prediction_log, image_check=image_problem,
         )
 
     @cached_property

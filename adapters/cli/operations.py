@@ -22,7 +22,7 @@ from adapters.cli.common import (
     print_json,
     state_of,
 )
-from application.ingestion import BatchRejected
+from application.ingestion import BatchRejected, bounded_lines
 from application.monitoring import VersionReport
 from domain.errors import InvalidInput
 
@@ -55,7 +55,7 @@ def init(
 
 
 def _lines(handle: IO[str], progress: Progress | None, task: Any) -> Iterator[str]:
-    for line in handle:
+    for line in bounded_lines(handle):
         if progress is not None:
             progress.update(task, advance=len(line.encode()))
         yield line

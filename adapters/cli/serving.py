@@ -25,6 +25,7 @@ from typing_extensions import TypedDict
 from adapters.cli.common import JsonOption, NowOption, app, out, print_json, state_of
 from adapters.logs import configure_logging
 from application.campaigns import worker_name
+from application.ingestion import MAX_LINE_CHARS, MB, OverlongLine, bounded_lines
 from application.serving import PredictRequest, RequestRejected
 from bootstrap import Container
 from domain.errors import InvalidInput
@@ -105,7 +106,10 @@ def _file_requests(source: Path) -> tuple[list[PredictRequest], list[str]]:
     lines: list[str] = []
     errors: list[str] = []
     with source.open(encoding="utf-8", errors="surrogateescape") as handle:
-        for number, text in enumerate(handle, start=1):
+        for number, text in enumerate(bounded_lines(handle), start=1):
+            if isinstance(text, OverlongLine):
+                errors.append(f"line {number}: the line is longer than {MAX_LINE_CHARS // MB} MB")
+                continue
             if not text.strip():
                 continue
             if not text.isascii() and any("\udc80" <= char <= "\udcff" for char in text):

@@ -13,10 +13,9 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torchvision.transforms import v2
 
+from adapters.images import MAX_PIXELS
 from adapters.torch.models import load_model
 from application.ports import BlobStore, ImageDecodeError, ModelRef, Prediction
-
-MAX_PIXELS = 40_000_000  # beyond this an image is treated as a decompression bomb
 
 
 def decode_image(data: bytes, input_spec: dict[str, Any]) -> torch.Tensor:

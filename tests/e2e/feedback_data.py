@@ -28,11 +28,11 @@ def png(seed: int) -> bytes:
     return buffer.getvalue()
 
 
-def constant_png() -> bytes:
+def constant_png(shade: int = 200) -> bytes:
     from PIL import Image
 
     buffer = io.BytesIO()
-    Image.new("L", (8, 8), color=200).save(buffer, format="PNG")
+    Image.new("L", (8, 8), color=shade).save(buffer, format="PNG")
     return buffer.getvalue()
 
 
@@ -75,9 +75,8 @@ def crafted() -> Feedback:
         data.add(png(next(seeds)), consent=False, corrected_label="3")
     for _ in range(EXCLUDED["no_label"]):
         data.add(png(next(seeds)), comment="image floue")
-    for _ in range(3):
-        data.add(png(next(seeds))[:60], corrected_label="3")  # a truncated PNG
-        data.add(constant_png(), corrected_label="3")
+    for shade in range(EXCLUDED["corrupted"]):  # images that decode but are blank frames (a truncated PNG is
+        data.add(constant_png(40 * shade), corrected_label="3")  # refused at ingest; tests/e2e/test_hostile_input.py)
     for label in ["12"] * 4 + ["0"] * 3:  # not a class, or the predicted label itself
         data.add(png(next(seeds)), corrected_label=label)
     for index, image in enumerate(originals):  # 5 per class from 1 to 8: no class is rare
@@ -94,3 +93,26 @@ def prediction(i: int, satisfied: bool | None = None) -> dict:
     if satisfied is not None:
         record["user_feedback"] = int(satisfied)
     return record
+
+
+def digit_feedback(count: int) -> list[dict]:
+    """Real handwritten digits (scikit-learn's), each mispredicted by v1 and corrected by a consenting user."""
+    import base64
+    import io
+
+    import numpy as np
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    records = []
+    for i in range(count):
+        buffer = io.BytesIO()
+        Image.fromarray((digits.images[i] * 16).clip(0, 255).astype(np.uint8), "L").save(buffer, format="PNG")
+        label = int(digits.target[i])
+        records.append({
+            "prediction_id": f"q{i:04d}", "timestamp": f"2026-03-01T{i // 3600:02d}:{i // 60 % 60:02d}:{i % 60:02d}Z",
+            "model_version": "v1", "predicted_label": str((label + 1) % 10), "confidence": 0.6, "inference_ms": 4.0,
+            "image_type": "scan", "image": base64.b64encode(buffer.getvalue()).decode(), "user_ref": f"u{i % 37}",
+            "user_feedback": 0, "corrected_label": str(label), "gdpr_consent": True})
+    return records

@@ -94,9 +94,69 @@ def test_a_50_mb_line_is_refused_within_bounded_memory(home: Path, tmp_path: Pat
     huge.write_text(json.dumps(record) + "\n")
     before = stored(home)
     code, stderr, peak = run_measured(home, "ingest", str(huge))
-    assert code == 2 and "line 1: comment: String should have at most 2000 characters" in stderr
+    assert code == 2 and "line 1: the line is longer than 8 MB" in stderr and "Traceback" not in stderr
     assert stored(home) == before
+    assert peak < 300 * MB, f"{peak // MB} MB"  # the line is read 8 MB at a time, then dropped a MB at a time
+
+
+def test_a_line_cut_at_the_limit_does_not_swallow_the_next_line(home: Path, tmp_path: Path) -> None:
+    lines = tmp_path / "lines.jsonl"
+    record = {"prediction_id": "ok", "timestamp": "2026-03-01T00:00:00Z", "model_version": "v1", "predicted_label": "3",
+              "inference_ms": 4}
+    lines.write_text(json.dumps(record) + "\n" + "x" * 9_000_000 + "\n" + "{bad\n")
+    code, stderr, _ = run_measured(home, "ingest", "--skip-invalid", str(lines))
+    assert code == 0, stderr
+    assert "line 2: the line is longer than 8 MB" in stderr and "line 3: malformed JSON" in stderr
+    assert stored(home)[0] == 1
+
+
+def blobs(home: Path) -> set[str]:
+    return {path.name for path in (home / "blobs").rglob("*") if path.is_file()}
+
+
+@pytest.mark.parametrize(("image", "named"), [
+    ("bomb", "line 2: image: image is too large: more than 40 megapixels once decoded"),
+    ("truncated.png", "line 2: image: image does not decode"),
+    ("signature_then_zeros.png", "line 2: image: image does not decode"),
+    ("not_an_image.png", "line 2: image:"),
+])
+def test_a_hostile_image_in_a_record_is_refused_and_the_batch_leaves_no_blob(home: Path, tmp_path: Path, image: str,
+                                                                              named: str) -> None:
+    data = bomb_png() if image == "bomb" else (CORPUS / image).read_bytes()
+    good = {"prediction_id": "good", "timestamp": "2026-03-01T00:00:00Z", "model_version": "v1",
+            "predicted_label": "3", "inference_ms": 4, "image": base64.b64encode(png_digit()).decode()}
+    bad = {**good, "prediction_id": "bad", "image": base64.b64encode(data).decode()}
+    batch = tmp_path / "images.jsonl"
+    batch.write_text(json.dumps(good) + "\n" + json.dumps(bad) + "\n")
+    before, files = stored(home), blobs(home)
+    code, stderr, peak = run_measured(home, "ingest", str(batch))
+    assert code == 2 and named in stderr and "nothing was written" in stderr and "Traceback" not in stderr, stderr
+    assert stored(home) == before
+    assert blobs(home) == files  # the valid record's image went with its batch
     assert peak < 600 * MB, f"{peak // MB} MB"
+
+
+def png_digit() -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.frombytes("L", (8, 8), bytes(range(0, 256, 4))).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(("hostile", "named"), [
+    ("pickled_code.pt", "does not load with weights_only=True"),
+    ("misshaped.pt", "the weights do not match the architecture: tensor shapes differ (first: features.0.weight)"),
+    ("truncated.png", "not a PyTorch weights file"),
+])
+def test_a_hostile_weights_file_is_refused_in_one_sentence_runs_nothing_and_changes_nothing(
+        home: Path, hostile: str, named: str) -> None:
+    before = stored(home)
+    code, stderr, _ = run_measured(home, "model", "register", "--weights", str(CORPUS / hostile), "--arch",
+                                   "digits-cnn", "--classes", CLASSES)
+    assert code == 2 and named in stderr and stderr.count("\n") == 1, stderr
+    assert stored(home) == before
+    assert not (home.parent / "retrain-corpus-pwned").exists()  # what pickled_code.pt would create if it ran
 
 
 def bomb_png() -> bytes:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 
 import pytest
 
-from application.ingestion import BatchRejected
+from application.ingestion import BatchRejected, OverlongLine, bounded_lines
 from tests.harness import Harness, png
 
 
@@ -152,3 +153,39 @@ def test_worker_processes_prepare_chunks_with_the_same_outcome(v1: Harness, monk
     assert errors[1:] == ["line 13: prediction_id: 'p4' already exists with different content"]
     assert rejected == ["{oops", record("p4", predicted_label="4")]
     assert rated(v1) == 10
+
+
+def test_a_rejected_batch_leaves_none_of_the_images_it_stored(v1: Harness) -> None:
+    kept = png(6)
+    v1.app.ingestion.ingest([record("kept", image=base64.b64encode(kept).decode())])
+    before = set(v1.blobs.blobs)
+    lines = [record("a", image=base64.b64encode(png(7)).decode()),  # new: removed with the batch
+             record("b", image=base64.b64encode(kept).decode()),  # already stored for "kept": stays
+             record("c", model_version="v9")]
+    with pytest.raises(BatchRejected):
+        v1.app.ingestion.ingest(lines)
+    assert set(v1.blobs.blobs) == before
+
+
+def test_a_line_longer_than_the_limit_is_refused_by_its_number_and_the_next_lines_are_read_whole() -> None:
+    text = "a" * 10 + "\n" + "b" * 45 + "\n" + "d" * 10
+    lines = list(bounded_lines(io.StringIO(text), limit=20))
+    assert lines[0] == "a" * 10 + "\n" and lines[2:] == ["d" * 10]
+    assert isinstance(lines[1], OverlongLine) and not isinstance(lines[0], OverlongLine)
+    exact = list(bounded_lines(io.StringIO("e" * 20 + "\n" + "f"), limit=20))  # the limit itself is not too long
+    assert exact == ["e" * 20 + "\n", "f"] and not any(isinstance(line, OverlongLine) for line in exact)
+
+
+def test_an_overlong_line_is_refused_naming_its_line(v1: Harness) -> None:
+    with pytest.raises(BatchRejected) as rejected:
+        v1.app.ingestion.ingest([record("a"), OverlongLine('{"prediction_id": "b", "comment": "xxxx')])
+    error = rejected.value.report.errors[0]
+    assert error.line == 2 and "the line is longer than 8 MB" in error.reason
+
+
+def test_the_image_check_given_to_ingestion_runs_on_every_image(v1: Harness) -> None:
+    seen: list[bytes] = []
+    v1.app.ingestion.image_check = lambda data: seen.append(data) or "image does not decode (test)"
+    with pytest.raises(BatchRejected) as rejected:
+        v1.app.ingestion.ingest([record("a", image=base64.b64encode(png(8)).decode())])
+    assert seen == [png(8)] and rejected.value.report.errors[0].reason == "image does not decode (test)"
