@@ -47,9 +47,11 @@ def write_records(path: Path, count: int) -> Path:
     return path
 
 
-def home_with_v1(home: Path) -> Container:
-    """A fresh home with an untrained digits-cnn registered as production v1 (weights do not matter here)."""
-    container = Container(load_settings(home=home), build_clock("2026-02-01T00:00:00+00:00"))
+def home_with_v1(home: Path, **stores: str) -> Container:
+    """A fresh home with an untrained digits-cnn registered as production v1 (weights do not matter here);
+    `stores`: RETRAIN_EVENT_STORE / RETRAIN_FEEDBACK_STORE URLs to use instead of the home's SQLite files."""
+    settings = {name.removeprefix("RETRAIN_").lower(): url for name, url in stores.items()}
+    container = Container(load_settings(home=home, **settings), build_clock("2026-02-01T00:00:00+00:00"))
     container.models.register(
         weights=state_dict_bytes(build_model("digits-cnn", 10)), architecture="digits-cnn",
         classes=[str(d) for d in range(10)], input_spec={"mode": "L", "size": [8, 8], "mean": [0.5], "std": [0.5]},

@@ -193,3 +193,26 @@ def test_the_latest_of_several_answers_in_one_batch_wins_by_time_then_order(stor
     )
     rows = store.rated_outcomes(V, as_of=T0 + timedelta(hours=1), limit=10)
     assert [r.satisfied for r in rows] == [False, False]
+
+
+def test_a_bulk_batch_keeps_every_value_exactly(store) -> None:
+    """Large batches take the bulk path (COPY on PostgreSQL): text with tabs, newlines, backslashes, quotes and
+    non-ASCII, and NULLs, come back as they went in."""
+    odd = ["tab\there", "new\nline", "back\\slash \\N", "quote \" ' ,", "accentué 🙂", "\\.", ""]
+    preds = [prediction(f"b{i:03d}", T0 + timedelta(seconds=i), user=f"u\t{i}" if i % 2 else None) for i in range(120)]
+    answers = [answer(f"b{i:03d}", 0, T0 + timedelta(minutes=5), odd[i % len(odd)] or None, label=str(i % 10))
+               for i in range(120)]
+    store.add(preds, answers)
+    later = [answer(f"b{i:03d}", 0, T0 + timedelta(minutes=9), f"plus tard {odd[i % len(odd)]}", label="7")
+             for i in range(60)]
+    store.add([], later)
+    candidates = {c.prediction_id: c for c in store.curation_candidates([V], since=None, as_of=T0 + timedelta(hours=1))}
+    assert len(candidates) == 120
+    for i in range(120):
+        got = candidates[f"b{i:03d}"]
+        expected = f"plus tard {odd[i % len(odd)]}" if i < 60 else odd[i % len(odd)] or None
+        assert (got.comment, got.corrected_label) == (expected, "7" if i < 60 else str(i % 10))
+    with store.writer() as writer:
+        assert len(writer.known([f"b{i:03d}" for i in range(120)])) == 120
+        assert len(writer.feedback_fingerprints([f"b{i:03d}" for i in range(120)])) == 180
+    assert len(store.rated_outcomes(V, as_of=T0 + timedelta(hours=1), limit=1000)) == 120
