@@ -34,7 +34,16 @@ class TrainingSettings(BaseModel):
     rehearsal_ratio: PositiveInt = 4  # fine-tuning replays this many original items per curated one
     batch_size: PositiveInt = 64
     seed: int = 0
-    world_size: PositiveInt = 1
+    world_size: PositiveInt = 1  # data-parallel worker processes in all, spread evenly over `nodes` hosts
+    nodes: PositiveInt = 1  # hosts; node 0 is the one that trains, the others run `retrain train-node`
+    master_addr: str = Field("127.0.0.1", min_length=1)  # node 0's address as the other nodes reach it
+    master_port: int = Field(29500, ge=1, le=65535)
+
+    @model_validator(mode="after")
+    def _world_spreads_over_nodes(self) -> TrainingSettings:
+        if self.world_size % self.nodes:
+            raise ValueError(f"world_size ({self.world_size}) must be a multiple of nodes ({self.nodes})")
+        return self
 
 
 class WorkerSettings(BaseModel):

@@ -133,9 +133,29 @@ class Container:
         def trainer() -> Any:
             from adapters.torch.trainer import TorchTrainer
 
-            return TorchTrainer(self.blobs)
+            return TorchTrainer(self.blobs, cluster=self.cluster)
 
         return Lazy(trainer)  # type: ignore[return-value]
+
+    @cached_property
+    def cluster(self) -> Any:
+        """Where data-parallel trainings run (training.nodes hosts; node 0 trains)."""
+        from adapters.torch.distributed import Cluster
+
+        training = self.settings.training
+        return Cluster(training.nodes, training.master_addr, training.master_port)
+
+    def follow_training(self, node_rank: int, *, check_only: bool = False) -> int:
+        """Take part in one data-parallel training as node `node_rank` (> 0); torchrun's exit code. With
+        `check_only`, only check that this host can be that node."""
+        from adapters.torch.distributed import DistributedTrainingError, follow
+
+        if self.settings.training.nodes < 2:
+            raise InvalidInput("training.nodes is 1: trainings run on one host, with no node to join")
+        try:
+            return follow(self.cluster, self.settings.training.world_size, node_rank, check_only=check_only)
+        except DistributedTrainingError as error:
+            raise InvalidInput(str(error)) from None
 
     @cached_property
     def evaluator(self) -> Evaluator:

@@ -22,7 +22,7 @@ from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, with_confi
 from rich.table import Table
 from typing_extensions import TypedDict
 
-from adapters.cli.common import JsonOption, NowOption, app, out, print_json, state_of
+from adapters.cli.common import EXIT_REFUSED, JsonOption, NowOption, app, out, print_json, state_of
 from adapters.logs import configure_logging
 from application.campaigns import worker_name
 from application.ingestion import MAX_LINE_CHARS, MB, OverlongLine, bounded_lines
@@ -285,3 +285,30 @@ def worker(
     if as_json:
         print_json({"worker": name, "passes": passes})
 
+
+@app.command("train-node")
+def train_node(
+    ctx: typer.Context,
+    node_rank: Annotated[int, typer.Option("--node-rank", help="This host's node rank, 1 to training.nodes - 1.")],
+    once: Annotated[bool, typer.Option("--once", help="Take part in one training, then exit.")] = False,
+) -> None:
+    """Lend this host's processes to data-parallel trainings across hosts (training.nodes > 1).
+
+    Node 0 is the host whose worker trains; it sends the job over the process group, so this host needs neither the
+    stores nor the blob store, only the same training settings. Between trainings this command waits for the next."""
+    state = state_of(ctx)
+    configure_logging(verbose=state.debug, service=True)
+    container = state.container()
+    training = container.settings.training
+    container.follow_training(node_rank, check_only=True)
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    log.info("train_node_ready", node_rank=node_rank, nodes=training.nodes,
+             master=f"{training.master_addr}:{training.master_port}", processes=training.world_size // training.nodes)
+    while not stopping.is_set():
+        code = container.follow_training(node_rank)
+        log.info("train_node_done", node_rank=node_rank, exit_code=code)
+        if once:
+            if code != 0:
+                raise typer.Exit(EXIT_REFUSED)
+            return

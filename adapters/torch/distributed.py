@@ -1,16 +1,23 @@
 """Data-parallel training (rule 4.5, `training.world_size` > 1): torchrun starts the workers of one fit.
 
-The trainer writes the job (tensors, starting weights, hyper-parameters) to a directory and launches
-`torchrun --standalone --nproc-per-node N -m adapters.torch.distributed`. Each worker joins the process group
-(gloo on CPU, nccl on GPU), wraps the model in DistributedDataParallel, reads its share of each epoch from a
-DistributedSampler, and writes the sha256 of its final weights; rank 0 also writes the weights. The launcher
-refuses a result whose workers disagree.
+The trainer writes the job (tensors, starting weights, hyper-parameters) to a directory and launches torchrun
+with `-m adapters.torch.distributed`. On one host (`training.nodes` = 1) that is `torchrun --standalone
+--nproc-per-node N`. Across hosts (`training.nodes` = H > 1) this host is node 0 and the rendezvous point
+(`training.master_addr:master_port`, torchrun's static rendezvous); each other host runs `retrain train-node
+--node-rank K`, which starts its torchrun agent and waits for the next training.
+
+Each worker joins the process group (gloo on CPU, nccl on GPU) and receives the job from rank 0 as bytes over the
+group (so other hosts need neither the job file nor the blob store), loaded with weights_only=True. It wraps the
+model in DistributedDataParallel, reads its share of each epoch from a DistributedSampler, and sends rank 0 the
+sha256 of its final weights with its figures; rank 0 writes the weights and every rank's report on node 0. The
+launcher refuses a result whose workers disagree.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import json
 import os
 import re
@@ -18,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 from collections import deque
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,11 +50,41 @@ class DistributedTrainingError(RuntimeError):
     """The workers failed, or ended with different weights."""
 
 
+@dataclass(frozen=True)
+class Cluster:
+    """Where the workers of a data-parallel training run: `nodes` hosts, node 0 (the trainer's) at master_addr."""
+
+    nodes: int = 1
+    master_addr: str = "127.0.0.1"
+    master_port: int = 29500
+
+    def torchrun(self, world_size: int, node_rank: int) -> list[str]:
+        """The torchrun command of one node, up to the module it runs."""
+        if world_size % self.nodes:
+            raise DistributedTrainingError(f"training.world_size {world_size} is not a multiple of training.nodes "
+                                           f"{self.nodes}")
+        per_node = world_size // self.nodes
+        command = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={per_node}"]
+        if self.nodes == 1:
+            return [*command, "--standalone", "-m", "adapters.torch.distributed"]
+        return [*command, f"--nnodes={self.nodes}", f"--node-rank={node_rank}", f"--master-addr={self.master_addr}",
+                f"--master-port={self.master_port}", "-m", "adapters.torch.distributed"]
+
+
+def follow(cluster: Cluster, world_size: int, node_rank: int, *, check_only: bool = False) -> int:
+    """One training on a node other than node 0: start torchrun's agent, which waits for node 0's; its exit code."""
+    if not 0 < node_rank < cluster.nodes:
+        raise DistributedTrainingError(f"--node-rank must be between 1 and {cluster.nodes - 1} (training.nodes is "
+                                       f"{cluster.nodes}; node 0 is the trainer's host)")
+    command = cluster.torchrun(world_size, node_rank)
+    return 0 if check_only else subprocess.run(command).returncode
+
+
 def fit_distributed(
     model: nn.Module, train: TensorSplit, validation: TensorSplit, *, architecture: str, num_classes: int,
-    config: dict[str, Any], seed: int, world_size: int, label: str,
+    config: dict[str, Any], seed: int, world_size: int, label: str, cluster: Cluster = Cluster(),
 ) -> FitResult:
-    """The same fit as `torch_trainer.fit`, spread over `world_size` local processes by torchrun."""
+    """The same fit as `torch_trainer.fit`, spread over `world_size` processes on `cluster.nodes` hosts."""
     with tempfile.TemporaryDirectory(prefix="retrain-ddp-") as workdir:
         job = Path(workdir) / "job.pt"
         torch.save({
@@ -54,8 +92,7 @@ def fit_distributed(
             "state": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "architecture": architecture,
             "num_classes": num_classes, "config": config, "seed": seed, "label": label,
         }, job)
-        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={world_size}",
-                   "-m", "adapters.torch.distributed", "--job", str(job), "--out", workdir]
+        command = [*cluster.torchrun(world_size, 0), "--job", str(job), "--out", workdir]
         returncode, tail = _run_relayingprogress(command, label, int(config["max_epochs"]))
         if returncode != 0:
             raise DistributedTrainingError(f"data-parallel training failed (exit {returncode}): " + " | ".join(tail))
@@ -97,7 +134,7 @@ def collect(workdir: Path, model: nn.Module, world_size: int) -> FitResult:
 
 
 # -- the worker, run by torchrun -------------------------------------------------------------------------
-def worker(job_path: Path, out: Path) -> None:
+def worker(job_path: Path | None, out: Path | None) -> None:
     rank, world_size, local_rank = (int(os.environ[k]) for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK"))
     cuda = torch.cuda.is_available()
     device = torch.device(f"cuda:{local_rank}" if cuda else "cpu")
@@ -105,7 +142,8 @@ def worker(job_path: Path, out: Path) -> None:
         torch.cuda.set_device(device)
     dist.init_process_group(backend="nccl" if cuda else "gloo")
     try:
-        job = torch.load(job_path, map_location="cpu", weights_only=True)
+        blob = job_path.read_bytes() if rank == 0 and job_path is not None else None
+        job = torch.load(io.BytesIO(_broadcast_bytes(blob, device)), map_location="cpu", weights_only=True)
         generator = seed_everything(int(job["seed"]))
         model = build_model(job["architecture"], int(job["num_classes"]))
         model.load_state_dict(job["state"])
@@ -124,22 +162,50 @@ def worker(job_path: Path, out: Path) -> None:
             sampler=sampler,
         )
         weights = state_dict_bytes(result.model)
-        if rank == 0:
-            (out / "weights.pt").write_bytes(weights)
-        (out / f"rank{rank}.json").write_text(json.dumps({
+        report = json.dumps({
             "sha256": hashlib.sha256(weights).hexdigest(), "best_epoch": result.best_epoch,
             "epochs_run": result.epochs_run, "best_validation_accuracy": result.best_validation_accuracy,
             "best_validation_loss": result.best_validation_loss, "seconds": result.seconds,
-        }))
+        }).encode()
+        reports = _gather_bytes(report, device, world_size)
+        if rank == 0:
+            if out is None:
+                raise DistributedTrainingError("rank 0 runs on node 0, which needs --out")
+            (out / "weights.pt").write_bytes(weights)
+            for other, text in enumerate(reports):
+                (out / f"rank{other}.json").write_bytes(text)
         dist.barrier()
     finally:
         dist.destroy_process_group()
 
 
+def _broadcast_bytes(data: bytes | None, device: torch.device) -> bytes:
+    """Rank 0's bytes on every rank (plain tensors: nothing is unpickled)."""
+    size = torch.tensor([len(data) if data is not None else 0], dtype=torch.int64, device=device)
+    dist.broadcast(size, src=0)
+    buffer = (torch.frombuffer(bytearray(data), dtype=torch.uint8).to(device) if data is not None
+              else torch.empty(int(size.item()), dtype=torch.uint8, device=device))
+    dist.broadcast(buffer, src=0)
+    return buffer.cpu().numpy().tobytes()
+
+
+def _gather_bytes(data: bytes, device: torch.device, world_size: int) -> list[bytes]:
+    """Every rank's bytes, in rank order, on every rank (padded to the longest)."""
+    size = torch.tensor([len(data)], dtype=torch.int64, device=device)
+    sizes = [torch.zeros_like(size) for _ in range(world_size)]
+    dist.all_gather(sizes, size)
+    longest = max(int(s.item()) for s in sizes)
+    padded = torch.zeros(longest, dtype=torch.uint8, device=device)
+    padded[: len(data)] = torch.frombuffer(bytearray(data), dtype=torch.uint8).to(device)
+    gathered = [torch.zeros_like(padded) for _ in range(world_size)]
+    dist.all_gather(gathered, padded)
+    return [g.cpu().numpy().tobytes()[: int(s.item())] for g, s in zip(gathered, sizes, strict=True)]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="one worker of a data-parallel training (started by torchrun)")
-    parser.add_argument("--job", type=Path, required=True)
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--job", type=Path, help="the job file (node 0; other nodes receive the job from rank 0)")
+    parser.add_argument("--out", type=Path, help="where rank 0 writes the weights and the reports (node 0)")
     arguments = parser.parse_args(argv)
     configure_logging(verbose=True, json_logs=True)  # JSON lines on stderr: the launcher relays rank 0's epochs
     worker(arguments.job, arguments.out)

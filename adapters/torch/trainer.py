@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from adapters.torch.datasets import DatasetLoader, TensorSplit
+from adapters.torch.distributed import Cluster
 from adapters.torch.fitting import FitResult, accuracy, fit, pick_device, seed_everything
 from adapters.torch.models import build_model, load_model, state_dict_bytes
 from application.ports import BlobStore, TrainedModel, TrainingRequest
@@ -17,8 +18,9 @@ log = structlog.get_logger()
 class TorchTrainer:
     """Fine-tunes from the parent's weights with rehearsal, or retrains from scratch; stores the best weights."""
 
-    def __init__(self, blobs: BlobStore, device: torch.device | None = None) -> None:
+    def __init__(self, blobs: BlobStore, device: torch.device | None = None, cluster: Cluster | None = None) -> None:
         self.blobs = blobs
+        self.cluster = cluster or Cluster()  # where data-parallel workers run (training.nodes > 1: several hosts)
         self.loader = DatasetLoader(blobs)
         self.device = device or pick_device()
 
@@ -56,7 +58,8 @@ class TorchTrainer:
 
             architecture, classes, _ = request.target
             result = fit_distributed(model, train, validation, architecture=architecture, num_classes=len(classes),
-                                     config=config, seed=request.seed, world_size=world_size, label=label)
+                                     config=config, seed=request.seed, world_size=world_size, label=label,
+                                     cluster=self.cluster)
             result.model.to(self.device)
             return result
         return fit(

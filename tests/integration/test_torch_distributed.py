@@ -53,3 +53,47 @@ def test_a_worker_that_fails_gives_an_error_naming_the_cause() -> None:
     with pytest.raises(distributed.DistributedTrainingError, match="unknown architecture 'no-such-net'"):
         distributed.fit_distributed(build_model("digits-cnn", 10), train, validation, architecture="no-such-net",
                                     num_classes=10, config=request.config, seed=0, world_size=2, label="broken")
+
+
+def test_two_nodes_train_together_the_second_started_by_retrain_train_node(monkeypatch: Any, tmp_path: Path) -> None:
+    """training.nodes = 2 on loopback: this process is node 0 (it launches torchrun with a static rendezvous and
+    sends the job over the group); `retrain train-node --node-rank 1 --once`, as another host would run it, is
+    node 1. Both ranks end with the same weights, and node 1 needs no store."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RETRAIN_")} | {
+        "RETRAIN_TRAINING__NODES": "2", "RETRAIN_TRAINING__WORLD_SIZE": "2",
+        "RETRAIN_TRAINING__MASTER_PORT": str(port), "RETRAIN_HOME": str(tmp_path / "elsewhere")}
+    follower = subprocess.Popen([str(Path(sys.executable).with_name("retrain")), "train-node", "--node-rank", "1",
+                                 "--once"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    reports: list[dict[str, Any]] = []
+    collect = distributed.collect
+
+    def keep_reports(workdir: Path, model: torch.nn.Module, world_size: int) -> Any:
+        reports.extend(json.loads((workdir / f"rank{rank}.json").read_text()) for rank in range(world_size))
+        return collect(workdir, model, world_size)
+
+    monkeypatch.setattr(distributed, "collect", keep_reports)
+    blobs = InMemoryBlobStore()
+    try:
+        trainer = TorchTrainer(blobs, device=torch.device("cpu"), cluster=distributed.Cluster(2, "127.0.0.1", port))
+        trained = trainer.train(first_request(small_digits(blobs), world_size=2))
+        _, stderr = follower.communicate(timeout=120)
+    finally:
+        follower.kill()
+    assert follower.returncode == 0, stderr
+    rank0, rank1 = reports
+    assert rank0["sha256"] == rank1["sha256"] == trained.artifact_sha256
+    assert trained.metrics["world_size"] == 2 and trained.metrics["test_accuracy"] > 0.5
+    assert not (tmp_path / "elsewhere").exists()  # node 1 opened no store
+
+
+def test_a_world_size_that_does_not_spread_over_the_nodes_is_refused() -> None:
+    with pytest.raises(distributed.DistributedTrainingError, match="world_size 3 is not a multiple of training.nodes 2"):
+        distributed.Cluster(2).torchrun(3, 0)

@@ -92,3 +92,10 @@ def test_a_sqlite_url_into_a_missing_directory_is_refused_and_creates_nothing(tm
 
 def test_a_sqlite_url_into_an_existing_directory_is_accepted(tmp_path: Path) -> None:
     assert load_settings(event_store=f"sqlite:///{tmp_path}/events.db").event_store_url.endswith("/events.db")
+
+
+def test_a_world_size_that_does_not_spread_evenly_over_the_nodes_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RETRAIN_TRAINING__NODES", "2")
+    monkeypatch.setenv("RETRAIN_TRAINING__WORLD_SIZE", "3")
+    with pytest.raises(SettingsError, match=r"invalid setting training: world_size \(3\) must be a multiple of nodes \(2\)"):
+        load_settings()
