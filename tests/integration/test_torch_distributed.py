@@ -16,15 +16,21 @@ from tests.fakes import InMemoryBlobStore
 from tests.torch_support import DIGIT_CLASSES, first_request, small_digits
 
 
-def test_two_gloo_processes_end_with_identical_weights_and_rank_0_stores_them(monkeypatch: Any) -> None:
-    reports: list[dict[str, Any]] = []
+@pytest.fixture
+def reports(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """Every rank's report, as node 0 collects them."""
+    kept: list[dict[str, Any]] = []
     collect = distributed.collect
 
     def keep_reports(workdir: Path, model: torch.nn.Module, world_size: int) -> Any:
-        reports.extend(json.loads((workdir / f"rank{rank}.json").read_text()) for rank in range(world_size))
+        kept.extend(json.loads((workdir / f"rank{rank}.json").read_text()) for rank in range(world_size))
         return collect(workdir, model, world_size)
 
     monkeypatch.setattr(distributed, "collect", keep_reports)
+    return kept
+
+
+def test_two_gloo_processes_end_with_identical_weights_and_rank_0_stores_them(reports: list[dict[str, Any]]) -> None:
     blobs = InMemoryBlobStore()
     trained = TorchTrainer(blobs, device=torch.device("cpu")).train(first_request(small_digits(blobs), world_size=2))
 
@@ -55,7 +61,8 @@ def test_a_worker_that_fails_gives_an_error_naming_the_cause() -> None:
                                     num_classes=10, config=request.config, seed=0, world_size=2, label="broken")
 
 
-def test_two_nodes_train_together_the_second_started_by_retrain_train_node(monkeypatch: Any, tmp_path: Path) -> None:
+def test_two_nodes_train_together_the_second_started_by_retrain_train_node(reports: list[dict[str, Any]],
+                                                                           tmp_path: Path) -> None:
     """training.nodes = 2 on loopback: this process is node 0 (it launches torchrun with a static rendezvous and
     sends the job over the group); `retrain train-node --node-rank 1 --once`, as another host would run it, is
     node 1. Both ranks end with the same weights, and node 1 needs no store."""
@@ -72,14 +79,6 @@ def test_two_nodes_train_together_the_second_started_by_retrain_train_node(monke
         "RETRAIN_TRAINING__MASTER_PORT": str(port), "RETRAIN_HOME": str(tmp_path / "elsewhere")}
     follower = subprocess.Popen([str(Path(sys.executable).with_name("retrain")), "train-node", "--node-rank", "1",
                                  "--once"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    reports: list[dict[str, Any]] = []
-    collect = distributed.collect
-
-    def keep_reports(workdir: Path, model: torch.nn.Module, world_size: int) -> Any:
-        reports.extend(json.loads((workdir / f"rank{rank}.json").read_text()) for rank in range(world_size))
-        return collect(workdir, model, world_size)
-
-    monkeypatch.setattr(distributed, "collect", keep_reports)
     blobs = InMemoryBlobStore()
     try:
         trainer = TorchTrainer(blobs, device=torch.device("cpu"), cluster=distributed.Cluster(2, "127.0.0.1", port))
