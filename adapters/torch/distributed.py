@@ -36,7 +36,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data.distributed import DistributedSampler
 
-from adapters.logs import configure_logging
+from adapters.logs import configure_logging, progress_log
 from adapters.torch.datasets import TensorSplit
 from adapters.torch.fitting import FitResult, fit, progress, seed_everything
 from adapters.torch.models import build_model, state_dict_bytes
@@ -103,6 +103,7 @@ def _run_relayingprogress(command: list[str], label: str, max_epochs: int) -> tu
     """Runs torchrun; rank 0's epoch lines become this process's progress; the last lines explain a failure."""
     tail: deque[str] = deque(maxlen=3)
     rank0 = f"{label} rank 0/"
+    lines = progress_log()
     with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) as process, \
             progress(label, max_epochs) as advance:
         assert process.stderr is not None
@@ -114,8 +115,9 @@ def _run_relayingprogress(command: list[str], label: str, max_epochs: int) -> tu
                     tail.append(cause.group(1))
                 continue
             if entry.get("event") == "epoch" and str(entry.get("model", "")).startswith(rank0):
-                log.info("epoch", model=label, epoch=entry["epoch"], world_size=entry["model"].split("/")[-1],
-                         validation_accuracy=entry["validation_accuracy"], loss=entry["loss"])
+                lines.info("epoch", model=label, world_size=int(entry["model"].split("/")[-1]),
+                           **{key: entry[key] for key in ("epoch", "of", "loss", "validation_loss",
+                                                          "validation_accuracy", "seconds") if key in entry})
                 advance(entry["epoch"], entry["validation_accuracy"])
     return process.returncode, list(dict.fromkeys(tail)) or ["see the workers' output (run with --verbose)"]
 

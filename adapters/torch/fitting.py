@@ -18,6 +18,7 @@ import torch
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from torch import nn
 
+from adapters.logs import progress_log
 from adapters.torch.datasets import TensorSplit
 
 log = structlog.get_logger()
@@ -84,19 +85,24 @@ def fit(
     loss_fn = nn.CrossEntropyLoss()
     best_state, best_accuracy, best_epoch, stale, epoch = copy.deepcopy(model.state_dict()), -1.0, 0, 0, 0
     best_loss = float("inf")
+    lines = progress_log()
     with progress(label, max_epochs) as advance:
         for epoch in range(1, max_epochs + 1):
+            epoch_started = time.perf_counter()
             network.train()
             order = _epoch_order(len(train), epoch, generator, sampler)
+            total_loss, seen = 0.0, 0
             for start in range(0, len(order), batch_size):
                 batch = order[start:start + batch_size]
                 optimizer.zero_grad()
                 loss = loss_fn(network(train.x[batch].to(device)), train.y[batch].to(device))
                 loss.backward()
                 optimizer.step()
+                total_loss, seen = total_loss + float(loss.detach()) * len(batch), seen + len(batch)
             validation_accuracy, validation_loss = score(model, validation, device)
-            log.info("epoch", model=label, epoch=epoch, validation_accuracy=round(validation_accuracy, 4),
-                     validation_loss=round(validation_loss, 4), loss=round(float(loss.detach()), 4))
+            lines.info("epoch", model=label, epoch=epoch, of=max_epochs, loss=round(total_loss / max(seen, 1), 4),
+                       validation_loss=round(validation_loss, 4), validation_accuracy=round(validation_accuracy, 4),
+                       seconds=round(time.perf_counter() - epoch_started, 2))
             advance(epoch, validation_accuracy)
             if validation_loss < best_loss:
                 best_state, best_accuracy, best_epoch, stale = (
@@ -106,6 +112,11 @@ def fit(
                 stale += 1
                 if stale >= patience:
                     break
+    if epoch == max_epochs and best_epoch == max_epochs:
+        lines.warning("epoch_cap_reached_while_improving", model=label, epochs=max_epochs,
+                      validation_loss=round(best_loss, 4),
+                      advice="the last epoch was still the best: more epochs (training.*_max_epochs or --epochs) "
+                             "may do better")
     model.load_state_dict(best_state)
     return FitResult(model.eval(), best_epoch, epoch, best_accuracy, time.perf_counter() - started, best_loss)
 

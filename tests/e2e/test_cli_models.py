@@ -120,3 +120,15 @@ def test_an_unreachable_postgresql_is_one_sentence_within_seconds(tmp_path: Path
     store = setting.removeprefix("RETRAIN_").lower().replace("_", " ")
     assert refused.stderr.startswith(f"retrain: the {store} (PostgreSQL at 127.0.0.1:{port}/retrain) cannot be reached")
     assert refused.stderr.count("\n") == 1 and "Traceback" not in refused.stderr
+
+
+def test_init_logs_one_line_per_epoch_to_a_pipe_and_says_when_the_cap_stopped_an_improving_run(tmp_path: Path) -> None:
+    done = run(tmp_path / "home", "init", "--epochs", "3")
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stderr.splitlines()]
+    epochs = [line for line in lines if line["event"] == "epoch"]
+    assert [line["epoch"] for line in epochs] == [1, 2, 3] and all(line["of"] == 3 for line in epochs)
+    assert all({"loss", "validation_loss", "validation_accuracy", "seconds"} <= set(line) for line in epochs)
+    losses = [line["validation_loss"] for line in epochs]
+    capped = [line for line in lines if line["event"] == "epoch_cap_reached_while_improving"]
+    assert len(capped) == (1 if min(losses) == losses[-1] else 0)
