@@ -100,8 +100,7 @@ class Campaigns:
             number=self.ledger.next_campaign_number(), version_id=str(version.id), version_label=version.label,
             breaches=breaches, reason=reason, actor=actor, timestamp=timestamp,
         )
-        log.info("campaign_opened", campaign=campaign.number, version=version.label, reason=reason)
-        return campaign
+        return campaign  # logged once saved (monitoring saves it with the breach)
 
     def open(self, *, reason: str, actor: str) -> RetrainCampaign:
         """An operator opens a campaign on the production version by hand."""
@@ -118,7 +117,9 @@ class Campaigns:
             self.ledger.save(campaign)
             return campaign
 
-        return self.ledger.retrying(command)
+        opened = self.ledger.retrying(command)
+        log.info("campaign_opened", campaign=opened.number, version=opened.version_label, reason=reason)
+        return opened
 
     def abandon(self, ref: str, *, reason: str, actor: str) -> RetrainCampaign:
         if not reason.strip():
@@ -154,7 +155,7 @@ class Campaigns:
                 return campaign
             campaign = self.curate(ref, actor=actor)
         if campaign.state == "open" and not campaign.review_completed:
-            campaign = self._complete_review_if_done(campaign, actor)
+            campaign = self.ledger.retrying(lambda: self._complete_review_if_done(self.ledger.campaign(ref), actor))
         if campaign.state == "open" and campaign.review_completed:
             if self.claim(ref, "train", worker, lambda c: c.state == "open" and c.review_completed) is None:
                 return campaign
@@ -200,7 +201,10 @@ class Campaigns:
         return claimed
 
     def curate(self, ref: str, *, actor: str = SYSTEM) -> RetrainCampaign:
-        """Rule 4.3: write the dataset, record DatasetCurated; too few training items end the campaign at once."""
+        """Rule 4.3: write the dataset, record DatasetCurated; too few training items end the campaign at once.
+
+        The dataset is curated once; recording it is retried on fresh state when another process changed the
+        campaign meanwhile (the monitor attaching a breach): the work is kept and the step is not run again."""
         campaign = self.ledger.campaign(ref)
         version = self.ledger.version(campaign.version_id)
         now = self.clock.now()
@@ -211,18 +215,24 @@ class Campaigns:
             review_required=self.settings.review.required, minimum_train_items=minimum,
         )
         self.feedback.save_review_items(dataset.critical)
-        campaign.record_dataset(
-            dataset_id=dataset.dataset_id, included=dataset.included, train_items=dataset.train_items,
-            validation_items=dataset.validation_items, excluded=dataset.excluded,
-            label_sources=dataset.label_sources, awaiting_review=[i.item for i in dataset.critical], actor=actor,
-            timestamp=now, report_id=dataset.report_id,
-        )
+
+        def record() -> RetrainCampaign:
+            fresh = self.ledger.campaign(ref)
+            fresh.record_dataset(
+                dataset_id=dataset.dataset_id, included=dataset.included, train_items=dataset.train_items,
+                validation_items=dataset.validation_items, excluded=dataset.excluded,
+                label_sources=dataset.label_sources, awaiting_review=[i.item for i in dataset.critical], actor=actor,
+                timestamp=now, report_id=dataset.report_id,
+            )
+            if not enough_training_items(dataset.train_items, minimum=minimum):
+                fresh.complete(outcome="insufficient_data", details={"train_items": dataset.train_items,
+                                                                   "minimum": minimum}, actor=actor, timestamp=now)
+            self.ledger.save(fresh)
+            return fresh
+
+        campaign = self.ledger.retrying(record)
         log.info("dataset_curated", campaign=campaign.number, dataset=dataset.dataset_id[:12],
                  included=dataset.included, excluded=dataset.excluded, awaiting_review=len(dataset.critical))
-        if not enough_training_items(dataset.train_items, minimum=minimum):
-            campaign.complete(outcome="insufficient_data", details={"train_items": dataset.train_items,
-                                                                      "minimum": minimum}, actor=actor, timestamp=now)
-        self.ledger.save(campaign)
         return campaign
 
     def _ancestor_ids(self, version: ModelVersion) -> list[str]:
@@ -357,37 +367,51 @@ class Campaigns:
         return count
 
     def train(self, ref: str, *, actor: str = SYSTEM, forced: str | None = None) -> RetrainCampaign:
-        """Choose the strategy (once), record TrainingStarted, train, then register the candidate or the failure."""
+        """Choose the strategy (once), record TrainingStarted, train, then register the candidate or the failure.
+        Each record is retried on fresh state when another process changed the campaign meanwhile."""
         if forced is not None and forced not in STRATEGIES:
             raise InvalidInput(f"strategy must be one of {', '.join(STRATEGIES)}")
-        campaign = self._complete_review_if_done(self.ledger.campaign(ref), actor, save=False)
+        campaign, config = self.ledger.retrying(lambda: self._start_training(ref, actor, forced))
         if campaign.state == "completed":  # the review left too few training items
-            self.ledger.save(campaign)
             return campaign
+        parent, seed = self.ledger.version(campaign.version_id), self.settings.training.seed
+        request = TrainingRequest(campaign.strategy or "fine_tune", model_ref(parent),
+                                  campaign.training_dataset_id or "", config, seed, config["original_dataset_id"])
+        log.info("training_started", campaign=campaign.number, strategy=request.strategy, attempt=campaign.attempts)
+        try:
+            trained = self.trainer.train(request)
+        except Exception as error:  # any failure of the trainer is recorded, never lost
+            # The event holds the error's class and a fixed sentence: an exception's text may quote data.
+            message = f"{type(error).__name__}: training failed (the worker's log says why)"
+            campaign = self.ledger.retrying(lambda: self._fail_training(ref, message, actor))
+            log.warning("training_failed", campaign=campaign.number, error=_one_line(error))
+            return campaign
+        return self._register_candidate(campaign, parent, trained, config, seed, actor)
+
+    def _start_training(self, ref: str, actor: str, forced: str | None) -> tuple[RetrainCampaign, dict[str, Any]]:
+        """TrainingStarted (with the strategy, chosen once) and its config, durable before the work starts: a crash
+        leaves it retryable."""
+        campaign = self._complete_review_if_done(self.ledger.campaign(ref), actor, save=False)
+        if campaign.state == "completed":
+            self.ledger.save(campaign)
+            return campaign, {}
         now = self.clock.now()
         if campaign.strategy is None or forced:
             decision = self.decide_strategy(campaign, forced)  # type: ignore[arg-type]
             campaign.choose_strategy(strategy=decision.strategy, reasons=decision.reasons, forced=decision.forced,
                                      actor=actor, timestamp=now)
         parent = self.ledger.version(campaign.version_id)
-        original = self.original_dataset_id(parent)
-        config = {**self._training_config(campaign.strategy or "fine_tune"), "original_dataset_id": original}
-        seed = self.settings.training.seed
-        campaign.start_training(config=config, seed=seed, actor=actor, timestamp=now)
-        self.ledger.save(campaign)  # TrainingStarted is durable before the work starts: a crash leaves it retryable
-        request = TrainingRequest(campaign.strategy or "fine_tune", model_ref(parent),
-                                  campaign.training_dataset_id or "", config, seed, original)
-        log.info("training_started", campaign=campaign.number, strategy=request.strategy, attempt=campaign.attempts)
-        try:
-            trained = self.trainer.train(request)
-        except Exception as error:  # any failure of the trainer is recorded, never lost
-            # The event holds the error's class and a fixed sentence: an exception's text may quote data.
-            campaign.fail_training(error=f"{type(error).__name__}: training failed (the worker's log says why)",
-                                   actor=actor, timestamp=self.clock.now())
-            self.ledger.save(campaign)
-            log.warning("training_failed", campaign=campaign.number, error=_one_line(error))
-            return campaign
-        return self._register_candidate(campaign, parent, trained, config, seed, actor)
+        config = {**self._training_config(campaign.strategy or "fine_tune"),
+                  "original_dataset_id": self.original_dataset_id(parent)}
+        campaign.start_training(config=config, seed=self.settings.training.seed, actor=actor, timestamp=now)
+        self.ledger.save(campaign)
+        return campaign, config
+
+    def _fail_training(self, ref: str, error: str, actor: str) -> RetrainCampaign:
+        campaign = self.ledger.campaign(ref)
+        campaign.fail_training(error=error, actor=actor, timestamp=self.clock.now())
+        self.ledger.save(campaign)
+        return campaign
 
     def _register_candidate(self, campaign: RetrainCampaign, parent: ModelVersion, trained: Any,
                             config: dict[str, Any], seed: int, actor: str) -> RetrainCampaign:
@@ -440,15 +464,14 @@ class Campaigns:
         return campaign
 
     def _retry_training(self, ref: str, *, actor: str, forced: str | None) -> RetrainCampaign:
-        campaign = self.ledger.campaign(ref)
-        if campaign.state == "training":  # interrupted: the process died mid-training
-            campaign.fail_training(error="interrupted: training did not finish", actor=actor,
-                                   timestamp=self.clock.now())
-            self.ledger.save(campaign)
+        if self.ledger.campaign(ref).state == "training":  # interrupted: the process died mid-training
+            self.ledger.retrying(lambda: self._fail_training(ref, "interrupted: training did not finish", actor))
         return self.train(ref, actor=actor, forced=forced)
 
     # -- rule 4.6 -----------------------------------------------------------------------------------
     def validate(self, ref: str, *, actor: str = SYSTEM) -> RetrainCampaign:
+        """Rule 4.6: measure parent and candidate once, then record the verdict (retried on fresh state when another
+        process changed the campaign meanwhile); a validated candidate starts its rollout."""
         campaign = self.ledger.campaign(ref)
         if campaign.state != "validating" or campaign.candidate is None:
             raise IllegalTransition(f"campaign {campaign.number} has no candidate to validate")
@@ -463,21 +486,27 @@ class Campaigns:
                    "per_image_type": comparison.per_image_type, "measured_on": comparison.measured_on}
         gate_dicts = [asdict(g) for g in gates]
         failed = [g.name for g in gates if not g.passed]
-        now = self.clock.now()
-        if failed:
-            candidate.reject(parent_id=str(parent.id), failed_gates=failed, gates=gate_dicts, figures=figures,
-                             actor=actor, timestamp=now)
-            campaign.complete(outcome="candidate_rejected", details={"candidate": candidate.label, "failed": failed},
+
+        def judge() -> RetrainCampaign:
+            fresh, judged = self.ledger.campaign(ref), self.ledger.version(str(candidate.id))
+            now = self.clock.now()
+            if failed:
+                judged.reject(parent_id=str(parent.id), failed_gates=failed, gates=gate_dicts, figures=figures,
                               actor=actor, timestamp=now)
-        else:
-            candidate.validate(parent_id=str(parent.id), gates=gate_dicts, figures=figures, actor=actor,
+                fresh.complete(outcome="candidate_rejected", details={"candidate": judged.label, "failed": failed},
+                               actor=actor, timestamp=now)
+            else:
+                judged.validate(parent_id=str(parent.id), gates=gate_dicts, figures=figures, actor=actor,
+                                timestamp=now)
+                fresh.complete(outcome="candidate_validated", details={"candidate": judged.label}, actor=actor,
                                timestamp=now)
-            campaign.complete(outcome="candidate_validated", details={"candidate": candidate.label}, actor=actor,
-                              timestamp=now)
-        self.ledger.save(candidate, campaign)
+            self.ledger.save(judged, fresh)
+            return fresh
+
+        campaign = self.ledger.retrying(judge)
         log.info("candidate_judged", campaign=campaign.number, candidate=candidate.label, failed=failed)
         if not failed and self.settings.rollout.automatic and self.rollouts is not None:
-            if self.ledger.active_rollout() is None and parent.state == "production":
+            if self.ledger.active_rollout() is None and self.ledger.version(str(parent.id)).state == "production":
                 self.rollouts.start(candidate.label, actor="system:rollout")
         return campaign
 

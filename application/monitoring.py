@@ -14,6 +14,7 @@ from application.ports import Clock, FeedbackStore
 from application.read_models import event_identity
 from domain.model_version import SERVING_STATES, ModelVersion
 from domain.policy import TriggerPolicy
+from domain.retrain_campaign import RetrainCampaign
 from domain.rules.episodes import episode_transitions
 from domain.rules.error_rate import evaluate_error_rate
 from domain.rules.latency import evaluate_latency, measure_baseline
@@ -69,8 +70,11 @@ class Monitoring:
         return reports
 
     def _evaluate_version(self, label: str, now: datetime) -> VersionReport:
+        """Record what changed, then log it: logged only once saved, so that a process that loses the race to
+        another (and retries, to find nothing left to record) does not claim what the other one recorded."""
         version = self.ledger.version(label)
-        self._measure_baseline(version, now)
+        said: list[tuple[str, dict[str, Any]]] = []
+        self._measure_baseline(version, now, said)
         reinforced = is_reinforced(now, version.reinforced_since, self.policy.reinforced_days)
         verdicts = self.verdicts(version, now, reinforced)
         transitions = episode_transitions(_open_keys(version), verdicts)
@@ -85,19 +89,24 @@ class Monitoring:
                 )
                 breaches.append({**_breach_summary(verdict, now),
                                  "event_id": event_identity(str(version.id), version.version)})
-                log.info("threshold_breached", version=label, rule=verdict.rule, segment=verdict.segment,
-                         observed=verdict.observed, threshold=verdict.threshold)
+                said.append(("threshold_breached", {"version": label, "rule": verdict.rule, "segment": verdict.segment,
+                                                    "observed": verdict.observed, "threshold": verdict.threshold}))
             else:
                 version.record_recovery(
                     rule=verdict.rule, segment=verdict.segment, observed=verdict.observed,
                     threshold=verdict.threshold, window_size=verdict.window, actor=ACTOR, timestamp=now,
                 )
-                log.info("threshold_recovered", version=label, rule=verdict.rule, segment=verdict.segment)
+                said.append(("threshold_recovered", {"version": label, "rule": verdict.rule,
+                                                     "segment": verdict.segment}))
         campaign = self.campaigns.for_breaches(version, breaches, actor=ACTOR, timestamp=now) if breaches else None
+        if campaign is not None and any(isinstance(e, RetrainCampaign.Opened) for e in campaign.pending_events):
+            said.append(("campaign_opened", {"campaign": campaign.number, "version": label, "reason": None}))
         self.ledger.save(version, *([campaign] if campaign else []))
+        for event, fields in said:
+            log.info(event, **fields)
         return VersionReport(label, verdicts, reinforced)
 
-    def _measure_baseline(self, version: ModelVersion, now: datetime) -> None:
+    def _measure_baseline(self, version: ModelVersion, now: datetime, said: list[tuple[str, dict[str, Any]]]) -> None:
         if version.baseline_ms is not None:
             return
         sample = self.policy.baseline_sample
@@ -107,7 +116,7 @@ class Monitoring:
         )
         if baseline is not None:
             version.measure_baseline(baseline_ms=baseline, sample_size=sample, actor=ACTOR, timestamp=now)
-            log.info("baseline_measured", version=version.label, baseline_ms=baseline)
+            said.append(("baseline_measured", {"version": version.label, "baseline_ms": baseline}))
 
     def verdicts(self, version: ModelVersion, now: datetime, reinforced: bool) -> list[TriggerVerdict]:
         """The five rules over the version's windows as of now."""

@@ -101,6 +101,7 @@ class Rollouts:
     def _advance(self, rollout: Rollout, reason: str, evidence: dict[str, Any], actor: str, now: datetime) -> Rollout:
         rollout.advance(reason=reason, evidence=evidence, actor=actor, timestamp=now)
         changed: list[Any] = [rollout]
+        said: tuple[str, dict[str, Any]] = ("traffic_shifted", {"percent": rollout.percent, "phase": rollout.phase})
         if rollout.percent >= 100:
             candidate = self.ledger.version(rollout.candidate_id)
             stable = self.ledger.version(rollout.stable_id)
@@ -108,10 +109,9 @@ class Rollouts:
             candidate.promote(reason="rollout completed", rollout_id=str(rollout.id), actor=actor, timestamp=now)
             rollout.complete(actor=actor, timestamp=now)
             changed += [stable, candidate]
-            log.info("candidate_promoted", rollout=rollout.number, version=candidate.label)
-        else:
-            log.info("traffic_shifted", rollout=rollout.number, percent=rollout.percent, phase=rollout.phase)
-        self.ledger.save(*changed)
+            said = ("candidate_promoted", {"version": candidate.label})
+        self.ledger.save(*changed)  # then logged: a save that loses a race is retried and logs only what it saved
+        log.info(said[0], rollout=rollout.number, **said[1])
         return rollout
 
     def _roll_back(self, rollout: Rollout, reason: str, evidence: dict[str, Any], actor: str,

@@ -17,7 +17,7 @@ import psycopg
 import pytest
 
 from tests.e2e.cli import CLASSES, RETRAIN, run
-from tests.e2e.feedback_data import prediction
+from tests.e2e.feedback_data import digit_feedback, prediction
 
 NOW = "2026-03-02T00:00:00Z"
 TRIALS = 4
@@ -112,29 +112,6 @@ def test_an_ingest_killed_at_a_random_moment_writes_all_or_nothing_and_leaves_no
         assert count_predictions(home, settings) == (stored, stored)
     assert watched > 0, "no parsing worker was seen: the check above checked nothing"
     print(f"ingest killed {TRIALS} times: {outcomes}; {watched} parsing workers seen, none left")
-
-
-def digit_feedback(count: int) -> list[dict]:
-    """Real handwritten digits (scikit-learn's), each mispredicted by v1 and corrected by a consenting user."""
-    import base64
-    import io
-
-    import numpy as np
-    from PIL import Image
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    records = []
-    for i in range(count):
-        buffer = io.BytesIO()
-        Image.fromarray((digits.images[i] * 16).clip(0, 255).astype(np.uint8), "L").save(buffer, format="PNG")
-        label = int(digits.target[i])
-        records.append({
-            "prediction_id": f"q{i:04d}", "timestamp": f"2026-03-01T{i // 3600:02d}:{i // 60 % 60:02d}:{i % 60:02d}Z",
-            "model_version": "v1", "predicted_label": str((label + 1) % 10), "confidence": 0.6, "inference_ms": 4.0,
-            "image_type": "scan", "image": base64.b64encode(buffer.getvalue()).decode(), "user_ref": f"u{i % 37}",
-            "user_feedback": 0, "corrected_label": str(label), "gdpr_consent": True})
-    return records
 
 
 def phase_evidence(phase: int, start: str) -> list[dict]:
