@@ -36,7 +36,7 @@ class FirstModel:
             raise InvalidInput("--epochs must be at least 1")
         seed = self.training.seed if seed is None else seed
         try:
-            dataset = self.catalog.original(source, seed=seed)
+            dataset = self.catalog.original(source, seed=seed, architecture=architecture)
         except ValueError as error:
             raise InvalidInput(str(error)) from None
         config: dict[str, Any] = {

@@ -199,7 +199,10 @@ class OriginalDataset:
 class DatasetCatalog(Protocol):
     """Stores an original dataset (the bundled digits, or an ImageFolder directory) as a manifest."""
 
-    def original(self, source: str, *, seed: int) -> OriginalDataset: ...
+    def original(self, source: str, *, seed: int, architecture: str | None = None) -> OriginalDataset:
+        """Checks that `architecture` (None: the catalog's choice) can take the source's images before storing
+        anything; raises ValueError with one sentence when it cannot."""
+        ...
 
 
 class Trainer(Protocol):

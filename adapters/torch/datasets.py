@@ -87,6 +87,25 @@ def imagefolder_manifest(root: Path, blobs: BlobStore, seed: int = 0) -> dict[st
     return {"kind": "imagefolder", "source": str(root.name), "seed": seed, "classes": classes, "items": items}
 
 
+def folder_image_shapes(root: Path) -> set[tuple[str, int, int]]:
+    """(mode, width, height) of the images of an ImageFolder directory, read from their headers only (L for any
+    grey mode); the images that do not open are left to the copy, which refuses them."""
+    from PIL import Image, UnidentifiedImageError
+
+    if not root.is_dir():
+        raise ValueError(f"{root} is not a directory")
+    shapes = set()
+    for path in root.rglob("*"):
+        if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
+            try:
+                with Image.open(path) as image:
+                    grey = image.mode in ("1", "L", "LA", "I", "I;16")  # a palette may hold colours: not grey
+                    shapes.add(("L" if grey else "RGB", image.width, image.height))
+            except (UnidentifiedImageError, OSError):
+                continue
+    return shapes
+
+
 def store_dataset(blobs: BlobStore, manifest: dict[str, Any]) -> str:
     return blobs.put(manifest_bytes(manifest))
 
@@ -133,9 +152,18 @@ class ManifestDatasetCatalog:
         self.blobs = blobs
         self.loader = DatasetLoader(blobs)
 
-    def original(self, source: str, *, seed: int) -> OriginalDataset:
-        from adapters.torch.models import DIGITS_CNN, RGB_INPUT_SPEC, default_input_spec
+    def original(self, source: str, *, seed: int, architecture: str | None = None) -> OriginalDataset:
+        from adapters.torch.models import DIGITS_CNN, RGB_INPUT_SPEC, check_architecture, default_input_spec
 
+        if architecture is not None:
+            check_architecture(architecture)
+        if architecture == DIGITS_CNN and source != "digits":
+            shapes = folder_image_shapes(Path(source))
+            if shapes - {("L", 8, 8)}:
+                mode, width, height = sorted(shapes - {("L", 8, 8)})[0]
+                raise ValueError(f"digits-cnn takes 8x8 grey images; {source} holds {width}x{height} "
+                                 f"{'grey' if mode == 'L' else mode} images: use a torchvision architecture such as "
+                                 "resnet18 (the default for a folder)")
         if source == "digits":
             manifest = digits_manifest(seed)
             architecture, spec = DIGITS_CNN, default_input_spec(DIGITS_CNN)

@@ -40,12 +40,17 @@ def default_input_spec(architecture: str) -> dict[str, Any]:
     return dict(DIGITS_INPUT_SPEC if architecture == DIGITS_CNN else RGB_INPUT_SPEC)
 
 
+def check_architecture(architecture: str) -> None:
+    """ValueError in one sentence unless the name is digits-cnn or a torchvision.models classifier."""
+    if architecture != DIGITS_CNN and architecture not in torchvision.models.list_models(module=torchvision.models):
+        raise ValueError(f"unknown architecture {architecture!r} (use digits-cnn or a torchvision.models name)")
+
+
 def build_model(architecture: str, num_classes: int) -> nn.Module:
     """A freshly initialised model of the named architecture."""
+    check_architecture(architecture)
     if architecture == DIGITS_CNN:
         return DigitsCNN(num_classes)
-    if architecture not in torchvision.models.list_models(module=torchvision.models):
-        raise ValueError(f"unknown architecture {architecture!r} (use digits-cnn or a torchvision.models name)")
     return torchvision.models.get_model(architecture, weights=None, num_classes=num_classes)
 
 

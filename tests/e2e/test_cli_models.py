@@ -132,3 +132,29 @@ def test_init_logs_one_line_per_epoch_to_a_pipe_and_says_when_the_cap_stopped_an
     losses = [line["validation_loss"] for line in epochs]
     capped = [line for line in lines if line["event"] == "epoch_cap_reached_while_improving"]
     assert len(capped) == (1 if min(losses) == losses[-1] else 0)
+
+
+def _folder(root: Path, mode: str, size: int) -> Path:
+    from PIL import Image
+
+    for label in ("cat", "dog"):
+        (root / label).mkdir(parents=True)
+        for i in range(3):
+            Image.new(mode, (size, size), color=40 * i if mode == "L" else (40 * i, 0, 0)).save(root / label / f"{i}.png")
+    return root
+
+
+@pytest.mark.parametrize(("mode", "size", "arch", "named"), [
+    ("RGB", 16, "digits-cnn", "digits-cnn takes 8x8 grey images;"),
+    ("L", 28, "digits-cnn", "holds 28x28 grey images"),
+    ("RGB", 16, "no-such-net", "unknown architecture 'no-such-net'"),
+])
+def test_an_architecture_that_cannot_take_the_folder_is_refused_before_anything_is_copied(
+        tmp_path: Path, mode: str, size: int, arch: str, named: str) -> None:
+    folder = _folder(tmp_path / "photos", mode, size)
+    home = tmp_path / "home"
+    refused = run(home, "init", "--dataset", str(folder), "--arch", arch)
+    assert refused.returncode == 2 and named in refused.stderr, refused.stderr
+    assert refused.stderr.count("\n") == 1 and "Traceback" not in refused.stderr
+    blobs = home / "blobs"
+    assert not blobs.exists() or not any(path.is_file() for path in blobs.rglob("*"))
