@@ -363,7 +363,8 @@ def _prediction(line: int, text: str, record: dict[str, Any], versions: Versions
 def _feedback(line: int, text: str, record: dict[str, Any], now: datetime) -> Prepared:
     pid = record["prediction_id"]
     answer = _stored_feedback(pid, record["user_feedback"], record.get("timestamp") or now,  # no timestamp: now
-                              record.get("comment"), record.get("corrected_label"), record.get("gdpr_consent", False))
+                              record.get("comment"), record.get("corrected_label"), record.get("gdpr_consent", False),
+                              stamped=record.get("timestamp") is not None)
     return ("feedback", line, text, pid, answer, None, None)
 
 
@@ -452,8 +453,11 @@ def prediction_fingerprint(r: dict[str, Any], moment: datetime, image_sha: str |
 
 
 def _stored_feedback(prediction_id: str, value: int | None, given: Any, comment: str | None, label: str | None,
-                     consent: bool) -> StoredFeedback:
-    content = f"{prediction_id}\x1f{value}\x1f{_micros(given)}\x1f{comment!r}\x1f{label!r}\x1f{consent}"
+                     consent: bool, *, stamped: bool = True) -> StoredFeedback:
+    """`stamped`: the record carried its own time. One without is given the time of its arrival, which is not
+    part of its identity: the same record sent again later (a client's retry) is a duplicate, not a new answer."""
+    moment = _micros(given) if stamped else "arrival"
+    content = f"{prediction_id}\x1f{value}\x1f{moment}\x1f{comment!r}\x1f{label!r}\x1f{consent}"
     return StoredFeedback(prediction_id, value, given, comment, label, consent,
                           hashlib.sha256(content.encode()).hexdigest())
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+from datetime import timedelta
 
 import pytest
 
@@ -189,3 +190,14 @@ def test_the_image_check_given_to_ingestion_runs_on_every_image(v1: Harness) -> 
     with pytest.raises(BatchRejected) as rejected:
         v1.app.ingestion.ingest([record("a", image=base64.b64encode(png(8)).decode())])
     assert seen == [png(8)] and rejected.value.report.errors[0].reason == "image does not decode (test)"
+
+
+def test_a_feedback_without_timestamp_sent_again_later_is_a_duplicate(v1: Harness) -> None:
+    v1.app.ingestion.ingest([record("a")])
+    answer = json.dumps({"prediction_id": "a", "user_feedback": 0, "comment": "flou"})
+    assert v1.app.ingestion.ingest([answer]).feedback == 1
+    v1.clock.advance(timedelta(hours=1))
+    again = v1.app.ingestion.ingest([answer])
+    assert (again.feedback, again.duplicates) == (0, 1)
+    changed = v1.app.ingestion.ingest([json.dumps({"prediction_id": "a", "user_feedback": 1})])
+    assert changed.feedback == 1  # another answer is another record
