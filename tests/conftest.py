@@ -36,9 +36,8 @@ def harness(make_harness: Callable[..., Harness]) -> Harness:
     return make_harness()
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A fresh PostgreSQL database for one test, from RETRAIN_TEST_POSTGRES_URL; skipped without it."""
+def new_postgres_database(request: pytest.FixtureRequest) -> str:
+    """A fresh PostgreSQL database from RETRAIN_TEST_POSTGRES_URL, dropped when the test ends; skips without it."""
     import os
     import uuid
 
@@ -50,10 +49,19 @@ def postgres_url() -> Iterator[str]:
     name = f"retrain_test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(base, autocommit=True) as connection:
         connection.execute(f'CREATE DATABASE "{name}"')
-    root, _, _ = base.rpartition("/")
-    yield f"{root}/{name}"
-    with psycopg.connect(base, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def drop() -> None:
+        with psycopg.connect(base, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    request.addfinalizer(drop)
+    return f"{base.rpartition('/')[0]}/{name}"
+
+
+@pytest.fixture
+def postgres_url(request: pytest.FixtureRequest) -> str:
+    """A fresh PostgreSQL database for one test, from RETRAIN_TEST_POSTGRES_URL; skipped without it."""
+    return new_postgres_database(request)
 
 
 @pytest.fixture(scope="session")

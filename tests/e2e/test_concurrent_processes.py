@@ -12,6 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from tests.conftest import new_postgres_database
 from tests.e2e.cli import CLASSES, RETRAIN, run
 from tests.e2e.feedback_data import prediction
 
@@ -79,20 +80,8 @@ def test_commands_started_at_once_on_a_fresh_store_all_succeed(tmp_path: Path, p
 
 
 def _fresh(request: pytest.FixtureRequest) -> dict[str, str]:
-    """Another fresh PostgreSQL database (the fixture gives one per test)."""
-    import uuid
-
-    base = os.environ["RETRAIN_TEST_POSTGRES_URL"]
-    name = f"retrain_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(base, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-
-    def drop() -> None:
-        with psycopg.connect(base, autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    request.addfinalizer(drop)
-    url = f"{base.rpartition('/')[0]}/{name}"
+    """Another fresh PostgreSQL database for both stores (the fixture gives one per test)."""
+    url = new_postgres_database(request)
     return {"RETRAIN_EVENT_STORE": url, "RETRAIN_FEEDBACK_STORE": url}
 
 

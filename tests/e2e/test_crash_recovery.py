@@ -16,6 +16,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from tests.conftest import new_postgres_database
 from tests.e2e.cli import CLASSES, RETRAIN, run
 from tests.e2e.feedback_data import digit_feedback, prediction
 
@@ -219,17 +220,6 @@ def test_curation_training_and_rollout_killed_at_random_moments_resume_and_recor
 
 
 def _another_database(request: pytest.FixtureRequest) -> dict[str, str]:
-    import uuid
-
-    base = os.environ["RETRAIN_TEST_POSTGRES_URL"]
-    name = f"retrain_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(base, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-
-    def drop() -> None:
-        with psycopg.connect(base, autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    request.addfinalizer(drop)
-    url = f"{base.rpartition('/')[0]}/{name}"
+    """Another fresh PostgreSQL database for both stores (the fixture gives one per test)."""
+    url = new_postgres_database(request)
     return {"RETRAIN_EVENT_STORE": url, "RETRAIN_FEEDBACK_STORE": url}
