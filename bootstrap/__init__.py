@@ -137,6 +137,13 @@ class Container:
 
         return Lazy(trainer)  # type: ignore[return-value]
 
+    def check_stores(self) -> None:
+        """StoreUnavailable, within seconds, unless both stores' databases can be reached (PostgreSQL only)."""
+        from adapters.sql.startup import check_reachable
+
+        check_reachable(self.settings.event_store_url, "event_store")
+        check_reachable(self.settings.feedback_store_url, "feedback_store")
+
     @cached_property
     def cluster(self) -> Any:
         """Where data-parallel trainings run (training.nodes hosts; node 0 trains)."""
@@ -145,7 +152,7 @@ class Container:
         training = self.settings.training
         return Cluster(training.nodes, training.master_addr, training.master_port)
 
-    def follow_training(self, node_rank: int, *, check_only: bool = False) -> int:
+    def follow_training(self, node_rank: int, *, check_only: bool = False, stopping: Any = None) -> int:
         """Take part in one data-parallel training as node `node_rank` (> 0); torchrun's exit code. With
         `check_only`, only check that this host can be that node."""
         from adapters.torch.distributed import DistributedTrainingError, follow
@@ -153,7 +160,8 @@ class Container:
         if self.settings.training.nodes < 2:
             raise InvalidInput("training.nodes is 1: trainings run on one host, with no node to join")
         try:
-            return follow(self.cluster, self.settings.training.world_size, node_rank, check_only=check_only)
+            return follow(self.cluster, self.settings.training.world_size, node_rank, check_only=check_only,
+                          stopping=stopping)
         except DistributedTrainingError as error:
             raise InvalidInput(str(error)) from None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import sys
 
+import eventsourcing.persistence
 import sqlalchemy.exc
 import typer
 from eventsourcing.persistence import IntegrityError
@@ -31,7 +32,8 @@ def main() -> None:
         _fail(error, EXIT_INVALID, debug)
     except NotFound as error:
         _fail(error, EXIT_NOT_FOUND, debug)
-    except (sqlite3.OperationalError, sqlalchemy.exc.OperationalError) as error:
+    except (sqlite3.OperationalError, sqlalchemy.exc.OperationalError, eventsourcing.persistence.OperationalError,
+            eventsourcing.persistence.InterfaceError) as error:
         if "locked" in str(error) or "busy" in str(error):
             _fail(RuntimeError("the store is busy: another retrain process is writing to it; try again when it is "
                                "done"), EXIT_REFUSED, debug)

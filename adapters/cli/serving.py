@@ -306,7 +306,7 @@ def train_node(
     log.info("train_node_ready", node_rank=node_rank, nodes=training.nodes,
              master=f"{training.master_addr}:{training.master_port}", processes=training.world_size // training.nodes)
     while not stopping.is_set():
-        code = container.follow_training(node_rank)
+        code = container.follow_training(node_rank, stopping=stopping)
         log.info("train_node_done", node_rank=node_rank, exit_code=code)
         if once:
             if code != 0:

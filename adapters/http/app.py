@@ -16,6 +16,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
+import eventsourcing.persistence
+import psycopg
 import sqlalchemy.exc
 import structlog
 from eventsourcing.persistence import IntegrityError
@@ -35,7 +37,7 @@ from adapters.http.metrics import Metrics
 from application.audit import HistoryFilter
 from application.documents import campaign_summary
 from application.ingestion import FEEDBACK, MAX_LISTED_ERRORS, PREDICTION, BatchRejected, IngestReport
-from application.ports import BlobStoreUnavailable
+from application.ports import BlobStoreUnavailable, StoreUnavailable
 from application.retrain import Retrain
 from application.serving import PredictRequest
 from application.settings import load_settings
@@ -249,7 +251,8 @@ def create_app(container: Container, *, background: bool | Literal["lock"] = Tru
     # -- operations ---------------------------------------------------------------------------------------
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, Any]:
-        """The server answers and reads the event store; the version in production."""
+        """The server answers, reaches its stores and reads the event store; the version in production."""
+        container.check_stores()  # a lost database is a 503 at once, before the event store's reconnect retries
         table = retrain.router.table()
         return {"status": "ok", "production": table.production.label if table.production else None,
                 "events": table.position}
@@ -397,6 +400,10 @@ def _errors(app: FastAPI) -> None:
 
     @app.exception_handler(sqlite3.OperationalError)
     @app.exception_handler(sqlalchemy.exc.OperationalError)
+    @app.exception_handler(eventsourcing.persistence.OperationalError)  # the event store lost its database
+    @app.exception_handler(eventsourcing.persistence.InterfaceError)
+    @app.exception_handler(psycopg.OperationalError)
+    @app.exception_handler(StoreUnavailable)
     async def store_unavailable(_: Request, error: Exception) -> JSONResponse:
         busy = "locked" in str(error) or "busy" in str(error)
         log.warning("store_unavailable", error=type(error).__name__, busy=busy)

@@ -24,6 +24,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,13 +72,24 @@ class Cluster:
                 f"--master-port={self.master_port}", "-m", "adapters.torch.distributed"]
 
 
-def follow(cluster: Cluster, world_size: int, node_rank: int, *, check_only: bool = False) -> int:
-    """One training on a node other than node 0: start torchrun's agent, which waits for node 0's; its exit code."""
+def follow(cluster: Cluster, world_size: int, node_rank: int, *, check_only: bool = False,
+           stopping: threading.Event | None = None) -> int:
+    """One training on a node other than node 0: start torchrun's agent, which waits for node 0's; its exit code.
+    When `stopping` is set (SIGTERM), the agent is stopped too: it may be waiting for a training that never comes."""
     if not 0 < node_rank < cluster.nodes:
         raise DistributedTrainingError(f"--node-rank must be between 1 and {cluster.nodes - 1} (training.nodes is "
                                        f"{cluster.nodes}; node 0 is the trainer's host)")
     command = cluster.torchrun(world_size, node_rank)
-    return 0 if check_only else subprocess.run(command).returncode
+    if check_only:
+        return 0
+    with subprocess.Popen(command) as agent:
+        while agent.poll() is None:
+            if stopping is not None and stopping.wait(0.5):
+                agent.terminate()
+                return agent.wait()
+            if stopping is None:
+                return agent.wait()
+        return agent.returncode
 
 
 def fit_distributed(

@@ -96,3 +96,26 @@ def test_two_nodes_train_together_the_second_started_by_retrain_train_node(repor
 def test_a_world_size_that_does_not_spread_over_the_nodes_is_refused() -> None:
     with pytest.raises(distributed.DistributedTrainingError, match="world_size 3 is not a multiple of training.nodes 2"):
         distributed.Cluster(2).torchrun(3, 0)
+
+
+def test_retrain_train_node_stops_on_sigterm_while_it_waits_for_a_training(tmp_path: Path) -> None:
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RETRAIN_")} | {
+        "RETRAIN_TRAINING__NODES": "2", "RETRAIN_TRAINING__WORLD_SIZE": "2",
+        "RETRAIN_TRAINING__MASTER_PORT": str(port), "RETRAIN_HOME": str(tmp_path / "home")}
+    node = subprocess.Popen([str(Path(sys.executable).with_name("retrain")), "train-node", "--node-rank", "1"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    time.sleep(3)  # its torchrun agent is waiting for node 0
+    node.send_signal(signal.SIGTERM)
+    _, stderr = node.communicate(timeout=20)  # it waited for ever before
+    assert node.returncode == 0, stderr
+    assert "train_node_done" in stderr
