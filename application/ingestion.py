@@ -267,6 +267,13 @@ class _Batch:
 class OverlongLine(str):
     """The start of a line longer than MAX_LINE_CHARS: the rest was read and dropped, and the line is refused."""
 
+    reason = f"the line is longer than {MAX_LINE_CHARS // MB} MB (a record with a 5 MB image fits)"
+
+
+def undecodable(text: str) -> bool:
+    """The line held bytes that are not UTF-8 (read with errors="surrogateescape", which keeps them as surrogates)."""
+    return not text.isascii() and _UNDECODABLE.search(text) is not None
+
 
 def bounded_lines(handle: IO[str], limit: int = MAX_LINE_CHARS) -> Iterator[str]:
     """The lines of a text file, each read with at most `limit` characters in memory: a longer line is consumed in
@@ -294,12 +301,11 @@ def prepare(chunk: list[tuple[int, str]], versions: Versions, now: datetime,
     prepared: list[Prepared] = []
     for line, text in chunk:
         if isinstance(text, OverlongLine):
-            prepared.append(("error", line, text, "", f"the line is longer than {MAX_LINE_CHARS // MB} MB (a record "
-                             "with a 5 MB image fits)"))
+            prepared.append(("error", line, text, "", OverlongLine.reason))
             continue
         if not text.strip():
             continue
-        if not text.isascii() and _UNDECODABLE.search(text):  # bytes that were not UTF-8, kept as surrogates
+        if undecodable(text):
             prepared.append(("error", line, text, "", "not valid UTF-8"))
             continue
         is_prediction = '"model_version"' in text

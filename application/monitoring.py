@@ -100,7 +100,7 @@ class Monitoring:
                                                      "segment": verdict.segment}))
         campaign = self.campaigns.for_breaches(version, breaches, actor=ACTOR, timestamp=now) if breaches else None
         if campaign is not None and any(isinstance(e, RetrainCampaign.Opened) for e in campaign.pending_events):
-            said.append(("campaign_opened", {"campaign": campaign.number, "version": label, "reason": None}))
+            said.append(("campaign_opened", {"campaign": campaign.number, "version": label, "reason": campaign.reason}))
         self.ledger.save(version, *([campaign] if campaign else []))
         for event, fields in said:
             log.info(event, **fields)

@@ -141,8 +141,9 @@ class Container:
         """StoreUnavailable, within seconds, unless both stores' databases can be reached (PostgreSQL only)."""
         from adapters.sql.startup import check_reachable
 
-        check_reachable(self.settings.event_store_url, "event_store")
-        check_reachable(self.settings.feedback_store_url, "feedback_store")
+        urls = {self.settings.feedback_store_url: "feedback_store", self.settings.event_store_url: "event_store"}
+        for url, setting in urls.items():  # one connection when both stores share a database
+            check_reachable(url, setting)
 
     @cached_property
     def cluster(self) -> Any:

@@ -25,7 +25,7 @@ from typing_extensions import TypedDict
 from adapters.cli.common import EXIT_REFUSED, JsonOption, NowOption, app, out, print_json, state_of
 from adapters.logs import configure_logging
 from application.campaigns import worker_name
-from application.ingestion import MAX_LINE_CHARS, MB, OverlongLine, bounded_lines
+from application.ingestion import OverlongLine, bounded_lines, undecodable
 from application.serving import PredictRequest, RequestRejected
 from bootstrap import Container
 from domain.errors import InvalidInput
@@ -108,11 +108,11 @@ def _file_requests(source: Path) -> tuple[list[PredictRequest], list[str]]:
     with source.open(encoding="utf-8", errors="surrogateescape") as handle:
         for number, text in enumerate(bounded_lines(handle), start=1):
             if isinstance(text, OverlongLine):
-                errors.append(f"line {number}: the line is longer than {MAX_LINE_CHARS // MB} MB")
+                errors.append(f"line {number}: {OverlongLine.reason}")
                 continue
             if not text.strip():
                 continue
-            if not text.isascii() and any("\udc80" <= char <= "\udcff" for char in text):
+            if undecodable(text):
                 errors.append(f"line {number}: not valid UTF-8")
                 continue
             try:

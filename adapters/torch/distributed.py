@@ -83,13 +83,11 @@ def follow(cluster: Cluster, world_size: int, node_rank: int, *, check_only: boo
     if check_only:
         return 0
     with subprocess.Popen(command) as agent:
-        while agent.poll() is None:
-            if stopping is not None and stopping.wait(0.5):
+        while stopping is not None and agent.poll() is None:
+            if stopping.wait(0.5):
                 agent.terminate()
-                return agent.wait()
-            if stopping is None:
-                return agent.wait()
-        return agent.returncode
+                break
+        return agent.wait()
 
 
 def fit_distributed(

@@ -10,6 +10,7 @@ import socket
 import sqlite3
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -123,3 +124,14 @@ def processes_of(home: Path, command: str) -> list[Process]:
         if state != "Z" and command in argv and str(home) in argv:
             found.append(Process(int(entry.name), int(ppid), argv))
     return found
+
+
+def wait_for(check: Callable[[], Any], what: str, timeout: float = 60, every: float = 0.1) -> Any:
+    """The first truthy result of `check`, polled every `every` seconds, or an AssertionError naming `what`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")

@@ -13,7 +13,6 @@ import subprocess
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,7 +24,7 @@ import psycopg
 
 from tests.e2e.cli import CLASSES, RETRAIN, run
 from tests.e2e.feedback_data import digit_feedback, png
-from tests.e2e.server import Server, auth, service_env
+from tests.e2e.server import Server, auth, service_env, wait_for
 
 CLIENTS = 4  # client threads, each with a connection to both servers
 PREDICTS = 150  # /v1/predict requests per client, each answered
@@ -195,14 +194,6 @@ def logged(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.startswith("{")]
 
 
-def wait_for(check: Callable[[], Any], what: str, timeout: float, every: float = 0.3) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def await_the_rollout(servers: list[Server], workers: list[tuple[subprocess.Popen[bytes], Path]]) -> None:

@@ -25,21 +25,12 @@ import pytest
 
 from tests.e2e.cli import CLASSES, RETRAIN, run
 from tests.e2e.feedback_data import INGESTED_AT, crafted, png
-from tests.e2e.server import Server, auth, processes_of, service_env, stored_prediction_ids
+from tests.e2e.server import Server, auth, processes_of, service_env, stored_prediction_ids, wait_for
 
 CLIENTS = 6  # concurrent client threads, each with its own keep-alive connection
 LOAD_SECONDS = 2.5  # how long the load runs before the signal
 QUIET_LOOP = service_env(RETRAIN_SERVE__TICK_SECONDS="3600")  # the background loop stays out of the way
 
-
-def wait_for(check: Callable[[], Any], what: str, timeout: float = 60, every: float = 0.1) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 @dataclass

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -61,24 +67,25 @@ def test_a_worker_that_fails_gives_an_error_naming_the_cause() -> None:
                                     num_classes=10, config=request.config, seed=0, world_size=2, label="broken")
 
 
-def test_two_nodes_train_together_the_second_started_by_retrain_train_node(reports: list[dict[str, Any]],
-                                                                           tmp_path: Path) -> None:
-    """training.nodes = 2 on loopback: this process is node 0 (it launches torchrun with a static rendezvous and
-    sends the job over the group); `retrain train-node --node-rank 1 --once`, as another host would run it, is
-    node 1. Both ranks end with the same weights, and node 1 needs no store."""
-    import os
-    import socket
-    import subprocess
-    import sys
-
+def start_node_1(home: Path, *options: str) -> tuple[int, subprocess.Popen[str]]:
+    """`retrain train-node --node-rank 1` of a 2-node, 2-process cluster whose node 0 is on a free loopback port."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith("RETRAIN_")} | {
         "RETRAIN_TRAINING__NODES": "2", "RETRAIN_TRAINING__WORLD_SIZE": "2",
-        "RETRAIN_TRAINING__MASTER_PORT": str(port), "RETRAIN_HOME": str(tmp_path / "elsewhere")}
-    follower = subprocess.Popen([str(Path(sys.executable).with_name("retrain")), "train-node", "--node-rank", "1",
-                                 "--once"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        "RETRAIN_TRAINING__MASTER_PORT": str(port), "RETRAIN_HOME": str(home)}
+    node = subprocess.Popen([str(Path(sys.executable).with_name("retrain")), "train-node", "--node-rank", "1",
+                             *options], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return port, node
+
+
+def test_two_nodes_train_together_the_second_started_by_retrain_train_node(reports: list[dict[str, Any]],
+                                                                           tmp_path: Path) -> None:
+    """training.nodes = 2 on loopback: this process is node 0 (it launches torchrun with a static rendezvous and
+    sends the job over the group); `retrain train-node --node-rank 1 --once`, as another host would run it, is
+    node 1. Both ranks end with the same weights, and node 1 needs no store."""
+    port, follower = start_node_1(tmp_path / "elsewhere", "--once")
     blobs = InMemoryBlobStore()
     try:
         trainer = TorchTrainer(blobs, device=torch.device("cpu"), cluster=distributed.Cluster(2, "127.0.0.1", port))
@@ -99,21 +106,7 @@ def test_a_world_size_that_does_not_spread_over_the_nodes_is_refused() -> None:
 
 
 def test_retrain_train_node_stops_on_sigterm_while_it_waits_for_a_training(tmp_path: Path) -> None:
-    import os
-    import signal
-    import socket
-    import subprocess
-    import sys
-    import time
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RETRAIN_")} | {
-        "RETRAIN_TRAINING__NODES": "2", "RETRAIN_TRAINING__WORLD_SIZE": "2",
-        "RETRAIN_TRAINING__MASTER_PORT": str(port), "RETRAIN_HOME": str(tmp_path / "home")}
-    node = subprocess.Popen([str(Path(sys.executable).with_name("retrain")), "train-node", "--node-rank", "1"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    _, node = start_node_1(tmp_path / "home")
     time.sleep(3)  # its torchrun agent is waiting for node 0
     node.send_signal(signal.SIGTERM)
     _, stderr = node.communicate(timeout=20)  # it waited for ever before
