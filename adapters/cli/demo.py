@@ -75,6 +75,7 @@ class Demo:
         self.first_model = first_model
         self.clock = clock
         self.rng = random.Random(seed)
+        self.latency = random.Random(seed + 1)  # simulated users' latency: the same on a quiet or a loaded machine
         self.noise = torch.Generator().manual_seed(seed)
         self.seed = seed
         self.say = say
@@ -135,7 +136,7 @@ class Demo:
             record: dict[str, Any] = {
                 "prediction_id": request.prediction_id, "timestamp": served_at.isoformat(),
                 "model_version": version.label, "predicted_label": prediction.label,
-                "confidence": prediction.confidence, "inference_ms": prediction.inference_ms,
+                "confidence": prediction.confidence, "inference_ms": self.inference_ms(),
                 "image_type": request.image_type, "user_ref": request.user_ref,
                 "image": base64.b64encode(self.logged_image(request)).decode(),
             }
@@ -157,6 +158,12 @@ class Demo:
         pid = f"demo-{self.serial:06d}"
         self.truth[pid] = self.labels[index]
         return Request(pid, f"user-{self.rng.randrange(400):03d}", image_type, self.labels[index], png_bytes(picture))
+
+    def inference_ms(self) -> float:
+        """A simulated serving latency (about 4 ms, the same for every version of the architecture). The wall-clock
+        time of this process's inference moved with the machine's load and, through the latency trigger and the
+        rollout's health check, rolled v2 back on a loaded machine."""
+        return round(max(0.5, self.latency.gauss(4.0, 0.4)), 3)
 
     def logged_image(self, request: Request) -> bytes:
         """A few phone uploads are blank frames (curation excludes them as corrupted; a truncated file would be
