@@ -8,7 +8,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from application.records import KnownPrediction, PredictionBatch, RatedOutcome, ReviewItem, StoredFeedback, StoredPrediction
+from application.records import (
+    DailySatisfaction,
+    KnownPrediction,
+    PredictionBatch,
+    RatedOutcome,
+    ReviewContext,
+    ReviewItem,
+    StoredFeedback,
+    StoredPrediction,
+)
 from domain.rules.curation import Candidate
 from domain.rules.phase_health import PhaseStats
 from domain.rules.validation_gates import ModelFigures
@@ -67,6 +76,15 @@ class FeedbackStore(Protocol):
     def review_items(self, campaign_id: str) -> list[ReviewItem]: ...
 
     def decide_review_item(self, campaign_id: str, item: str, *, decision: str, label: str | None, actor: str) -> None: ...
+
+    def review_context(self, prediction_ids: Sequence[str]) -> dict[str, ReviewContext]:
+        """These predictions as served, each with its latest feedback (the web console's review page)."""
+        ...
+
+    def daily_satisfaction(self, *, until: datetime | None = None) -> list[DailySatisfaction]:
+        """Rated predictions per version, image type and day served, each counted by its latest feedback given by
+        `until` (all of them without it)."""
+        ...
 
     def user_predictions(self, user_ref: str) -> list[tuple[str, str | None]]:
         """The prediction ids and image hashes of one user's predictions (SPEC 7, erasure)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
 
@@ -76,3 +76,28 @@ class ReviewItem:
     decision: str | None = None
     decided_label: str | None = None
     actor: str | None = None
+
+
+@dataclass(frozen=True)
+class ReviewContext:
+    """What a reviewer reads beside an item's image: the prediction as served and the user's latest answer."""
+
+    prediction_id: str
+    predicted_label: str
+    confidence: float | None
+    image_type: str
+    served_at: datetime
+    comment: str | None
+    corrected_label: str | None
+    feedback_at: datetime | None
+
+
+@dataclass(frozen=True)
+class DailySatisfaction:
+    """One version's rated predictions of one image type served on one day (UTC), by their latest answer."""
+
+    version_id: str
+    image_type: str
+    day: date
+    rated: int
+    satisfied: int

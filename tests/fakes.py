@@ -8,7 +8,7 @@ import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from application.ports import (
@@ -20,11 +20,21 @@ from application.ports import (
     TrainedModel,
     TrainingRequest,
 )
-from application.records import KnownPrediction, RatedOutcome, ReviewItem, StoredFeedback, StoredPrediction
+from application.records import (
+    DailySatisfaction,
+    KnownPrediction,
+    RatedOutcome,
+    ReviewContext,
+    ReviewItem,
+    StoredFeedback,
+    StoredPrediction,
+)
 from domain.rules.curation import Candidate, item_reference
 from domain.rules.negative_comments import count_watched
 from domain.rules.phase_health import PhaseStats
 from domain.rules.validation_gates import ModelFigures
+
+FOREVER = datetime.max.replace(tzinfo=UTC)
 
 
 class InMemoryFeedbackStore:
@@ -150,6 +160,30 @@ class InMemoryFeedbackStore:
     def decide_review_item(self, campaign_id: str, item: str, *, decision: str, label: str | None, actor: str) -> None:
         current = self.reviews[(campaign_id, item)]
         self.reviews[(campaign_id, item)] = replace(current, decision=decision, decided_label=label, actor=actor)
+
+    # -- the web console --------------------------------------------------------------------------------
+    def review_context(self, prediction_ids: Sequence[str]) -> dict[str, ReviewContext]:
+        found = {}
+        for pid in prediction_ids:
+            if (p := self.predictions.get(pid)) is None:
+                continue
+            answer = self.latest_feedback(pid, FOREVER)
+            found[pid] = ReviewContext(pid, p.predicted_label, p.confidence, p.image_type, p.timestamp,
+                                       answer.comment if answer else None, answer.corrected_label if answer else None,
+                                       answer.feedback_at if answer else None)
+        return found
+
+    def daily_satisfaction(self, *, until: datetime | None = None) -> list[DailySatisfaction]:
+        counts: dict[tuple[str, str, Any], list[int]] = {}
+        for p in sorted(self.predictions.values(), key=lambda p: self.order[p.prediction_id]):
+            answer = self.latest_feedback(p.prediction_id, until or FOREVER)
+            if (until is not None and p.timestamp > until) or answer is None or answer.user_feedback is None:
+                continue
+            tally = counts.setdefault((p.version_id, p.image_type, p.timestamp.astimezone(UTC).date()), [0, 0])
+            tally[0] += 1
+            tally[1] += answer.user_feedback
+        return [DailySatisfaction(v, t, d, n, s) for (v, t, d), (n, s) in
+                sorted(counts.items(), key=lambda item: (item[0][2], item[0][0], item[0][1]))]
 
     # -- erasure --------------------------------------------------------------------------------------
     def user_predictions(self, user_ref: str) -> list[tuple[str, str | None]]:

@@ -17,7 +17,15 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from adapters.sql.schema import feedback, hourly_counts, predictions, review_items
-from application.records import KnownPrediction, RatedOutcome, ReviewItem, StoredFeedback, StoredPrediction
+from application.records import (
+    DailySatisfaction,
+    KnownPrediction,
+    RatedOutcome,
+    ReviewContext,
+    ReviewItem,
+    StoredFeedback,
+    StoredPrediction,
+)
 from domain.rules.curation import Candidate, item_reference
 from domain.rules.negative_comments import comment_words, count_watched
 from domain.rules.phase_health import PhaseStats
@@ -25,6 +33,7 @@ from domain.rules.phase_health import PhaseStats
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICRO = timedelta(microseconds=1)
 HOUR_US = 3_600_000_000
+DAY_US = 24 * HOUR_US
 CHUNK = 900  # bound parameters per IN (...) list
 COPY_FROM = 50  # rows from which PostgreSQL gets them by COPY
 _RATED_COLUMNS = (
@@ -306,6 +315,54 @@ class SqlAlchemyFeedbackStore:
                 r.update().where(r.c.campaign_id == campaign_id, r.c.item == item)
                 .values(decision=decision, decided_label=label, actor=actor)
             )
+
+    # -- the web console --------------------------------------------------------------------------------
+    def review_context(self, prediction_ids: Sequence[str]) -> dict[str, ReviewContext]:
+        p = predictions
+        ids = list(prediction_ids)
+        found: dict[str, ReviewContext] = {}
+        with self.engine.connect() as connection:
+            for start in range(0, len(ids), CHUNK):
+                query = select(p.c.prediction_id, p.c.predicted_label, p.c.confidence, p.c.image_type, p.c.ts,
+                               p.c.fb_comment, p.c.fb_corrected_label, p.c.fb_at).where(
+                    p.c.prediction_id.in_(ids[start:start + CHUNK]))
+                for row in connection.execute(query):
+                    found[row[0]] = ReviewContext(row[0], row[1], row[2], row[3], from_us(row[4]), row[5], row[6],
+                                                  from_us(row[7]) if row[7] is not None else None)
+        return found
+
+    def daily_satisfaction(self, *, until: datetime | None = None) -> list[DailySatisfaction]:
+        p = predictions
+        day = (p.c.ts // DAY_US).label("day")
+        query = select(p.c.version_id, p.c.image_type, day, func.count(), func.sum(p.c.fb_value)).where(
+            p.c.fb_value.isnot(None))
+        if until is not None:
+            query = query.where(p.c.ts <= to_us(until), p.c.fb_at <= to_us(until))
+        counts: Counter[tuple[str, str, int]] = Counter()
+        satisfied: Counter[tuple[str, str, int]] = Counter()
+        with self.engine.connect() as connection:
+            for version_id, image_type, number, rated, happy in connection.execute(
+                    query.group_by(p.c.version_id, p.c.image_type, day)):
+                counts[(version_id, image_type, int(number))] += rated
+                satisfied[(version_id, image_type, int(number))] += int(happy or 0)
+            if until is not None:  # answered later: counted by the answer they had by then
+                for row in self._answered_later(connection, to_us(until)):
+                    key = (row["version_id"], row["image_type"], row["ts"] // DAY_US)
+                    counts[key] += 1
+                    satisfied[key] += row["fb_value"]
+        return [DailySatisfaction(v, t, (EPOCH + timedelta(days=n)).date(), counts[(v, t, n)], satisfied[(v, t, n)])
+                for v, t, n in sorted(counts, key=lambda key: (key[2], key[0], key[1]))]
+
+    def _answered_later(self, connection: Connection, now: int) -> list[dict[str, Any]]:
+        p, f = predictions, feedback
+        query = (
+            select(p.c.seq, p.c.version_id, p.c.image_type, p.c.ts, f.c.user_feedback.label("fb_value"))
+            .join(f, f.c.prediction_id == p.c.prediction_id)
+            .where(p.c.ts <= now, p.c.fb_at > now, f.c.feedback_at <= now)
+            .order_by(p.c.seq, f.c.feedback_at, f.c.seq)
+        )
+        latest = {row["seq"]: dict(row) for row in connection.execute(query).mappings()}
+        return [row for row in latest.values() if row["fb_value"] is not None]
 
     # -- erasure (SPEC 7) ---------------------------------------------------------------------------------
     def user_predictions(self, user_ref: str) -> list[tuple[str, str | None]]:

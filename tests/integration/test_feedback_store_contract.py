@@ -216,3 +216,34 @@ def test_a_bulk_batch_keeps_every_value_exactly(store) -> None:
         assert len(writer.known([f"b{i:03d}" for i in range(120)])) == 120
         assert len(writer.feedback_fingerprints([f"b{i:03d}" for i in range(120)])) == 180
     assert len(store.rated_outcomes(V, as_of=T0 + timedelta(hours=1), limit=1000)) == 120
+
+
+def test_review_context_shows_each_prediction_as_served_with_its_latest_answer(store) -> None:
+    store.add([prediction("p1", T0, image_type="phone"), prediction("p2", T0)],
+              [answer("p1", 0, T0 + timedelta(minutes=1), comment="flou, c'est un 7"),
+               answer("p1", 0, T0 + timedelta(minutes=5), comment="c'est un 4", label="4")])
+    found = store.review_context(["p1", "p2", "unknown"])
+    assert set(found) == {"p1", "p2"}
+    first = found["p1"]
+    assert (first.predicted_label, first.confidence, first.image_type) == ("3", 0.8, "phone")
+    assert (first.comment, first.corrected_label, first.feedback_at) == ("c'est un 4", "4", T0 + timedelta(minutes=5))
+    assert first.served_at == T0
+    assert (found["p2"].comment, found["p2"].feedback_at) == (None, None)
+
+
+def test_daily_satisfaction_counts_each_rated_prediction_by_version_type_and_day(store) -> None:
+    day = timedelta(days=1)
+    store.add(
+        [prediction("a", T0), prediction("b", T0 + timedelta(hours=1)), prediction("c", T0, image_type="phone"),
+         prediction("d", T0 + day, version=W), prediction("e", T0 + day), prediction("unrated", T0)],
+        [answer("a", 1, T0), answer("b", 0, T0 + timedelta(hours=1)), answer("c", 0, T0),
+         answer("d", 1, T0 + day), answer("e", 1, T0 + day), answer("e", 0, T0 + 2 * day)],
+    )
+    rows = {(r.version_id, r.image_type, r.day.isoformat()): (r.rated, r.satisfied)
+            for r in store.daily_satisfaction()}
+    assert rows == {(V, "scan", "2026-05-01"): (2, 1), (V, "phone", "2026-05-01"): (1, 0),
+                    (W, "scan", "2026-05-02"): (1, 1), (V, "scan", "2026-05-02"): (1, 0)}
+    then = {(r.version_id, r.image_type, r.day.isoformat()): (r.rated, r.satisfied)
+            for r in store.daily_satisfaction(until=T0 + day + timedelta(hours=1))}
+    assert then[(V, "scan", "2026-05-02")] == (1, 1)  # the later answer was not given yet
+    assert {r.day.isoformat() for r in store.daily_satisfaction(until=T0 + timedelta(hours=2))} == {"2026-05-01"}
