@@ -90,6 +90,7 @@ class ReviewContext:
     comment: str | None
     corrected_label: str | None
     feedback_at: datetime | None
+    consent: bool
 
 
 @dataclass(frozen=True)

@@ -170,7 +170,7 @@ class InMemoryFeedbackStore:
             answer = self.latest_feedback(pid, FOREVER)
             found[pid] = ReviewContext(pid, p.predicted_label, p.confidence, p.image_type, p.timestamp,
                                        answer.comment if answer else None, answer.corrected_label if answer else None,
-                                       answer.feedback_at if answer else None)
+                                       answer.feedback_at if answer else None, bool(answer and answer.gdpr_consent))
         return found
 
     def daily_satisfaction(self, *, until: datetime | None = None) -> list[DailySatisfaction]:

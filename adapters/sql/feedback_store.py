@@ -324,11 +324,11 @@ class SqlAlchemyFeedbackStore:
         with self.engine.connect() as connection:
             for start in range(0, len(ids), CHUNK):
                 query = select(p.c.prediction_id, p.c.predicted_label, p.c.confidence, p.c.image_type, p.c.ts,
-                               p.c.fb_comment, p.c.fb_corrected_label, p.c.fb_at).where(
+                               p.c.fb_comment, p.c.fb_corrected_label, p.c.fb_at, p.c.fb_consent).where(
                     p.c.prediction_id.in_(ids[start:start + CHUNK]))
                 for row in connection.execute(query):
                     found[row[0]] = ReviewContext(row[0], row[1], row[2], row[3], from_us(row[4]), row[5], row[6],
-                                                  from_us(row[7]) if row[7] is not None else None)
+                                                  from_us(row[7]) if row[7] is not None else None, bool(row[8]))
         return found
 
     def daily_satisfaction(self, *, until: datetime | None = None) -> list[DailySatisfaction]:

@@ -221,14 +221,14 @@ def test_a_bulk_batch_keeps_every_value_exactly(store) -> None:
 def test_review_context_shows_each_prediction_as_served_with_its_latest_answer(store) -> None:
     store.add([prediction("p1", T0, image_type="phone"), prediction("p2", T0)],
               [answer("p1", 0, T0 + timedelta(minutes=1), comment="flou, c'est un 7"),
-               answer("p1", 0, T0 + timedelta(minutes=5), comment="c'est un 4", label="4")])
+               answer("p1", 0, T0 + timedelta(minutes=5), comment="c'est un 4", label="4", consent=True)])
     found = store.review_context(["p1", "p2", "unknown"])
     assert set(found) == {"p1", "p2"}
     first = found["p1"]
     assert (first.predicted_label, first.confidence, first.image_type) == ("3", 0.8, "phone")
     assert (first.comment, first.corrected_label, first.feedback_at) == ("c'est un 4", "4", T0 + timedelta(minutes=5))
-    assert first.served_at == T0
-    assert (found["p2"].comment, found["p2"].feedback_at) == (None, None)
+    assert first.served_at == T0 and first.consent
+    assert (found["p2"].comment, found["p2"].feedback_at, found["p2"].consent) == (None, None, False)
 
 
 def test_daily_satisfaction_counts_each_rated_prediction_by_version_type_and_day(store) -> None:
