@@ -21,6 +21,7 @@ def version_summary(version: ModelVersion, parent_label: str | None) -> dict[str
         "artifact_sha256": version.artifact_sha256,
         "metrics": version.training_metrics,
         "architecture": version.architecture,
+        "input_spec": version.input_spec,
         "classes": version.classes,
         "baseline_ms": version.baseline_ms,
         "strategy": version.strategy,

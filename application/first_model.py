@@ -29,14 +29,16 @@ class FirstModel:
         self.training = training
 
     def init(self, *, source: str, epochs: int | None, seed: int | None, baseline_ms: float | None,
-             actor: str, architecture: str | None = None) -> ModelVersion:
+             actor: str, architecture: str | None = None, input_size: tuple[int, int] | None = None,
+             channels: int | None = None) -> ModelVersion:
         if self.ledger.versions():
             raise IllegalTransition("this home already has model versions: `retrain init` starts a fresh home")
         if epochs is not None and epochs < 1:
             raise InvalidInput("--epochs must be at least 1")
         seed = self.training.seed if seed is None else seed
         try:
-            dataset = self.catalog.original(source, seed=seed, architecture=architecture)
+            dataset = self.catalog.original(source, seed=seed, architecture=architecture, input_size=input_size,
+                                            channels=channels)
         except ValueError as error:
             raise InvalidInput(str(error)) from None
         config: dict[str, Any] = {
@@ -47,9 +49,10 @@ class FirstModel:
             "world_size": self.training.world_size,
             "original_dataset_id": dataset.dataset_id,
         }
-        log.info("initial_training", source=source, classes=len(dataset.classes), **dataset.sizes)
+        log.info("initial_training", source=source, classes=len(dataset.classes), architecture=dataset.architecture,
+                 input_mode=dataset.input_spec.get("mode"), input_size=dataset.input_spec.get("size"), **dataset.sizes)
         trained = self.trainer.train(TrainingRequest.first_model(
-            architecture=architecture or dataset.architecture, classes=dataset.classes,
+            architecture=dataset.architecture, classes=dataset.classes,
             input_spec=dataset.input_spec, original_dataset_id=dataset.dataset_id, config=config, seed=seed,
         ))
         return self.registry.register(

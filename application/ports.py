@@ -217,8 +217,10 @@ class OriginalDataset:
 class DatasetCatalog(Protocol):
     """Stores an original dataset (the bundled digits, or an ImageFolder directory) as a manifest."""
 
-    def original(self, source: str, *, seed: int, architecture: str | None = None) -> OriginalDataset:
-        """Checks that `architecture` (None: the catalog's choice) can take the source's images before storing
+    def original(self, source: str, *, seed: int, architecture: str | None = None,
+                 input_size: tuple[int, int] | None = None, channels: int | None = None) -> OriginalDataset:
+        """Sizes the model's input to the source's images (unless `input_size`, as (height, width), or `channels`
+        say otherwise) and checks that `architecture` (None: the catalog's choice) can take them, before storing
         anything; raises ValueError with one sentence when it cannot."""
         ...
 

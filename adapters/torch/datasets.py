@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from adapters.torch.predictor import decode_image
 from application.curation import manifest_bytes
 from application.ports import BlobStore, ImageDecodeError, OriginalDataset
 
-DIGITS_SPLIT = {"train": 0.7, "validation": 0.15}  # the rest is the test set
+SPLIT_SHARES = {"train": 0.7, "validation": 0.15}  # of every original dataset; the rest is the test set
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 
 
@@ -57,8 +58,8 @@ def digits_manifest(seed: int = 0) -> dict[str, Any]:
     _, labels = digits_images()
     order = list(range(len(labels)))
     random.Random(seed).shuffle(order)
-    n_train = int(len(order) * DIGITS_SPLIT["train"])
-    n_val = int(len(order) * DIGITS_SPLIT["validation"])
+    n_train = int(len(order) * SPLIT_SHARES["train"])
+    n_val = int(len(order) * SPLIT_SHARES["validation"])
     return {
         "kind": "digits", "source": "sklearn.datasets.load_digits", "seed": seed,
         "classes": [str(d) for d in range(10)],
@@ -81,29 +82,58 @@ def imagefolder_manifest(root: Path, blobs: BlobStore, seed: int = 0) -> dict[st
                 items.append({"image_sha256": blobs.put(path.read_bytes()), "label": label, "image_type": "unknown"})
     order = list(range(len(items)))
     random.Random(seed).shuffle(order)
-    n_train, n_val = int(len(order) * 0.7), int(len(order) * 0.15)
+    n_train, n_val = int(len(order) * SPLIT_SHARES["train"]), int(len(order) * SPLIT_SHARES["validation"])
     for rank, index in enumerate(order):
         items[index]["split"] = "train" if rank < n_train else "validation" if rank < n_train + n_val else "test"
     return {"kind": "imagefolder", "source": str(root.name), "seed": seed, "classes": classes, "items": items}
 
 
-def folder_image_shapes(root: Path) -> set[tuple[str, int, int]]:
-    """(mode, width, height) of the images of an ImageFolder directory, read from their headers only (L for any
-    grey mode); the images that do not open are left to the copy, which refuses them."""
+def folder_image_shapes(root: Path) -> Counter[tuple[str, int, int]]:
+    """How many images of each (mode, height, width) an ImageFolder directory holds, read from their headers only
+    (L for any grey mode); the images that do not open are left to the copy, which refuses them."""
     from PIL import Image, UnidentifiedImageError
 
     if not root.is_dir():
         raise ValueError(f"{root} is not a directory")
-    shapes = set()
+    shapes: Counter[tuple[str, int, int]] = Counter()
     for path in root.rglob("*"):
         if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
             try:
                 with Image.open(path) as image:
                     grey = image.mode in ("1", "L", "LA", "I", "I;16")  # a palette may hold colours: not grey
-                    shapes.add(("L" if grey else "RGB", image.width, image.height))
+                    shapes[("L" if grey else "RGB", image.height, image.width)] += 1
             except (UnidentifiedImageError, OSError):
                 continue
     return shapes
+
+
+def infer_input(shapes: Counter[tuple[str, int, int]], *, architecture: str | None, input_size: tuple[int, int] | None,
+                channels: int | None) -> tuple[str, dict[str, Any]]:
+    """The architecture and input spec for a folder's images, sized to the data unless the caller says otherwise.
+
+    Grey images (every one grey) get 1 channel and colour images 3. Grey images of at most 64 pixels a side are
+    trained at their own size with digits-cnn (MNIST stays 28x28); larger images or colour go to resnet18, at the
+    most common size scaled so that its longer side is at most 224 and its shorter side at least 32."""
+    from adapters.torch.models import DIGITS_CNN, MAX_INFERRED_SIZE, MIN_TORCHVISION_SIZE, check_architecture, input_spec_for
+
+    if architecture is not None:
+        check_architecture(architecture)
+    if not shapes:
+        raise ValueError("the folder holds no PNG or JPEG image that opens")
+    grey = all(mode == "L" for mode, _, _ in shapes)
+    (_, height, width), _ = max(shapes.items(), key=lambda item: (item[1], item[0]))
+    small_grey = grey and max(height, width) <= 64
+    if architecture is None:
+        architecture = DIGITS_CNN if channels == 1 or (channels is None and small_grey) else "resnet18"
+    if channels is None:  # a torchvision model takes grey images converted to colour
+        channels = 1 if grey and architecture == DIGITS_CNN else 3
+    if input_size is None:
+        input_size = (height, width)
+        if architecture != DIGITS_CNN:
+            scale = min(1.0, MAX_INFERRED_SIZE / max(height, width))
+            scale = max(scale, MIN_TORCHVISION_SIZE / min(height, width))
+            input_size = (max(MIN_TORCHVISION_SIZE, round(height * scale)), max(MIN_TORCHVISION_SIZE, round(width * scale)))
+    return architecture, input_spec_for(architecture, channels=channels, size=input_size)
 
 
 def store_dataset(blobs: BlobStore, manifest: dict[str, Any]) -> str:
@@ -152,25 +182,29 @@ class ManifestDatasetCatalog:
         self.blobs = blobs
         self.loader = DatasetLoader(blobs)
 
-    def original(self, source: str, *, seed: int, architecture: str | None = None) -> OriginalDataset:
-        from adapters.torch.models import DIGITS_CNN, RGB_INPUT_SPEC, check_architecture, default_input_spec
+    def original(self, source: str, *, seed: int, architecture: str | None = None,
+                 input_size: tuple[int, int] | None = None, channels: int | None = None) -> OriginalDataset:
+        from adapters.torch.models import DIGITS_CNN, check_architecture, default_input_spec
 
         if architecture is not None:
             check_architecture(architecture)
-        if architecture == DIGITS_CNN and source != "digits":
-            shapes = folder_image_shapes(Path(source))
-            if shapes - {("L", 8, 8)}:
-                mode, width, height = sorted(shapes - {("L", 8, 8)})[0]
-                raise ValueError(f"digits-cnn takes 8x8 grey images; {source} holds {width}x{height} "
-                                 f"{'grey' if mode == 'L' else mode} images: use a torchvision architecture such as "
-                                 "resnet18 (the default for a folder)")
         if source == "digits":
+            if architecture not in (None, DIGITS_CNN) or input_size not in (None, (8, 8)) or channels not in (None, 1):
+                raise ValueError("the bundled digits are 8x8 grey images for digits-cnn; --arch, --input-size and "
+                                 "--channels apply to an ImageFolder directory")
+            spec = default_input_spec(DIGITS_CNN)
             manifest = digits_manifest(seed)
-            architecture, spec = DIGITS_CNN, default_input_spec(DIGITS_CNN)
+            architecture = DIGITS_CNN
             sizes = {name: len(indices) for name, indices in manifest["splits"].items()}
         else:
+            # sized and checked from the images' headers before anything is copied
+            shapes = folder_image_shapes(Path(source))
+            architecture, spec = infer_input(shapes, architecture=architecture, input_size=input_size,
+                                             channels=channels)
+            if int(shapes.total() * SPLIT_SHARES["validation"]) < 1:
+                raise ValueError(f"{source} holds {shapes.total()} images: too few to split into training, "
+                                 "validation and test sets (at least 7)")
             manifest = imagefolder_manifest(Path(source), self.blobs, seed)
-            architecture, spec = "resnet18", dict(RGB_INPUT_SPEC)
             sizes = {name: sum(1 for i in manifest["items"] if i["split"] == name)
                      for name in ("train", "validation", "test")}
         return OriginalDataset(store_dataset(self.blobs, manifest), list(manifest["classes"]), architecture, spec,

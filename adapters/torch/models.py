@@ -18,15 +18,22 @@ RGB_INPUT_SPEC: dict[str, Any] = {
 }
 
 
+MIN_TORCHVISION_SIZE = 32  # torchvision's classifiers downsample by 32
+MAX_INFERRED_SIZE = 224  # photos are trained at most at this size unless --input-size says otherwise
+
+
 class DigitsCNN(nn.Module):
-    """A small CNN for 8x8 grey digits: two convolutions, one pooling, two dense layers."""
+    """A small CNN for grey images: two convolutions, one pooling, two dense layers.
+
+    Built for the 8x8 digits; the adaptive pooling (an identity at 8x8, with no weights) lets it take grey images of
+    any size, such as MNIST's 28x28, with the same weights' layout."""
 
     def __init__(self, num_classes: int) -> None:
         super().__init__()
         self.features = nn.Sequential(
             nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(),
             nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(),
-            nn.MaxPool2d(2),
+            nn.MaxPool2d(2), nn.AdaptiveMaxPool2d(4),
         )
         self.classifier = nn.Sequential(
             nn.Flatten(), nn.Linear(64 * 4 * 4, 128), nn.ReLU(), nn.Dropout(0.25), nn.Linear(128, num_classes),
@@ -44,6 +51,33 @@ def check_architecture(architecture: str) -> None:
     """ValueError in one sentence unless the name is digits-cnn or a torchvision.models classifier."""
     if architecture != DIGITS_CNN and architecture not in torchvision.models.list_models(module=torchvision.models):
         raise ValueError(f"unknown architecture {architecture!r} (use digits-cnn or a torchvision.models name)")
+
+
+def channels_of(input_spec: dict[str, Any]) -> int:
+    return 1 if input_spec.get("mode", "L") == "L" else 3
+
+
+def input_spec_for(architecture: str, *, channels: int, size: tuple[int, int]) -> dict[str, Any]:
+    """The input spec (mode, size as [height, width], normalisation) of `architecture` for images of `channels`
+    and `size`; ValueError in one sentence when the architecture cannot take them."""
+    check_architecture(architecture)
+    height, width = size
+    if min(height, width) < 1 or channels not in (1, 3):
+        raise ValueError("the input size must be positive and the channels 1 (grey) or 3 (colour)")
+    if architecture == DIGITS_CNN:
+        if channels != 1:
+            raise ValueError("digits-cnn takes grey images (1 channel): use a torchvision architecture such as "
+                             "resnet18 for colour images")
+        if min(height, width) < 2:
+            raise ValueError("digits-cnn needs images of at least 2x2 pixels")
+        return {**DIGITS_INPUT_SPEC, "size": [height, width]}
+    if channels != 3:
+        raise ValueError(f"{architecture} takes colour images (3 channels); grey images are converted to colour "
+                         "for it: use --channels 3, or digits-cnn for grey images")
+    if min(height, width) < MIN_TORCHVISION_SIZE:
+        raise ValueError(f"{architecture} needs images of at least {MIN_TORCHVISION_SIZE}x{MIN_TORCHVISION_SIZE} "
+                         "pixels: use a larger --input-size, or digits-cnn for small grey images")
+    return {**RGB_INPUT_SPEC, "size": [height, width]}
 
 
 def build_model(architecture: str, num_classes: int) -> nn.Module:

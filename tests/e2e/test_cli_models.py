@@ -144,17 +144,41 @@ def _folder(root: Path, mode: str, size: int) -> Path:
     return root
 
 
-@pytest.mark.parametrize(("mode", "size", "arch", "named"), [
-    ("RGB", 16, "digits-cnn", "digits-cnn takes 8x8 grey images;"),
-    ("L", 28, "digits-cnn", "holds 28x28 grey images"),
-    ("RGB", 16, "no-such-net", "unknown architecture 'no-such-net'"),
+@pytest.mark.parametrize(("mode", "size", "options", "named"), [
+    ("RGB", 16, ["--arch", "digits-cnn"], "digits-cnn takes grey images (1 channel)"),
+    ("L", 28, ["--arch", "resnet18", "--input-size", "16"], "resnet18 needs images of at least 32x32 pixels"),
+    ("L", 28, ["--arch", "resnet18", "--channels", "1"], "resnet18 takes colour images (3 channels)"),
+    ("RGB", 16, ["--arch", "no-such-net"], "unknown architecture 'no-such-net'"),
+    ("L", 28, ["--input-size", "28x"], "--input-size must be N or HxW"),
+    ("L", 28, ["--channels", "2"], "--channels must be 1 (grey) or 3 (colour)"),
+    ("L", 28, [], "holds 6 images: too few to split"),
 ])
 def test_an_architecture_that_cannot_take_the_folder_is_refused_before_anything_is_copied(
-        tmp_path: Path, mode: str, size: int, arch: str, named: str) -> None:
+        tmp_path: Path, mode: str, size: int, options: list[str], named: str) -> None:
     folder = _folder(tmp_path / "photos", mode, size)
     home = tmp_path / "home"
-    refused = run(home, "init", "--dataset", str(folder), "--arch", arch)
+    refused = run(home, "init", "--dataset", str(folder), *options)
     assert refused.returncode == 2 and named in refused.stderr, refused.stderr
     assert refused.stderr.count("\n") == 1 and "Traceback" not in refused.stderr
     blobs = home / "blobs"
     assert not blobs.exists() or not any(path.is_file() for path in blobs.rglob("*"))
+
+
+def test_init_sizes_the_input_to_the_folder_and_models_show_exposes_it(tmp_path: Path) -> None:
+    from PIL import Image
+
+    folder = tmp_path / "grey28"
+    for label in ("a", "b"):
+        (folder / label).mkdir(parents=True)
+        for i in range(10):
+            pixels = [(i * 20 + x * (3 if label == "a" else -3)) % 256 for x in range(28 * 28)]
+            image = Image.new("L", (28, 28))
+            image.putdata(pixels)
+            image.save(folder / label / f"{i}.png")
+    home = tmp_path / "home"
+    done = run(home, "init", "--dataset", str(folder), "--epochs", "1")
+    assert done.returncode == 0, done.stderr
+    assert "(digits-cnn, 28x28 grey)" in done.stdout
+    shown = json.loads(run(home, "models", "show", "v1", "--json").stdout)
+    assert shown["architecture"] == "digits-cnn"
+    assert shown["input_spec"] == {"mode": "L", "size": [28, 28], "mean": [0.5], "std": [0.5]}
