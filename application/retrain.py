@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from application.audit import Audit
 from application.campaigns import Campaigns
+from application.console import Console
 from application.curation import Curator
 from application.erasure import Forget
 from application.ingestion import ImageCheck, Ingestion
@@ -52,6 +53,8 @@ class Retrain:
         self.ingestion = Ingestion(ledger=ledger, feedback=feedback, blobs=blobs, clock=clock, image_check=image_check)
         self.forget = Forget(ledger=ledger, feedback=feedback, blobs=blobs, clock=clock)
         self.router = Router(ledger=ledger)
+        self.console = Console(ledger=ledger, feedback=feedback, campaigns=self.campaigns, rollouts=self.rollouts,
+                               audit=self.audit, clock=clock, policy=settings.rollout)
         self.serving = Serving(router=self.router, predictor=predictor, log=prediction_log or DirectLog(feedback, blobs),
                                clock=clock)
 

@@ -34,6 +34,7 @@ from adapters.http.auth import READ_ROLES, Authenticator, Principal
 from adapters.http.batching import PredictionBatcher
 from adapters.http.loop import BackgroundLoop, LoopLock
 from adapters.http.metrics import Metrics
+from adapters.ui.pages import install_console
 from application.audit import HistoryFilter
 from application.documents import campaign_summary
 from application.ingestion import FEEDBACK, MAX_LISTED_ERRORS, PREDICTION, BatchRejected, IngestReport
@@ -159,6 +160,7 @@ def create_app(container: Container, *, background: bool | Literal["lock"] = Tru
                   description="Keeps a production image classifier healthy from its users' feedback.")
     app.state.auth = auth
     _errors(app)
+    install_console(app, retrain, auth)  # the web console (SPEC 5.3): same use cases, same roles
 
     # -- traffic ------------------------------------------------------------------------------------------
     @app.post("/v1/predict", tags=["traffic"], openapi_extra=_PREDICT_OPENAPI)

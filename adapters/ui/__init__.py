@@ -1,0 +1,1 @@
+"""The web console: server-rendered pages of `retrain serve` (SPEC 5.3)."""

@@ -1,0 +1,111 @@
+"""What the web console shows (SPEC 5.3), read from the same read models and use cases as the CLI and the API.
+
+Queries only: every decision the console offers goes through `Campaigns.decide` and the `Rollouts` commands."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from application.audit import Audit
+from application.campaigns import Campaigns
+from application.ledger import Ledger
+from application.ports import Clock, FeedbackStore
+from application.rollouts import Rollouts
+from domain.policy import RolloutPolicy
+
+MINIMUMS = {"satisfaction": "satisfaction_min_feedback", "error_rate": "error_rate_min_predictions",
+            "latency": "latency_min_predictions"}
+
+
+class Console:
+    """The review page's items with their context, the rollout's health, and the figures behind the charts."""
+
+    def __init__(self, *, ledger: Ledger, feedback: FeedbackStore, campaigns: Campaigns, rollouts: Rollouts,
+                 audit: Audit, clock: Clock, policy: RolloutPolicy) -> None:
+        self.ledger = ledger
+        self.feedback = feedback
+        self.campaigns = campaigns
+        self.rollouts = rollouts
+        self.audit = audit
+        self.clock = clock
+        self.policy = policy
+
+    def review(self, ref: str) -> dict[str, Any]:
+        """A campaign's critical items, each with its prediction, the user's answer and the decision so far."""
+        campaign = self.ledger.campaign(ref)
+        items = self.campaigns.decided_items(campaign)
+        context = self.feedback.review_context([i.prediction_id for i in items])
+        rows = []
+        for item in items:
+            seen = context.get(item.prediction_id)
+            rows.append({
+                "item": item.item, "prediction_id": item.prediction_id, "label": item.label,
+                "label_source": item.label_source, "reasons": list(item.reasons), "image_sha256": item.image_sha256,
+                "decision": item.decision, "decided_label": item.decided_label, "actor": item.actor,
+                "predicted_label": seen.predicted_label if seen else None,
+                "confidence": seen.confidence if seen else None,
+                "image_type": seen.image_type if seen else None,
+                "comment": seen.comment if seen and seen.consent else None,  # consent withdrawn: not shown
+                "corrected_label": seen.corrected_label if seen else None,
+            })
+        version = self.ledger.version(campaign.version_id)
+        return {"id": str(campaign.id), "number": campaign.number, "version": campaign.version_label,
+                "state": campaign.state, "classes": list(version.classes), "items": rows,
+                "decided": sum(1 for row in rows if row["decision"]), "total": len(rows)}
+
+    def rollout(self, as_of: datetime | None = None) -> dict[str, Any] | None:
+        """The active rollout with the time left in its phase and the candidate's health in that phase."""
+        rollout = self.ledger.active_rollout(as_of)
+        if rollout is None:
+            return None
+        now = as_of or self.clock.now()
+        health = self.rollouts.health(rollout, now)
+        checks = [{"name": c.name, "state": c.state, "observed": c.observed, "threshold": c.threshold,
+                   "samples": c.samples, "minimum": getattr(self.policy, MINIMUMS[c.name])} for c in health.checks]
+        ends = rollout.phase_started_at + rollout.phase_duration
+        return {
+            **self.rollouts.status(as_of), "now": now.isoformat(), "phase_ends_at": ends.isoformat(),
+            "seconds_left": (ends - now).total_seconds(), "extended": rollout.extended,
+            "plan": rollout.plan, "checks": checks,
+            "latency_factor": self.policy.latency_factor,
+        }
+
+    def satisfaction(self, as_of: datetime | None = None) -> dict[str, list[dict[str, Any]]]:
+        """Daily satisfaction per version and per image type, from each rated prediction's latest answer."""
+        labels = {v["id"]: v["label"] for v in self.ledger.read.versions()}
+        per_version: dict[tuple[str, str], list[int]] = {}
+        per_type: dict[tuple[str, str], list[int]] = {}
+        for row in self.feedback.daily_satisfaction(until=as_of):
+            day = row.day.isoformat()
+            for table, key in ((per_version, labels.get(row.version_id, row.version_id[:8])),
+                               (per_type, row.image_type)):
+                tally = table.setdefault((key, day), [0, 0])
+                tally[0] += row.rated
+                tally[1] += row.satisfied
+        return {"versions": _series(per_version), "image_types": _series(per_type)}
+
+    def accuracy(self, as_of: datetime | None = None) -> list[dict[str, Any]]:
+        """Each version's accuracy on the validation and test sets: measured at training, and side by side with its
+        parent by the validation gates."""
+        rows = []
+        for version in self.ledger.read.versions(as_of):
+            figures = (version.get("validation") or {}).get("figures") or {}
+            measured = figures.get("candidate") or {}
+            metrics = version.get("metrics") or {}
+            rows.append({
+                "version": version["label"], "state": version["state"],
+                "validation": measured.get("validation_accuracy", metrics.get("validation_accuracy")),
+                "test": measured.get("test_accuracy", metrics.get("test_accuracy")),
+                "parent": version.get("parent"),
+                "parent_validation": (figures.get("parent") or {}).get("validation_accuracy"),
+                "parent_test": (figures.get("parent") or {}).get("test_accuracy"),
+            })
+        return rows
+
+
+def _series(table: dict[tuple[str, str], list[int]]) -> list[dict[str, Any]]:
+    names = sorted({name for name, _ in table})
+    return [{"name": name, "points": [{"day": day, "rated": n, "satisfied": s, "rate": s / n}
+                                      for (key, day), (n, s) in sorted(table.items()) if key == name]}
+            for name in names]
