@@ -1,0 +1,97 @@
+"""The web console's queries over in-memory adapters, and the rules of its pages that need no browser."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from adapters.ui.charts import accuracy_chart, satisfaction_chart
+from adapters.ui.pages import _class_keys, _current
+from adapters.ui.session import safe_next
+from application.records import ReviewItem, StoredFeedback, StoredPrediction
+from tests.harness import T0, build_harness
+
+
+def test_satisfaction_is_told_per_version_label_and_per_image_type_by_day() -> None:
+    h = build_harness()
+    h.register()
+    h.serve("v1", 10, satisfied=7, image_type="scan")
+    h.serve("v1", 4, satisfied=1, image_type="phone")
+    h.serve("v1", 5, satisfied=5, image_type="scan", at=T0 + timedelta(days=1))
+    figures = h.app.console.satisfaction()
+    [v1] = figures["versions"]
+    assert v1["name"] == "v1"
+    assert [(p["day"], p["rated"], p["satisfied"]) for p in v1["points"]] == [("2026-01-01", 14, 8),
+                                                                              ("2026-01-02", 5, 5)]
+    by_type = {s["name"]: [(p["rated"], p["rate"]) for p in s["points"]] for s in figures["image_types"]}
+    assert by_type == {"phone": [(4, 0.25)], "scan": [(10, 0.7), (5, 1.0)]}
+    assert h.app.console.satisfaction(T0 - timedelta(days=1)) == {"versions": [], "image_types": []}
+
+
+def test_the_review_shows_each_item_with_its_prediction_and_hides_a_comment_once_consent_is_withdrawn() -> None:
+    h = build_harness()
+    v1 = h.register()
+    campaign = h.app.campaigns.open(reason="complaints", actor="user:test")
+    for pid, consent in (("p1", True), ("p2", False)):
+        h.feedback.add([StoredPrediction(pid, str(v1.id), T0, "3", 4.0, "ok", 0.97, "phone", "sha-" + pid)],
+                       [StoredFeedback(pid, 0, T0, "c'est un 7", None, consent)])
+        h.feedback.save_review_items([ReviewItem(str(campaign.id), "i-" + pid, pid, "7", "comment",
+                                                 ("label_from_comment",), "sha-" + pid)])
+    review = h.app.console.review("1")
+    assert (review["number"], review["version"], review["decided"], review["total"]) == (1, "v1", 0, 2)
+    assert review["classes"] == [str(d) for d in range(10)]
+    first, second = review["items"]
+    assert (first["predicted_label"], first["confidence"], first["image_type"]) == ("3", 0.97, "phone")
+    assert (first["label"], first["label_source"], first["comment"]) == ("7", "comment", "c'est un 7")
+    assert second["comment"] is None  # the user withdrew consent: the reviewer no longer reads the comment
+
+
+def test_a_rollout_shows_time_left_and_each_check_against_its_minimum() -> None:
+    h = build_harness()
+    h.register()
+    h.register(production=False)
+    v1, v2 = h.app.ledger.version("v1"), h.app.ledger.version("v2")
+    v2.validate(parent_id=str(v1.id), gates=[], figures={}, actor="user:test", timestamp=T0)
+    h.app.ledger.save(v2)
+    assert h.app.console.rollout() is None
+    h.app.rollouts.start("v2", actor="user:test")
+    h.clock.advance(timedelta(hours=6))
+    shown = h.app.console.rollout()
+    assert (shown["candidate"], shown["percent"], shown["seconds_left"]) == ("v2", 10, 18 * 3600)
+    assert {c["name"]: (c["state"], c["samples"], c["minimum"]) for c in shown["checks"]} == {
+        "satisfaction": ("insufficient", 0, 30), "error_rate": ("insufficient", 0, 50),
+        "latency": ("insufficient", 0, 50)}
+
+
+@pytest.mark.parametrize(("asked", "kept"), [
+    ("/ui/rollout", "/ui/rollout"), ("/ui/campaigns/1/review?item=i1", "/ui/campaigns/1/review?item=i1"),
+    ("//evil.example/ui/x", "/ui/models"), ("https://evil.example/ui/x", "/ui/models"), ("/v1/models", "/ui/models"),
+    ("/ui\\..\\x", "/ui/models"), (None, "/ui/models"), ("", "/ui/models"),
+])
+def test_sign_in_sends_back_only_to_a_console_page_of_this_server(asked: str | None, kept: str) -> None:
+    assert safe_next(asked) == kept
+
+
+def test_a_class_key_is_its_first_character_unless_shared_or_taken_by_the_page() -> None:
+    assert _class_keys([str(d) for d in range(10)]) == {str(d): str(d) for d in range(10)}
+    assert _class_keys(["cat", "car", "dog", "apple", "Rabbit"]) == {"d": "dog"}
+
+
+def test_the_current_item_is_the_one_asked_for_else_the_first_undecided() -> None:
+    items = [{"item": "a", "decision": "approved"}, {"item": "b", "decision": None}, {"item": "c", "decision": None}]
+    assert _current(items, None) == 1
+    assert _current(items, "c") == 2
+    assert _current(items, "unknown") == 1
+    assert _current([{"item": "a", "decision": "rejected"}], None) == 0
+
+
+def test_charts_are_svg_with_escaped_names_and_say_when_there_is_nothing_to_draw() -> None:
+    drawn = satisfaction_chart([{"name": "<v1>", "points": [{"day": "2026-01-01", "rated": 4, "rate": 0.5}]}],
+                               "Satisfaction", 0.7)
+    assert drawn.startswith("<svg") and "&lt;v1&gt;" in drawn and "<v1>" not in drawn
+    assert "threshold 70%" in drawn
+    assert "no rated predictions yet" in satisfaction_chart([], "Satisfaction", 0.7)
+    bars = accuracy_chart([{"version": "v1", "state": "production", "validation": 0.92, "test": 0.99}], "Accuracy")
+    assert bars.count("<rect") >= 2 and "99.0%" in bars
+    assert "no accuracy measured yet" in accuracy_chart([], "Accuracy")
