@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Literal
+from typing import Literal, NamedTuple
 
 
-@dataclass(frozen=True)
-class StoredPrediction:
-    """A served prediction, resolved to a version id."""
+class StoredPrediction(NamedTuple):
+    """A served prediction, resolved to a version id (a named tuple: ingestion makes millions of them)."""
 
     prediction_id: str
     version_id: str
@@ -41,8 +40,7 @@ class KnownPrediction:
     version_id: str
 
 
-@dataclass(frozen=True)
-class StoredFeedback:
+class StoredFeedback(NamedTuple):
     """A user's answer to a prediction; a later one replaces the earlier for every metric (both are kept)."""
 
     prediction_id: str

@@ -426,54 +426,50 @@ class _SqlWriter:
 
     def add(self, new_predictions: Sequence[StoredPrediction], new_feedback: Sequence[StoredFeedback]) -> None:
         """Every feedback row is kept; a new prediction's own latest answer goes into its insert, later answers to
-        earlier predictions update their latest-feedback columns."""
+        earlier predictions update their latest-feedback columns. Rows are plain tuples: this is the bulk path."""
         sqlite = self.connection.dialect.name == "sqlite"
         answers = [_feedback_row(f) for f in new_feedback]
         new_ids = {p.prediction_id for p in new_predictions}
-        inline: dict[str, dict[str, Any]] = {}
+        inline: dict[str, tuple[Any, ...]] = {}
         for answer in answers:  # in order: on equal times the later answer wins
-            pid = answer["prediction_id"]
-            if pid in new_ids and (pid not in inline or answer["feedback_at"] >= inline[pid]["feedback_at"]):
+            pid = answer[0]
+            if pid in new_ids and (pid not in inline or answer[2] >= inline[pid][2]):
                 inline[pid] = answer
         if new_predictions:
             rows = [_prediction_row(p, inline.get(p.prediction_id)) for p in new_predictions]
-            if sqlite:  # the bulk path: plain tuples straight to the driver
-                self.connection.exec_driver_sql(_SQLITE_INSERT_PREDICTIONS, [tuple(row.values()) for row in rows])
+            if sqlite:
+                self.connection.exec_driver_sql(_SQLITE_INSERT_PREDICTIONS, rows)
             else:
-                self._copy("predictions", rows)
+                self._copy("predictions", _PREDICTION_COLUMNS, rows)
             self._count_hours(rows)
         if answers:
             if sqlite:
-                self.connection.exec_driver_sql(_SQLITE_INSERT_FEEDBACK, [tuple(r.values()) for r in answers])
+                self.connection.exec_driver_sql(_SQLITE_INSERT_FEEDBACK, answers)
             else:
-                self._copy("feedback", answers)
-            later = [_latest_params(r) for r in answers if r["prediction_id"] not in new_ids]
+                self._copy("feedback", _FEEDBACK_COLUMNS, answers)
+            later = [_latest_params(r) for r in answers if r[0] not in new_ids]
             if later and sqlite:
                 self.connection.exec_driver_sql(_SQLITE_UPDATE_LATEST, later)
             elif later:
                 self.connection.execute(_latest_update(), [dict(zip(_LATEST_PARAMS, values, strict=True))
                                                            for values in later])
 
-    def _copy(self, table: str, rows: Sequence[dict[str, Any]]) -> None:
+    def _copy(self, table: str, columns: tuple[str, ...], rows: Sequence[tuple[Any, ...]]) -> None:
         """PostgreSQL's bulk path: COPY ... FROM STDIN through psycopg, in this transaction (benchmarks/ingest_bench.py
         measures it against a raw COPY of the same rows, and against executemany)."""
         if len(rows) < COPY_FROM:  # a few rows (a served batch): a plain insert costs less than setting up a COPY
-            self.connection.execute(predictions.insert() if table == "predictions" else feedback.insert(), rows)
+            self.connection.execute(predictions.insert() if table == "predictions" else feedback.insert(),
+                                    [dict(zip(columns, row, strict=True)) for row in rows])
             return
-        columns = ", ".join(rows[0])
         cursor = self.connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        with cursor, cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+        with cursor, cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
             for row in rows:
-                copy.write_row(tuple(row.values()))
+                copy.write_row(row)
 
-    def _count_hours(self, rows: Sequence[dict[str, Any]]) -> None:
-        totals: Counter[tuple[str, int]] = Counter()
-        errors: Counter[tuple[str, int]] = Counter()
-        for row in rows:
-            key = (row["version_id"], row["ts"] // HOUR_US)
-            totals[key] += 1
-            if row["is_error"]:
-                errors[key] += 1
+    def _count_hours(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        # version_id, ts and is_error are columns 1, 2 and 6
+        totals = Counter((row[1], row[2] // HOUR_US) for row in rows)
+        errors = Counter((row[1], row[2] // HOUR_US) for row in rows if row[6])
         insert = (postgresql_insert if self.connection.dialect.name == "postgresql" else sqlite_insert)(hourly_counts)
         upsert = insert.on_conflict_do_update(
             index_elements=[hourly_counts.c.version_id, hourly_counts.c.hour],
@@ -488,6 +484,8 @@ class _SqlWriter:
 _PREDICTION_COLUMNS = ("prediction_id", "version_id", "ts", "predicted_label", "confidence", "inference_ms", "is_error",
                        "image_type", "image_sha256", "user_ref", "fingerprint", "fb_value", "fb_at", "fb_comment",
                        "fb_corrected_label", "fb_consent", "fb_words")
+_FEEDBACK_COLUMNS = ("prediction_id", "user_feedback", "feedback_at", "comment", "corrected_label", "gdpr_consent",
+                     "fingerprint")
 _SQLITE_INSERT_PREDICTIONS = (
     f"INSERT INTO predictions ({', '.join(_PREDICTION_COLUMNS)}) VALUES ({', '.join('?' * len(_PREDICTION_COLUMNS))})"
 )
@@ -510,41 +508,31 @@ def _latest_update() -> Any:
     )
 
 
-def _latest_params(answer: dict[str, Any]) -> tuple[Any, ...]:
-    words = comment_words(answer["comment"]) if answer["comment"] else None
-    return (answer["user_feedback"], answer["feedback_at"], answer["comment"], answer["corrected_label"],
-            answer["gdpr_consent"], words, answer["prediction_id"], answer["feedback_at"])
+def _latest_params(answer: tuple[Any, ...]) -> tuple[Any, ...]:
+    pid, value, at, comment, label, consent, _ = answer
+    return (value, at, comment, label, consent, comment_words(comment) if comment else None, pid, at)
 
 
 _SQLITE_INSERT_FEEDBACK = (
-    "INSERT INTO feedback (prediction_id, user_feedback, feedback_at, comment, corrected_label, gdpr_consent, fingerprint)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+    f"INSERT INTO feedback ({', '.join(_FEEDBACK_COLUMNS)}) VALUES ({', '.join('?' * len(_FEEDBACK_COLUMNS))})"
 )
+_NO_ANSWER = (None,) * 6
 
 
-def _prediction_row(p: StoredPrediction, answer: dict[str, Any] | None) -> dict[str, Any]:
+def _prediction_row(p: StoredPrediction, answer: tuple[Any, ...] | None) -> tuple[Any, ...]:
     """The row, in _PREDICTION_COLUMNS order, with its latest answer when the batch carries one."""
-    row = {
-        "prediction_id": p.prediction_id, "version_id": p.version_id, "ts": (p.timestamp - EPOCH) // MICRO,
-        "predicted_label": p.predicted_label, "confidence": p.confidence, "inference_ms": p.inference_ms,
-        "is_error": 1 if p.status == "error" else 0, "image_type": p.image_type, "image_sha256": p.image_sha256,
-        "user_ref": p.user_ref, "fingerprint": p.fingerprint,
-        "fb_value": None, "fb_at": None, "fb_comment": None, "fb_corrected_label": None, "fb_consent": None,
-        "fb_words": None,
-    }
-    if answer is not None:
-        row.update(fb_value=answer["user_feedback"], fb_at=answer["feedback_at"], fb_comment=answer["comment"],
-                   fb_corrected_label=answer["corrected_label"], fb_consent=answer["gdpr_consent"],
-                   fb_words=comment_words(answer["comment"]) if answer["comment"] else None)
-    return row
+    row = (p.prediction_id, p.version_id, (p.timestamp - EPOCH) // MICRO, p.predicted_label, p.confidence,
+           p.inference_ms, 1 if p.status == "error" else 0, p.image_type, p.image_sha256, p.user_ref, p.fingerprint)
+    if answer is None:
+        return row + _NO_ANSWER
+    _, value, at, comment, label, consent, _ = answer
+    return row + (value, at, comment, label, consent, comment_words(comment) if comment else None)
 
 
-def _feedback_row(f: StoredFeedback) -> dict[str, Any]:
-    return {
-        "prediction_id": f.prediction_id, "user_feedback": f.user_feedback, "feedback_at": to_us(f.feedback_at),
-        "comment": f.comment, "corrected_label": f.corrected_label, "gdpr_consent": 1 if f.gdpr_consent else 0,
-        "fingerprint": f.fingerprint,
-    }
+def _feedback_row(f: StoredFeedback) -> tuple[Any, ...]:
+    """The row, in _FEEDBACK_COLUMNS order."""
+    return (f.prediction_id, f.user_feedback, to_us(f.feedback_at), f.comment, f.corrected_label,
+            1 if f.gdpr_consent else 0, f.fingerprint)
 
 
 def _candidate(row: Any) -> Candidate:
