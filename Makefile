@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 POSTGRES_URL ?=
 
-.PHONY: install demo test lint clean
+.PHONY: install demo test lint clean bench
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,11 @@ demo: install
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
+
+# Every benchmark of SPEC section 10, then a summary of the targets met and missed (BENCH=--quick for small sizes,
+# or BENCH="ingest_bench scale_bench" for some of them); each one's log lines go to .bench-logs/.
+bench: install
+	$(BIN)/python -m benchmarks $(BENCH)
 
 clean:
 	rm -rf $(VENV) .retrain .pytest_cache

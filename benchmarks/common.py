@@ -5,25 +5,27 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from adapters.torch.models import build_model, state_dict_bytes
 from application.settings import load_settings
 from bootstrap import Container, build_clock
 
+START = datetime(2026, 3, 1, tzinfo=UTC)
 COMMENTS = ("image floue", "mauvais", "c'est un 7", "wrong label", "pas terrible")
 
 
-def records(count: int, *, seed: int = 0, rated_every: int = 5) -> Iterator[dict]:
-    """`count` predictions of v1 over 28 days, one in `rated_every` with inline feedback, some errors and comments."""
+def records(count: int, *, seed: int = 0, rated_every: int = 5, start: datetime = START, seconds: int = 28 * 86_400,
+            prefix: str = "p") -> Iterator[dict]:
+    """`count` predictions of v1 over `seconds` from `start` (28 days from 2026-03-01), one in `rated_every` with
+    inline feedback, some errors and comments."""
     rng = random.Random(seed)
-    seconds = 28 * 86_400
     for i in range(count):
-        at = i * seconds // count
-        day, rest = divmod(at, 86_400)
+        at = start + timedelta(seconds=i * seconds // count)
         record = {
-            "prediction_id": f"p{i:09d}",
-            "timestamp": f"2026-03-{1 + day:02d}T{rest // 3600:02d}:{rest // 60 % 60:02d}:{rest % 60:02d}Z",
+            "prediction_id": f"{prefix}{i:09d}",
+            "timestamp": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "model_version": "v1", "predicted_label": str(i % 10), "confidence": round(rng.random(), 3),
             "image_type": "phone" if i % 3 else "scan",
         }

@@ -1,8 +1,9 @@
 """SPEC section 10, row 1: `retrain ingest` of 1,000,000 records into the feedback store, on SQLite and PostgreSQL.
 
-Target: >= 100,000 records/s end to end, and >= 0.4 x a raw sqlite3.executemany of the same rows in the same run.
-On PostgreSQL (issue 10) the baseline is a raw COPY of the same rows through psycopg; a raw executemany is shown
-beside it to show which bulk path is fastest.
+Target: >= 0.6 x (aim: 0.7 x) a raw sqlite3.executemany of the same rows, already parsed, in the same run; on
+PostgreSQL the same ratio against a raw COPY of the same rows through psycopg (a raw executemany is shown beside it
+to show which bulk path is fastest). `retrain ingest` runs end to end in a fresh process: reading, validating,
+checking each record against the store, writing, then evaluating the triggers.
 Run: .venv/bin/python -m benchmarks.ingest_bench [--records N] [--postgres URL]
 (--postgres defaults to $RETRAIN_TEST_POSTGRES_URL; a fresh database is created there and dropped afterwards.)
 """
@@ -22,6 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from adapters.logs import configure_logging
 from adapters.sql.feedback_store import SqlAlchemyFeedbackStore
 from benchmarks.common import home_with_v1, write_records
 
@@ -120,6 +122,7 @@ def main() -> None:
     parser.add_argument("--postgres", default=os.environ.get("RETRAIN_TEST_POSTGRES_URL"),
                         help="a PostgreSQL URL where a scratch database may be created (default: $RETRAIN_TEST_POSTGRES_URL)")
     arguments = parser.parse_args()
+    configure_logging()  # warnings and errors only, on stderr: stdout holds the figures
     count = arguments.records
     table: list[tuple[str, str, float, float]] = []  # engine, baseline, baseline seconds, retrain ingest seconds
     notes: list[str] = []
@@ -148,9 +151,10 @@ def main() -> None:
     print(f"{'engine':<11} {'baseline':<24} {'baseline rec/s':>15} {'ingest s':>9} {'ingest rec/s':>13} "
           f"{'ratio':>6}  target")
     for engine, baseline, base_s, ours in table:
-        met = count / ours >= 100_000 and base_s / ours >= 0.4
+        ratio = base_s / ours
+        verdict = "met, and the aim of 0.70" if ratio >= 0.7 else "met" if ratio >= 0.6 else "NOT met"
         print(f"{engine:<11} {baseline:<24} {count / base_s:>15,.0f} {ours:>9.2f} {count / ours:>13,.0f} "
-              f"{base_s / ours:>6.2f}  {'met' if met else 'NOT met'} (>= 100,000 rec/s and >= 0.40)")
+              f"{ratio:>6.2f}  >= 0.60 {verdict}")
     for note in notes:
         print(note)
 

@@ -1,6 +1,7 @@
 """SPEC section 10, row 2: evaluating every trigger for a version with 1,000,000 predictions (200,000 rated).
 
-Target: <= 50 ms per evaluation, and >= 20 x faster than recomputing the same windows with pandas from the table.
+Target: <= 50 ms per evaluation, and >= 100 x faster than recomputing the same windows with pandas from the table
+(the baseline, measured in the same run). The verdicts of both are written to stderr, to compare by eye.
 Run: .venv/bin/python -m benchmarks.triggers_bench [--predictions N]
 """
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -15,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from adapters.logs import configure_logging
 from adapters.sql.feedback_store import SqlAlchemyFeedbackStore, to_us
 from application.records import StoredFeedback, StoredPrediction
 from benchmarks.common import COMMENTS, home_with_v1
@@ -82,6 +85,7 @@ def main() -> None:
     parser.add_argument("--predictions", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=20)
     args = parser.parse_args()
+    configure_logging()  # warnings and errors only, on stderr: stdout holds the figures
     with tempfile.TemporaryDirectory() as scratch:
         container = home_with_v1(Path(scratch) / "home")
         retrain = container.retrain
@@ -89,20 +93,25 @@ def main() -> None:
         store = retrain.feedback
         started = time.perf_counter()
         fill(store, str(version.id), args.predictions)
-        print(f"filled {args.predictions:,} predictions in {time.perf_counter() - started:.1f} s")
+        print(f"filled {args.predictions:,} predictions in {time.perf_counter() - started:.1f} s", file=sys.stderr)
         policy = retrain.settings.triggers
         retrain.monitoring.verdicts(version, NOW, False)  # warm the caches, as a running server would be
         ours = timed(lambda: retrain.monitoring.verdicts(version, NOW, False), args.repeat)
         theirs = timed(lambda: pandas_windows(store, str(version.id), policy), max(3, args.repeat // 5))
         verdicts = {v.rule + (f"/{v.segment}" if v.segment else ""): v.observed
                     for v in retrain.monitoring.verdicts(version, NOW, False)}
-        print(f"ours   : {verdicts}")
-        print(f"pandas : {pandas_windows(store, str(version.id), policy)}")
+        print(f"ours   : {verdicts}", file=sys.stderr)
+        print(f"pandas : {pandas_windows(store, str(version.id), policy)}", file=sys.stderr)
+        container.close()
     ours_ms, pandas_ms = statistics.median(ours), statistics.median(theirs)
-    print(f"every trigger, SQL store (median of {len(ours)})   {ours_ms:8.1f} ms   (target <= 50 ms)")
-    print(f"same windows with pandas (median of {len(theirs)})  {pandas_ms:8.1f} ms")
-    print(f"speed-up                                    {pandas_ms / ours_ms:8.1f} x  (target >= 20 x)")
-
+    speed_up = pandas_ms / ours_ms
+    print(f"every trigger for a version with {args.predictions:,} predictions ({args.predictions // 5:,} rated), "
+          "baseline measured in the same run")
+    print(f"{'figure':<34} {'value':>10}  {'baseline':<30} {'value':>10} {'ratio':>7}  target")
+    print(f"{'one evaluation (median of ' + str(len(ours)) + ')':<34} {ours_ms:>7.1f} ms  {'-':<30} {'':>10} "
+          f"{'':>7}  <= 50 ms {'met' if ours_ms <= 50 else 'NOT met'}")
+    print(f"{'speed-up over pandas':<34} {ours_ms:>7.1f} ms  {'pandas (median of ' + str(len(theirs)) + ')':<30} "
+          f"{pandas_ms:>7.1f} ms {speed_up:>6.0f}x  >= 100 x {'met' if speed_up >= 100 else 'NOT met'}")
 
 if __name__ == "__main__":
     main()
