@@ -38,6 +38,7 @@ from domain.errors import DomainError, InvalidInput, NotFound
 HERE = Path(__file__).parent
 ROLLOUT_ACTIONS = {"pause": "pause", "resume": "resume", "abort": "abort", "promote-now": "promote_now"}
 REVIEWER, OPERATOR = frozenset({"reviewer"}), frozenset({"operator"})
+UNTOLD = frozenset({"StepClaimed"})
 SECURITY_HEADERS = {
     # Nothing is loaded from another origin, and no inline script runs: the pages work offline by construction.
     "Content-Security-Policy": "default-src 'self'; img-src 'self'; style-src 'self'; script-src 'self'; "
@@ -292,9 +293,12 @@ def _moment_text(value: str | None) -> str:
 
 
 def _grouped(story: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The story with each run of review decisions told as one entry (counts and reviewers), not one per item."""
+    """The story with each run of review decisions told as one entry (counts and reviewers), not one per item, and
+    without the workers' claims of campaign steps (coordination, not decisions)."""
     told: list[dict[str, Any]] = []
     for entry in story:
+        if entry["event"] in UNTOLD:
+            continue
         if entry["event"] != "ReviewDecided":
             told.append(entry)
             continue
