@@ -18,7 +18,7 @@ from application.curation import Curator, apply_review, store_manifest
 from application.ledger import Ledger
 from application.ports import BlobStore, Clock, Evaluator, FeedbackStore, ModelRef, Trainer, TrainingRequest
 from application.records import ReviewItem
-from application.settings import Settings
+from application.settings import Settings, TrainingSettings
 from domain.errors import CampaignAlreadyOpen, IllegalTransition, InvalidInput, StepAlreadyClaimed
 from domain.model_version import ModelVersion
 from domain.retrain_campaign import RetrainCampaign
@@ -401,7 +401,7 @@ class Campaigns:
             campaign.choose_strategy(strategy=decision.strategy, reasons=decision.reasons, forced=decision.forced,
                                      actor=actor, timestamp=now)
         parent = self.ledger.version(campaign.version_id)
-        config = {**self._training_config(campaign.strategy or "fine_tune"),
+        config = {**training_config(self.settings.training, campaign.strategy or "fine_tune"),
                   "original_dataset_id": self.original_dataset_id(parent)}
         campaign.start_training(config=config, seed=self.settings.training.seed, actor=actor, timestamp=now)
         self.ledger.save(campaign)
@@ -421,7 +421,8 @@ class Campaigns:
             candidate = ModelVersion(
                 label=self.ledger.next_version_label(), parent_id=str(parent.id), architecture=trained.architecture,
                 input_spec=trained.input_spec, classes=trained.classes, artifact_sha256=trained.artifact_sha256,
-                dataset_id=fresh.training_dataset_id, strategy=fresh.strategy, training_config=config, seed=seed,
+                dataset_id=fresh.training_dataset_id, strategy=fresh.strategy,
+                training_config={**config, **trained.choices}, seed=seed,
                 training_metrics=trained.metrics, baseline_ms=None, campaign_id=str(fresh.id), actor=actor,
                 timestamp=now,
             )
@@ -433,16 +434,6 @@ class Campaigns:
             return fresh
 
         return self.ledger.retrying(command)
-
-    def _training_config(self, strategy: str) -> dict[str, Any]:
-        t = self.settings.training
-        if strategy == "full":
-            return {"learning_rate": t.full_learning_rate, "max_epochs": t.full_max_epochs, "patience": t.patience,
-                    "batch_size": t.batch_size, "world_size": t.world_size}
-        return {"learning_rate": t.fine_tune_learning_rate, "max_epochs": t.fine_tune_max_epochs,
-                "patience": t.patience, "batch_size": t.batch_size, "rehearsal_max": t.rehearsal_max,
-                "rehearsal_ratio": t.rehearsal_ratio,
-                "world_size": t.world_size}
 
     def retry(self, ref: str, *, actor: str, forced: str | None = None) -> RetrainCampaign:
         """Start a failed (or interrupted) training again, optionally with a strategy the operator forces.
@@ -509,6 +500,19 @@ class Campaigns:
             if self.ledger.active_rollout() is None and self.ledger.version(str(parent.id)).state == "production":
                 self.rollouts.start(candidate.label, actor="system:rollout")
         return campaign
+
+
+def training_config(t: TrainingSettings, strategy: str) -> dict[str, Any]:
+    """Rule 4.5's hyper-parameters for a strategy, from the settings: what TrainingStarted records."""
+    common = {"patience": t.patience, "batch_size": t.batch_size, "world_size": t.world_size,
+              "drift_matching": t.drift_matching, "balanced_validation": t.balanced_validation,
+              "rehearsal_max": t.rehearsal_max, "rehearsal_ratio": t.rehearsal_ratio}
+    if strategy == "full":
+        return {"learning_rate": t.full_learning_rate, "max_epochs": t.full_max_epochs, **common}
+    rates = list(dict.fromkeys([t.fine_tune_learning_rate, *t.fine_tune_learning_rate_candidates]))
+    return {"learning_rate": t.fine_tune_learning_rate, "learning_rates": rates, "max_epochs": t.fine_tune_max_epochs,
+            "small_set_items": t.fine_tune_small_set_items, "small_set_max_epochs": t.fine_tune_small_set_max_epochs,
+            **common}
 
 
 def _one_line(error: BaseException) -> str:

@@ -15,6 +15,8 @@ from domain.model_version import ModelVersion
 from domain.policy import CurationPolicy
 from domain.rules.curation import Candidate, SelectedItem, critical_reasons, curate, split_for, user_label
 
+UNLABELLED_MAX = 2000
+
 
 @dataclass(frozen=True)
 class CuratedDataset:
@@ -71,6 +73,9 @@ class Curator:
                                "pending" if item.candidate.item in critical else "accepted")
                    for item in result.selected]
         manifest = {"classes": list(version.classes), "input_spec": version.input_spec, "items": entries}
+        unlabelled = self._unlabelled(checked, {item.candidate.item for item in result.selected})
+        if unlabelled:
+            manifest["unlabelled"] = unlabelled
         review_items = [
             ReviewItem(campaign_id, item.candidate.item, item.candidate.prediction_id, item.label,
                        item.label_source, tuple(critical[item.candidate.item]), item.candidate.image_sha256 or "")
@@ -91,6 +96,21 @@ class Curator:
             *(self.feedback.curation_candidates(earlier_version_ids, since=since, as_of=as_of)
               if earlier_version_ids else []),
         ]
+
+    @staticmethod
+    def _unlabelled(checked: list[Candidate], selected: set[str]) -> list[dict[str, str]]:
+        """Consented images that curation could not label: they show how a segment's images look now, for the
+        training's drift matching (only consented ones, as for every dataset item; at most UNLABELLED_MAX per
+        image type, the most recent first)."""
+        per_type: Counter[str] = Counter()
+        kept = []
+        for candidate in sorted(checked, key=lambda c: (c.feedback_at, c.item), reverse=True):
+            if candidate.consent and candidate.image_ok and candidate.item not in selected and candidate.image_sha256 \
+                    and per_type[candidate.image_type] < UNLABELLED_MAX:
+                per_type[candidate.image_type] += 1
+                kept.append({"item": candidate.item, "image_sha256": candidate.image_sha256,
+                             "image_type": candidate.image_type})
+        return sorted(kept, key=lambda entry: entry["item"])
 
     def _critical(self, selected: list[SelectedItem]) -> dict[str, list[str]]:
         per_label = Counter(item.label for item in selected)

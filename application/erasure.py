@@ -143,4 +143,8 @@ class Forget:
         references = {item_reference(pid) for pid in prediction_ids}
         kept = [entry for entry in manifest["items"]
                 if entry["item"] not in references and entry.get("prediction_id") not in prediction_ids]
-        return None if len(kept) == len(manifest["items"]) else {**manifest, "items": kept}
+        unlabelled = manifest.get("unlabelled", [])
+        kept_unlabelled = [entry for entry in unlabelled if entry["item"] not in references]
+        if len(kept) == len(manifest["items"]) and len(kept_unlabelled) == len(unlabelled):
+            return None
+        return {**manifest, "items": kept, **({"unlabelled": kept_unlabelled} if "unlabelled" in manifest else {})}

@@ -184,6 +184,7 @@ class TrainedModel:
     architecture: str
     input_spec: dict[str, Any]
     classes: list[str]
+    choices: dict[str, Any] = field(default_factory=dict)  # what the trainer chose from the data (recorded)
 
 
 @dataclass(frozen=True)

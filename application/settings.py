@@ -26,13 +26,22 @@ class TrainingSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     fine_tune_learning_rate: PositiveFloat = 1e-4
+    # fine-tuning also tries these, from the same start; the lowest validation loss wins (recorded)
+    fine_tune_learning_rate_candidates: list[PositiveFloat] = Field(default_factory=lambda: [1e-3])
     fine_tune_max_epochs: PositiveInt = 20
+    # a small curated set makes short epochs: fine-tuning on fewer curated items than this gets the longer cap
+    fine_tune_small_set_items: int = Field(1000, ge=0)
+    fine_tune_small_set_max_epochs: PositiveInt = 40
     full_learning_rate: PositiveFloat = 1e-3
     full_max_epochs: PositiveInt = 50
     patience: PositiveInt = 3
     rehearsal_max: int = Field(5000, ge=0)
     rehearsal_ratio: PositiveInt = 4  # fine-tuning replays this many original items per curated one
     batch_size: PositiveInt = 64
+    # rule 4.5, drift-aware: copies of original images made to look like each drifted segment join the training set
+    drift_matching: bool = True
+    # early stopping on the validation loss averaged per image type, not per item
+    balanced_validation: bool = True
     seed: int = 0
     world_size: PositiveInt = 1  # data-parallel worker processes in all, spread evenly over `nodes` hosts
     nodes: PositiveInt = 1  # hosts; node 0 is the one that trains, the others run `retrain train-node`

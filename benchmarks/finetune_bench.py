@@ -25,6 +25,7 @@ from adapters.torch.drift import phone_camera_drift, png_bytes
 from adapters.torch.fitting import accuracy
 from adapters.torch.models import DIGITS_CNN, default_input_spec, load_model
 from adapters.torch.trainer import TorchTrainer
+from application.campaigns import training_config
 from application.ports import BlobStore, ModelRef, TrainedModel, TrainingRequest
 from application.settings import TrainingSettings
 
@@ -45,13 +46,8 @@ def drifted_manifest(blobs: BlobStore, indices: dict[str, list[int]], seed: int)
 
 
 def config(training: TrainingSettings, strategy: str) -> dict[str, Any]:
-    """The hyper-parameters a campaign sends (application/campaigns.py), from the default settings."""
-    if strategy == "full":
-        return {"learning_rate": training.full_learning_rate, "max_epochs": training.full_max_epochs,
-                "patience": training.patience, "batch_size": training.batch_size, "world_size": 1}
-    return {"learning_rate": training.fine_tune_learning_rate, "max_epochs": training.fine_tune_max_epochs,
-            "patience": training.patience, "batch_size": training.batch_size,
-            "rehearsal_max": training.rehearsal_max, "world_size": 1}
+    """The hyper-parameters a campaign sends, from the default settings (one process)."""
+    return {**training_config(training, strategy), "world_size": 1}
 
 
 class Scorer:

@@ -136,6 +136,24 @@ def infer_input(shapes: Counter[tuple[str, int, int]], *, architecture: str | No
     return architecture, input_spec_for(architecture, channels=channels, size=input_size)
 
 
+def to_unit(x: torch.Tensor, spec: dict[str, Any]) -> torch.Tensor:
+    """Normalised model inputs back to pixels in [0, 1]."""
+    mean, std = _stats(spec, x.shape[1])
+    return x * std + mean
+
+
+def from_unit(pixels: torch.Tensor, spec: dict[str, Any]) -> torch.Tensor:
+    """Pixels in [0, 1] to the model's normalised inputs."""
+    mean, std = _stats(spec, pixels.shape[1])
+    return (pixels - mean) / std
+
+
+def _stats(spec: dict[str, Any], channels: int) -> tuple[torch.Tensor, torch.Tensor]:
+    mean = torch.tensor(spec.get("mean", [0.5]), dtype=torch.float32).expand(channels).view(1, -1, 1, 1)
+    std = torch.tensor(spec.get("std", [0.5]), dtype=torch.float32).expand(channels).view(1, -1, 1, 1)
+    return mean, std
+
+
 def store_dataset(blobs: BlobStore, manifest: dict[str, Any]) -> str:
     return blobs.put(manifest_bytes(manifest))
 
@@ -173,6 +191,18 @@ class DatasetLoader:
             shape = (0, 3 if input_spec.get("mode") == "RGB" else 1, *input_spec.get("size", [8, 8]))
             return TensorSplit(torch.empty(shape), torch.empty(0, dtype=torch.long), [])
         return TensorSplit(torch.stack(tensors), torch.tensor(targets, dtype=torch.long), types)
+
+
+    def unlabelled(self, dataset_id: str, input_spec: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """The consented images without a usable label that curation kept beside the dataset, per image type."""
+        by_type: dict[str, list[torch.Tensor]] = {}
+        for item in self.manifest(dataset_id).get("unlabelled", []):
+            try:
+                by_type.setdefault(item["image_type"], []).append(
+                    decode_image(self.blobs.get(item["image_sha256"]), input_spec))
+            except (ImageDecodeError, OSError, KeyError):
+                continue
+        return {image_type: torch.stack(images) for image_type, images in by_type.items()}
 
 
 class ManifestDatasetCatalog:

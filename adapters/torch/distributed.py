@@ -99,6 +99,7 @@ def fit_distributed(
         job = Path(workdir) / "job.pt"
         torch.save({
             "train_x": train.x, "train_y": train.y, "validation_x": validation.x, "validation_y": validation.y,
+            "validation_types": list(validation.image_types),
             "state": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "architecture": architecture,
             "num_classes": num_classes, "config": config, "seed": seed, "label": label,
         }, job)
@@ -160,7 +161,8 @@ def worker(job_path: Path | None, out: Path | None) -> None:
         model = build_model(job["architecture"], int(job["num_classes"]))
         model.load_state_dict(job["state"])
         train = TensorSplit(job["train_x"], job["train_y"], [""] * len(job["train_y"]))
-        validation = TensorSplit(job["validation_x"], job["validation_y"], [""] * len(job["validation_y"]))
+        validation = TensorSplit(job["validation_x"], job["validation_y"],
+                                 list(job.get("validation_types") or [""] * len(job["validation_y"])))
         config = job["config"]
         sampler = DistributedSampler(range(len(train)), num_replicas=world_size, rank=rank, shuffle=True,
                                      seed=int(job["seed"]))
@@ -171,7 +173,7 @@ def worker(job_path: Path | None, out: Path | None) -> None:
             batch_size=max(1, int(config.get("batch_size", 64)) // world_size), generator=generator, device=device,
             label=f"{job['label']} rank {rank}/{world_size}",
             parallel=lambda m: DistributedDataParallel(m, device_ids=[local_rank] if cuda else None),
-            sampler=sampler,
+            sampler=sampler, balanced=bool(config.get("balanced_validation", False)),
         )
         weights = state_dict_bytes(result.model)
         report = json.dumps({

@@ -50,25 +50,35 @@ def accuracy(model: nn.Module, data: TensorSplit, device: torch.device, batch_si
     return score(model, data, device, batch_size)[0]
 
 
-def score(model: nn.Module, data: TensorSplit, device: torch.device, batch_size: int = 512) -> tuple[float, float]:
-    """Accuracy and mean cross-entropy loss of the model on the data."""
+def score(model: nn.Module, data: TensorSplit, device: torch.device, batch_size: int = 512, *,
+          balanced: bool = False) -> tuple[float, float]:
+    """Accuracy and mean cross-entropy loss of the model on the data.
+
+    `balanced`: the loss is the mean over image types of each type's mean loss, so that a few dozen drifted items
+    weigh as much as hundreds of clean ones (the accuracy stays the plain share of items right)."""
     if not len(data):
         return 0.0, 0.0
     model.eval()
-    correct, total_loss = 0, 0.0
+    correct, losses = 0, []
     with torch.inference_mode():
         for start in range(0, len(data), batch_size):
             logits = model(data.x[start:start + batch_size].to(device)).cpu()
             targets = data.y[start:start + batch_size]
             correct += int((logits.argmax(dim=1) == targets).sum())
-            total_loss += float(nn.functional.cross_entropy(logits, targets, reduction="sum"))
-    return correct / len(data), total_loss / len(data)
+            losses.append(nn.functional.cross_entropy(logits.float(), targets, reduction="none"))
+    per_item = torch.cat(losses)
+    if not balanced:
+        return correct / len(data), float(per_item.mean())
+    groups: dict[str, list[int]] = {}
+    for index, image_type in enumerate(data.image_types):
+        groups.setdefault(image_type, []).append(index)
+    return correct / len(data), float(torch.stack([per_item[indices].mean() for indices in groups.values()]).mean())
 
 
 def fit(
     model: nn.Module, train: TensorSplit, validation: TensorSplit, *, learning_rate: float, max_epochs: int,
     patience: int, batch_size: int, generator: torch.Generator, device: torch.device, label: str,
-    parallel: Callable[[nn.Module], nn.Module] | None = None, sampler: Any = None,
+    parallel: Callable[[nn.Module], nn.Module] | None = None, sampler: Any = None, balanced: bool = False,
 ) -> FitResult:
     """Adam on shuffled mini-batches; stop after `patience` epochs without a lower validation loss; keep the best.
 
@@ -77,6 +87,7 @@ def fit(
 
     Data-parallel workers pass `parallel` (wraps the model in DistributedDataParallel) and `sampler` (this
     process's share of each epoch); every worker scores the whole validation set, so all stop at the same epoch.
+    `balanced` stops on the validation loss balanced per image type (see `score`).
     """
     started = time.perf_counter()
     model.to(device)
@@ -99,7 +110,7 @@ def fit(
                 loss.backward()
                 optimizer.step()
                 total_loss, seen = total_loss + float(loss.detach()) * len(batch), seen + len(batch)
-            validation_accuracy, validation_loss = score(model, validation, device)
+            validation_accuracy, validation_loss = score(model, validation, device, balanced=balanced)
             lines.info("epoch", model=label, epoch=epoch, of=max_epochs, loss=round(total_loss / max(seen, 1), 4),
                        validation_loss=round(validation_loss, 4), validation_accuracy=round(validation_accuracy, 4),
                        seconds=round(time.perf_counter() - epoch_started, 2))

@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+from typing import Any
+
 import structlog
 import torch
 from torch import nn
 
-from adapters.torch.datasets import DatasetLoader, TensorSplit
+from adapters.torch.datasets import DatasetLoader, TensorSplit, from_unit, to_unit
 from adapters.torch.distributed import Cluster
+from adapters.torch.drift_matching import MIN_IMAGES, DriftEstimate, drift_like, estimate_drift
 from adapters.torch.fitting import FitResult, accuracy, fit, pick_device, seed_everything
 from adapters.torch.models import build_model, load_model, state_dict_bytes
 from application.ports import BlobStore, TrainedModel, TrainingRequest
 
 log = structlog.get_logger()
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What one training trains and stops on, and the choices made to build it (recorded with the candidate)."""
+
+    train: TensorSplit
+    validation: TensorSplit
+    curated: int
+    choices: dict[str, Any]
 
 
 class TorchTrainer:
@@ -24,8 +38,17 @@ class TorchTrainer:
         self.loader = DatasetLoader(blobs)
         self.device = device or pick_device()
 
-    def data(self, request: TrainingRequest, generator: torch.Generator) -> tuple[TensorSplit, TensorSplit, int]:
+    def data(self, request: TrainingRequest, generator: torch.Generator) -> Prepared:
+        """The training and validation sets of rule 4.5, and what was chosen to build them.
+
+        Fine-tuning trains on the curated items, a rehearsal sample of the original training set, and (unless
+        `drift_matching` is off) copies of original images made to look like each drifted segment, whose camera
+        transform is estimated from the segment's images (`drift_matching`). Full retraining trains on the whole
+        original set, the curated items and the same drift-matched copies. Both stop on the validation loss
+        balanced per image type (`balanced_validation`), so that a few dozen drifted items count as much as
+        hundreds of clean ones."""
         _, classes, spec = request.target
+        config = request.config
         curated_train = self.loader.split(request.dataset_id, "train", spec, classes) if request.dataset_id else None
         validation = self.loader.split(request.dataset_id, "validation", spec, classes) if request.dataset_id else None
         original = None
@@ -35,18 +58,51 @@ class TorchTrainer:
             validation = original_validation if validation is None else TensorSplit.concat(validation, original_validation)
         if validation is None or not len(validation):
             raise ValueError("no validation data to stop the training on")
-        if request.strategy == "full":
-            train = TensorSplit.concat(*(p for p in (original, curated_train) if p is not None))
-            return train, validation, len(curated_train) if curated_train is not None else 0
-        if curated_train is None:
+        curated = len(curated_train) if curated_train is not None else 0
+        choices: dict[str, Any] = {"balanced_validation": bool(config.get("balanced_validation", True))}
+        if request.strategy != "full" and curated_train is None:
             raise ValueError("fine-tuning needs a curated dataset")
-        rehearsal_size = min(len(curated_train) * int(request.config.get("rehearsal_ratio", 1)),
-                             int(request.config.get("rehearsal_max", 5000)), len(original) if original is not None else 0)
-        parts = [curated_train]
-        if original is not None and rehearsal_size:
-            chosen = torch.randperm(len(original), generator=generator)[:rehearsal_size].tolist()
-            parts.append(original.subset(sorted(chosen)))
-        return TensorSplit.concat(*parts), validation, len(curated_train)
+        rehearsal = None
+        if original is not None and curated:
+            size = min(curated * int(config.get("rehearsal_ratio", 1)), int(config.get("rehearsal_max", 5000)),
+                       len(original))
+            chosen = torch.randperm(len(original), generator=generator)[:size].tolist()
+            rehearsal = original.subset(sorted(chosen)) if size else None
+        matched: list[TensorSplit] = []
+        if bool(config.get("drift_matching", True)) and original is not None and curated_train is not None \
+                and rehearsal is not None:
+            unlabelled = self.loader.unlabelled(request.dataset_id, spec) if request.dataset_id else {}
+            estimates = self.drift_estimates(curated_train, unlabelled, original, spec, seed=request.seed)
+            choices["drift_estimates"] = [estimate.record() for estimate in estimates]
+            for estimate in (e for e in estimates if e.is_drift):
+                pixels = drift_like(to_unit(rehearsal.x, spec), estimate, generator)
+                matched.append(TensorSplit(from_unit(pixels, spec), rehearsal.y.clone(),
+                                           [estimate.segment] * len(rehearsal)))
+        choices["drift_matched_items"] = sum(len(part) for part in matched)
+        if request.strategy == "full":
+            parts = [p for p in (original, curated_train, *matched) if p is not None]
+            choices["rehearsal_items"] = len(original) if original is not None else 0
+        else:
+            assert curated_train is not None
+            parts = [curated_train, *([rehearsal] if rehearsal is not None else []), *matched]
+            choices["rehearsal_items"] = len(rehearsal) if rehearsal is not None else 0
+        return Prepared(TensorSplit.concat(*parts), validation, curated, choices)
+
+    def drift_estimates(self, curated: TensorSplit, unlabelled: dict[str, torch.Tensor], original: TensorSplit,
+                        spec: dict[str, Any], *, seed: int) -> list[DriftEstimate]:
+        """Per image type of the curated items (with the type's consented unlabelled images): how its images differ
+        from the original training images."""
+        reference = to_unit(original.x, spec)
+        estimates = []
+        for segment in sorted(set(curated.image_types) | set(unlabelled)):
+            indices = [i for i, t in enumerate(curated.image_types) if t == segment]
+            images = [to_unit(curated.x[indices], spec)] if indices else []
+            if segment in unlabelled:
+                images.append(to_unit(unlabelled[segment], spec))
+            pixels = torch.cat(images)
+            if len(pixels) >= MIN_IMAGES:
+                estimates.append(estimate_drift(segment, reference, pixels, seed=seed))
+        return estimates
 
     def fit(self, request: TrainingRequest, model: nn.Module, train: TensorSplit, validation: TensorSplit,
             generator: torch.Generator, *, label: str) -> FitResult:
@@ -66,19 +122,40 @@ class TorchTrainer:
             model, train, validation, learning_rate=float(config["learning_rate"]),
             max_epochs=int(config["max_epochs"]), patience=int(config["patience"]),
             batch_size=int(config.get("batch_size", 64)), generator=generator, device=self.device, label=label,
+            balanced=bool(config.get("balanced_validation", True)),
         )
 
     def train(self, request: TrainingRequest) -> TrainedModel:
+        """Each learning rate of `learning_rates` (else `learning_rate`) tried from the same start and seed; the one
+        with the lowest (balanced) validation loss is kept, and the choice recorded."""
         generator = seed_everything(request.seed)
         parent = request.parent
         architecture, classes, spec = request.target
-        train, validation, curated = self.data(request, generator)
-        if request.strategy == "full" or parent is None:
-            model = build_model(architecture, len(classes))
-        else:
-            model = load_model(self.blobs.get(parent.artifact_sha256), architecture, len(classes))
+        prepared = self.data(request, generator)
+        train, validation, curated = prepared.train, prepared.validation, prepared.curated
         source = f"from {parent.label}" if parent else "from scratch"
-        result = self.fit(request, model, train, validation, generator, label=f"{request.strategy} {source}")
+        config = dict(request.config)
+        if request.strategy != "full" and curated < int(config.get("small_set_items", 0)):
+            config["max_epochs"] = int(config.get("small_set_max_epochs", config["max_epochs"]))
+            prepared.choices["max_epochs"] = config["max_epochs"]
+        request = replace(request, config=config)
+        rates = [float(rate) for rate in request.config.get("learning_rates") or [request.config["learning_rate"]]]
+        tried: dict[str, float] = {}
+        result = None
+        for rate in rates:
+            if request.strategy == "full" or parent is None:
+                model = build_model(architecture, len(classes))
+            else:
+                model = load_model(self.blobs.get(parent.artifact_sha256), architecture, len(classes))
+            attempt = self.fit(replace(request, config={**request.config, "learning_rate": rate}), model, train,
+                               validation, seed_everything(request.seed), label=f"{request.strategy} {source} lr {rate:g}")
+            tried[f"{rate:g}"] = round(attempt.best_validation_loss, 6)
+            if result is None or attempt.best_validation_loss < result[1].best_validation_loss:
+                result = (rate, attempt)
+        assert result is not None
+        chosen_rate, result = result
+        if len(rates) > 1:
+            prepared.choices.update(learning_rate=chosen_rate, learning_rates_tried=tried)
         artifact = self.blobs.put(state_dict_bytes(result.model))
         metrics = {
             "best_epoch": result.best_epoch, "epochs_run": result.epochs_run,
@@ -92,4 +169,4 @@ class TorchTrainer:
             metrics["test_accuracy"] = round(accuracy(result.model, test, self.device), 6)
             metrics["original_train_items"] = len(self.loader.split(request.original_dataset_id, "train", spec, classes))
         log.info("trained", strategy=request.strategy, source=source, **metrics)
-        return TrainedModel(artifact, metrics, architecture, spec, classes)
+        return TrainedModel(artifact, metrics, architecture, spec, classes, prepared.choices)
