@@ -409,19 +409,24 @@ class _SqlWriter:
         self.connection = connection
 
     def _by_ids(self, sql: str, prediction_ids: Sequence[str]) -> Iterator[tuple[Any, ...]]:
-        """Rows for a long list of prediction ids, CHUNK ids per query (a plain driver query: this is the bulk path)."""
+        """Rows for a long list of prediction ids (a plain driver query: this is the bulk path). SQLite gets CHUNK ids
+        per IN (...) list; PostgreSQL gets them all as one array, which psycopg does not parse placeholder by
+        placeholder (900 placeholders took it 8 ms a query)."""
         ids = list(prediction_ids)
-        style = "?" if self.connection.dialect.name == "sqlite" else "%s"
+        if self.connection.dialect.name == "postgresql":
+            if ids:
+                yield from self.connection.exec_driver_sql(sql.format("= ANY(%s)"), (ids,))
+            return
         for start in range(0, len(ids), CHUNK):
             chunk = ids[start:start + CHUNK]
-            yield from self.connection.exec_driver_sql(sql.format(", ".join([style] * len(chunk))), tuple(chunk))
+            yield from self.connection.exec_driver_sql(sql.format(f"IN ({', '.join('?' * len(chunk))})"), tuple(chunk))
 
     def known(self, prediction_ids: Sequence[str]) -> dict[str, KnownPrediction]:
-        sql = "SELECT prediction_id, fingerprint, version_id FROM predictions WHERE prediction_id IN ({})"
+        sql = "SELECT prediction_id, fingerprint, version_id FROM predictions WHERE prediction_id {}"
         return {pid: KnownPrediction(fp, version_id) for pid, fp, version_id in self._by_ids(sql, prediction_ids)}
 
     def feedback_fingerprints(self, prediction_ids: Sequence[str]) -> set[tuple[str, str]]:
-        sql = "SELECT prediction_id, fingerprint FROM feedback WHERE prediction_id IN ({})"
+        sql = "SELECT prediction_id, fingerprint FROM feedback WHERE prediction_id {}"
         return {(pid, fp) for pid, fp in self._by_ids(sql, prediction_ids)}
 
     def add(self, new_predictions: Sequence[StoredPrediction], new_feedback: Sequence[StoredFeedback]) -> None:
