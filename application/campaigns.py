@@ -25,7 +25,7 @@ from domain.retrain_campaign import RetrainCampaign
 from domain.rules.campaigns import campaign_action_for_breach
 from domain.rules.curation import enough_training_items, item_reference
 from domain.rules.strategy import STRATEGIES, Strategy, StrategyDecision, TriggeringBreach, choose_strategy
-from domain.rules.validation_gates import judge_candidate
+from domain.rules.validation_gates import SegmentFigures, judge_candidate, segment_gates
 
 if TYPE_CHECKING:
     from application.rollouts import Rollouts
@@ -473,6 +473,10 @@ class Campaigns:
         policy = self.settings.validation
         gates = judge_candidate(comparison.parent, comparison.candidate,
                                 max_test_regression=policy.max_test_regression, latency_factor=policy.latency_factor)
+        gates += segment_gates(
+            [SegmentFigures(segment, int(figures["items"]), figures[parent.label], figures[candidate.label])
+             for segment, figures in comparison.per_image_type.items()],
+            max_regression=policy.max_segment_regression, min_items=policy.segment_min_items)
         figures = {"parent": asdict(comparison.parent), "candidate": asdict(comparison.candidate),
                    "per_image_type": comparison.per_image_type, "measured_on": comparison.measured_on}
         gate_dicts = [asdict(g) for g in gates]

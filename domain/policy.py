@@ -68,11 +68,14 @@ class StrategyPolicy(_Policy):
 
 
 class ValidationPolicy(_Policy):
-    """Rule 4.6: the three gates a candidate must pass against its parent."""
+    """Rule 4.6: the three gates a candidate must pass against its parent, and one per image type."""
 
     max_test_regression: float = Field(0.01, ge=0, le=1)
     latency_factor: PositiveFloat = 1.5
     latency_calls: PositiveInt = 200
+    # per image type of the validation set: no type with at least segment_min_items items may lose more than this
+    max_segment_regression: float = Field(0.02, ge=0, le=1)
+    segment_min_items: PositiveInt = 50
 
 
 class Phase(_Policy):

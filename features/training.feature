@@ -3,7 +3,7 @@ Feature: Training of the candidate
   forgetting; full retraining starts afresh on the original training set and the curated data. The seed, the
   hyper-parameters and the best epoch are recorded, and the weights are stored by sha256.
 
-  Rule: Fine-tuning starts from the parent's weights at a learning rate of 1e-4, for at most 20 epochs, with rehearsal
+  Rule: Fine-tuning starts from the parent's weights at a learning rate of 1e-4 or 1e-3, whichever stops at the lower validation loss, for at most 20 epochs (40 under 1,000 curated items), with rehearsal
 
     Scenario: A campaign fine-tunes v1 on its curated dataset
       Given v1 is in production
@@ -11,7 +11,7 @@ Feature: Training of the candidate
       And a campaign was opened by hand on v1
       When the campaign is advanced
       Then v2 was trained with the fine_tune strategy from the weights of v1 on the campaign's dataset and v1's original training set
-      And the training of v2 used a learning rate of 0.0001, at most 20 epochs, a patience of 3 and seed 0
+      And the training of v2 kept the better of the learning rates 0.0001 and 0.001, for at most 20 epochs or 40 under 1000 curated items, with a patience of 3 and seed 0
       And the rehearsal sample of v2 is at most 4 times as large as its curated training split, and at most 5000 items
       And the weights of v2 are stored by sha256 and load as the architecture and classes of v1
       And v2 records the epoch it kept

@@ -68,6 +68,38 @@ Feature: Validation of the candidate against its parent
         | 2      | 3.01      | 3     | v2 is rejected against v1 for failing "latency" |
         | 0.7    | 1.06      | 1.05  | v2 is rejected against v1 for failing "latency" |
 
+  Rule: No image type with at least 50 validation items may lose more than two points
+
+    Scenario Outline: scan at <candidate> against the parent's 0.95 on <items> items, while phone is repaired
+      Given v1 is in production
+      And v1 has 20 clearly labelled answers ready for training
+      And a campaign was opened by hand on v1
+      And side by side, v1 measures a validation accuracy of 0.80, a test accuracy of 0.97 and a latency of 2 ms
+      And side by side, v2 measures a validation accuracy of 0.85, a test accuracy of 0.97 and a latency of 2 ms
+      And on 60 phone validation items, v1 measures an accuracy of 0.40 and v2 of 0.90
+      And on <items> scan validation items, v1 measures an accuracy of 0.95 and v2 of <candidate>
+      When the campaign is advanced
+      Then <verdict>
+
+      Examples:
+        | items | candidate | verdict                                                              |
+        | 50    | 0.96      | v2 is validated against v1 with every figure                         |
+        | 50    | 0.93      | v2 is validated against v1 with every figure                         |
+        | 50    | 0.929     | v2 is rejected against v1 for failing "segment_regression/scan"      |
+        | 200   | 0.80      | v2 is rejected against v1 for failing "segment_regression/scan"      |
+        | 49    | 0.80      | v2 is validated against v1 with every figure                         |
+
+    Scenario: The segment gates record each type's figures
+      Given v1 is in production
+      And v1 has 20 clearly labelled answers ready for training
+      And a campaign was opened by hand on v1
+      And on 60 phone validation items, v1 measures an accuracy of 0.40 and v2 of 0.90
+      And on 50 scan validation items, v1 measures an accuracy of 0.95 and v2 of 0.90
+      When the campaign is advanced
+      Then v2 is rejected against v1 for failing "validation_accuracy, segment_regression/scan"
+      And the segment_regression/phone gate records parent 0.40, candidate 0.90 and limit 0.38
+      And the segment_regression/scan gate records parent 0.95, candidate 0.90 and limit 0.93
+
   Rule: A rejection names each failed gate with its figures
 
     Scenario: A candidate failing all three gates

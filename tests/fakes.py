@@ -327,6 +327,7 @@ class FakeEvaluator:
     def __init__(self) -> None:
         self.figures: dict[str, ModelFigures] = {}
         self.default = ModelFigures(validation_accuracy=0.80, test_accuracy=0.97, latency_ms=1.0)
+        self.per_image_type: dict[str, dict[str, float]] = {}  # image type -> {model label: accuracy, "items": n}
 
     def compare(
         self, parent: ModelRef, candidate: ModelRef, dataset_id: str, original_dataset_id: str | None = None
@@ -335,6 +336,7 @@ class FakeEvaluator:
         return Comparison(
             self.figures.get(parent.label, self.default),
             self.figures.get(candidate.label, self.default),
+            per_image_type={segment: dict(figures) for segment, figures in self.per_image_type.items()},
             measured_on={
                 "validation_accuracy": {"datasets": validation_sets, "split": "validation", "items": 100},
                 "test_accuracy": {"datasets": validation_sets[1:], "split": "test", "items": 100},

@@ -46,9 +46,9 @@ class TorchEvaluator:
             for index, (label, model) in enumerate(models.items())
         }
         per_type = {
-            image_type: {label: round(accuracy(model, curated_validation.subset(indices), self.device), 6)
+            image_type: {label: round(accuracy(model, validation.subset(indices), self.device), 6)
                          for label, model in models.items()} | {"items": len(indices)}
-            for image_type, indices in _by_type(curated_validation).items()
+            for image_type, indices in _by_type(validation).items()
         }
         validation_sets = [dataset_id, *([original_dataset_id] if original_dataset_id else [])]
         measured_on = {

@@ -1,4 +1,5 @@
-"""Rule 4.6 ("tests de validation"): the candidate against its parent, measured side by side."""
+"""Rule 4.6 ("tests de validation"): the candidate against its parent, measured side by side; and per image type, so
+that a candidate repairing one segment cannot pay for it with another."""
 
 from __future__ import annotations
 
@@ -57,4 +58,32 @@ def judge_candidate(
             float(latency_limit),
             f"candidate <= {latency_factor} x parent",
         ),
+    ]
+
+
+@dataclass(frozen=True)
+class SegmentFigures:
+    """Both models' accuracy on the validation items of one image type."""
+
+    segment: str
+    items: int
+    parent: float
+    candidate: float
+
+
+def segment_gates(segments: list[SegmentFigures], *, max_regression: float, min_items: int) -> list[Gate]:
+    """One gate per image type with at least `min_items` validation items: candidate >= parent - max_regression.
+
+    A type with fewer items is not judged (one item would move it by more than the limit)."""
+    return [
+        Gate(
+            f"segment_regression/{figures.segment}",
+            exact(figures.candidate) >= exact(figures.parent) - exact(max_regression),
+            figures.parent,
+            figures.candidate,
+            float(exact(figures.parent) - exact(max_regression)),
+            f"candidate >= parent - {max_regression} on {figures.items} {figures.segment} items",
+        )
+        for figures in sorted(segments, key=lambda f: f.segment)
+        if figures.items >= min_items
     ]

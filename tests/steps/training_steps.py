@@ -49,6 +49,25 @@ def training_config(harness: Harness, candidate: str, rate: float, epochs: int, 
     assert version.seed == request.seed == seed
 
 
+@then(parsers.parse("the training of {candidate} kept the better of the learning rates {first:g} and {second:g}, for "
+                    "at most {epochs:d} epochs or {small_epochs:d} under {small:d} curated items, with a patience of "
+                    "{patience:d} and seed {seed:d}"))
+def fine_tuning_config(harness: Harness, candidate: str, first: float, second: float, epochs: int, small_epochs: int,
+                       small: int, patience: int, seed: int) -> None:
+    version, request = harness.app.ledger.version(candidate), request_for(harness, candidate)
+    asked = request.config
+    assert (asked["learning_rates"], asked["max_epochs"], asked["patience"]) == ([first, second], epochs, patience)
+    assert (asked["small_set_max_epochs"], asked["small_set_items"]) == (small_epochs, small)
+    kept = version.training_config
+    assert kept["learning_rate"] in (first, second) and kept["max_epochs"] in (epochs, small_epochs)
+    if "learning_rates_tried" in kept:  # the trainer tried each from the same start: the lowest loss is kept
+        tried = kept["learning_rates_tried"]
+        assert set(tried) == {f"{first:g}", f"{second:g}"} and tried[f"{kept['learning_rate']:g}"] == min(tried.values())
+        curated = version.training_metrics["curated_train_items"]
+        assert kept["max_epochs"] == (small_epochs if curated < small else epochs)
+    assert version.seed == request.seed == seed
+
+
 @then(parsers.parse("the rehearsal sample of {candidate} is at most {ratio:d} times as large as its curated training "
                     "split, and at most {limit:d} items"))
 def rehearsal(harness: Harness, candidate: str, ratio: int, limit: int) -> None:

@@ -22,6 +22,14 @@ def measured_side_by_side(harness: Harness, label: str, validation: float, test:
     harness.evaluator.figures[label] = ModelFigures(validation, test, latency)
 
 
+@given(parsers.parse(
+    "on {items:d} {segment} validation items, {parent} measures an accuracy of {before:g} and {candidate} of {after:g}"
+))
+def measured_per_segment(harness: Harness, items: int, segment: str, parent: str, before: float, candidate: str,
+                         after: float) -> None:
+    harness.evaluator.per_image_type[segment] = {parent: before, candidate: after, "items": items}
+
+
 def judgement(harness: Harness, label: str, event: str) -> dict[str, Any]:
     """The candidate's CandidateValidated or CandidateRejected, as the history shows it."""
     rows = [row for row in harness.app.audit.history()
@@ -36,7 +44,11 @@ def figures_recorded(harness: Harness, details: dict[str, Any], candidate: str, 
         measured = harness.evaluator.figures.get(label, harness.evaluator.default)
         assert details["figures"][role] == {name: getattr(measured, name) for name in FIGURES}
     assert details["parent_id"] == str(harness.app.ledger.version(parent).id)
-    assert {gate["name"] for gate in details["gates"]} == {"validation_accuracy", "test_regression", "latency"}
+    named = {gate["name"] for gate in details["gates"]}
+    assert {"validation_accuracy", "test_regression", "latency"} <= named
+    judged = {f"segment_regression/{segment}" for segment, figures in harness.evaluator.per_image_type.items()
+              if figures["items"] >= harness.app.settings.validation.segment_min_items}
+    assert named - {"validation_accuracy", "test_regression", "latency"} == judged
 
 
 @then(parsers.parse("{candidate} is validated against {parent} with every figure"))
