@@ -87,6 +87,7 @@ class Demo:
         self.rated_after_drift: dict[tuple[str, str], list[bool]] = {}
         self.serial = 0
         self.seen_events = 0
+        self.left_for_people: set[str] = set()
         self.start = clock.now()
 
     # -- the story ----------------------------------------------------------------------------------
@@ -116,6 +117,7 @@ class Demo:
         if report.rejected:
             self.say(f"  ingestion rejected {report.rejected} record(s): {report.errors[0]}")
         self.retrain.tick()
+        self.tell()  # what the tick decided, then the reviewer
         self.review()
         self.tell()
 
@@ -196,8 +198,16 @@ class Demo:
 
     # -- the scripted reviewer ---------------------------------------------------------------------------
     def review(self) -> None:
+        """Decide the critical items of each campaign opened before a retrained version reached production; a
+        campaign opened after that is left to a person, in the web console (`retrain serve --home HOME`)."""
+        closed = any(r.state == "completed" for r in self.retrain.ledger.rollouts())
         for campaign in self.retrain.ledger.campaigns():
-            if campaign.state != "awaiting_review":
+            if campaign.state != "awaiting_review" or str(campaign.id) in self.left_for_people:
+                continue
+            if closed:
+                self.left_for_people.add(str(campaign.id))
+                self.say(f"  campaign {campaign.number} awaits a human reviewer ({len(campaign.pending_review)} "
+                         f"critical item(s)): retrain serve, then /ui/campaigns/{campaign.number}/review")
                 continue
             items = [i for i in self.retrain.campaigns.review_items(str(campaign.id)) if i["decision"] is None]
             approved = relabelled = rejected = 0
