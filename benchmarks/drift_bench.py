@@ -39,7 +39,7 @@ from torchvision.transforms import v2
 from adapters.blobs.filesystem import FilesystemBlobStore
 from adapters.torch.datasets import DatasetLoader, digits_images, store_dataset
 from adapters.torch.fitting import accuracy
-from adapters.torch.models import DIGITS_CNN, input_spec_for, load_model
+from adapters.torch.models import SMALL_CNN, input_spec_for, load_model
 from adapters.torch.trainer import TorchTrainer
 from application.campaigns import training_config
 from application.ports import BlobStore, ModelRef, TrainedModel, TrainingRequest
@@ -48,7 +48,7 @@ from benchmarks.mnist import load_mnist, png_bytes
 from domain.rules.strategy import TriggeringBreach, choose_strategy
 
 CLASSES = [str(d) for d in range(10)]
-SPEC = input_spec_for(DIGITS_CNN, channels=1, size=(28, 28))
+SPEC = input_spec_for(SMALL_CNN, channels=1, size=(28, 28))
 CPU = torch.device("cpu")
 MODELS = ("v1", "plain FT", "fine-tune", "full", "oracle")
 
@@ -142,9 +142,9 @@ def run_seed(seed: int, budgets: list[int], original_size: int, root: Path) -> l
     bench = Bench(blobs, TorchTrainer(blobs, device=CPU), settings, original,
                   loader.split(clean_id, "test", SPEC, CLASSES))
     full_config = {**training_config(settings.training, "full"), "world_size": 1}
-    v1 = bench.train("v1", TrainingRequest.first_model(architecture=DIGITS_CNN, classes=CLASSES, input_spec=SPEC,
+    v1 = bench.train("v1", TrainingRequest.first_model(architecture=SMALL_CNN, classes=CLASSES, input_spec=SPEC,
                                                       original_dataset_id=original, config=full_config, seed=seed))
-    parent = ModelRef("v1", "v1", DIGITS_CNN, SPEC, CLASSES, v1.artifact_sha256)
+    parent = ModelRef("v1", "v1", SMALL_CNN, SPEC, CLASSES, v1.artifact_sha256)
     rows = []
     for scenario in scenarios(seed, 1000):
         test_id = manifest(blobs, scenario.test, scenario.test_labels, ["test"] * len(scenario.test), scenario.segment)

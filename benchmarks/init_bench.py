@@ -76,14 +76,14 @@ def raw_loop(images: int) -> float:
     import torch
     from torch import nn
 
-    from adapters.torch.models import DIGITS_CNN, build_model
+    from adapters.torch.models import SMALL_CNN, build_model
 
     torch.manual_seed(0)
     x, y = load_mnist("train")
     n_train = int(images * 0.7)
-    inputs = torch.from_numpy(x[:n_train]).float().div(255).sub(0.5).div(0.5).unsqueeze(1)
+    inputs = torch.from_numpy(x[:n_train].copy()).float().div(255).sub(0.5).div(0.5).unsqueeze(1)
     targets = torch.from_numpy(y[:n_train])
-    model = build_model(DIGITS_CNN, 10)
+    model = build_model(SMALL_CNN, 10)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     started = time.perf_counter()
     for _ in range(15):

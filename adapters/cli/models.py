@@ -81,7 +81,7 @@ def verify_models(ctx: typer.Context, as_json: JsonOption = False) -> None:
 def register_model(
     ctx: typer.Context,
     weights: Annotated[Path, typer.Option("--weights", help="State dict saved with torch.save.")],
-    arch: Annotated[str, typer.Option("--arch", help="digits-cnn or a torchvision.models name.")],
+    arch: Annotated[str, typer.Option("--arch", help="digits-cnn, small-cnn or a torchvision.models name.")],
     classes: Annotated[str, typer.Option("--classes", help="Class names, comma-separated, in output order.")],
     baseline_ms: Annotated[float | None, typer.Option("--baseline-ms", help="Latency baseline.")] = None,
     production: Annotated[bool, typer.Option("--production", help="Make it the production version.")] = False,

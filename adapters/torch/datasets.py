@@ -112,9 +112,18 @@ def infer_input(shapes: Counter[tuple[str, int, int]], *, architecture: str | No
     """The architecture and input spec for a folder's images, sized to the data unless the caller says otherwise.
 
     Grey images (every one grey) get 1 channel and colour images 3. Grey images of at most 64 pixels a side are
-    trained at their own size with digits-cnn (MNIST stays 28x28); larger images or colour go to resnet18, at the
-    most common size scaled so that its longer side is at most 224 and its shorter side at least 32."""
-    from adapters.torch.models import DIGITS_CNN, MAX_INFERRED_SIZE, MIN_TORCHVISION_SIZE, check_architecture, input_spec_for
+    trained at their own size: digits-cnn up to 8 pixels, small-cnn above (MNIST stays 28x28). Larger images or
+    colour go to resnet18, at the most common size scaled so that its longer side is at most 224 and its shorter
+    side at least 32."""
+    from adapters.torch.models import (
+        DIGITS_CNN,
+        GREY_ARCHITECTURES,
+        MAX_INFERRED_SIZE,
+        MIN_TORCHVISION_SIZE,
+        SMALL_CNN,
+        check_architecture,
+        input_spec_for,
+    )
 
     if architecture is not None:
         check_architecture(architecture)
@@ -122,17 +131,20 @@ def infer_input(shapes: Counter[tuple[str, int, int]], *, architecture: str | No
         raise ValueError("the folder holds no PNG or JPEG image that opens")
     grey = all(mode == "L" for mode, _, _ in shapes)
     (_, height, width), _ = max(shapes.items(), key=lambda item: (item[1], item[0]))
-    small_grey = grey and max(height, width) <= 64
     if architecture is None:
-        architecture = DIGITS_CNN if channels == 1 or (channels is None and small_grey) else "resnet18"
+        if channels == 1 or (channels is None and grey and max(height, width) <= 64):
+            architecture = DIGITS_CNN if max(height, width) <= 8 else SMALL_CNN
+        else:
+            architecture = "resnet18"
     if channels is None:  # a torchvision model takes grey images converted to colour
-        channels = 1 if grey and architecture == DIGITS_CNN else 3
+        channels = 1 if grey and architecture in GREY_ARCHITECTURES else 3
     if input_size is None:
         input_size = (height, width)
-        if architecture != DIGITS_CNN:
+        if architecture not in GREY_ARCHITECTURES:
             scale = min(1.0, MAX_INFERRED_SIZE / max(height, width))
             scale = max(scale, MIN_TORCHVISION_SIZE / min(height, width))
-            input_size = (max(MIN_TORCHVISION_SIZE, round(height * scale)), max(MIN_TORCHVISION_SIZE, round(width * scale)))
+            input_size = (max(MIN_TORCHVISION_SIZE, round(height * scale)),
+                          max(MIN_TORCHVISION_SIZE, round(width * scale)))
     return architecture, input_spec_for(architecture, channels=channels, size=input_size)
 
 

@@ -178,7 +178,7 @@ def test_init_sizes_the_input_to_the_folder_and_models_show_exposes_it(tmp_path:
     home = tmp_path / "home"
     done = run(home, "init", "--dataset", str(folder), "--epochs", "1")
     assert done.returncode == 0, done.stderr
-    assert "(digits-cnn, 28x28 grey)" in done.stdout
+    assert "(small-cnn, 28x28 grey)" in done.stdout
     shown = json.loads(run(home, "models", "show", "v1", "--json").stdout)
-    assert shown["architecture"] == "digits-cnn"
+    assert shown["architecture"] == "small-cnn"
     assert shown["input_spec"] == {"mode": "L", "size": [28, 28], "mean": [0.5], "std": [0.5]}

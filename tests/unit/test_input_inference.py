@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from adapters.torch.datasets import infer_input
-from adapters.torch.models import DIGITS_CNN, build_model
+from adapters.torch.models import DIGITS_CNN, SMALL_CNN, build_model
 
 
 def shapes(*items: tuple[str, int, int, int]) -> Counter[tuple[str, int, int]]:
@@ -14,8 +14,10 @@ def shapes(*items: tuple[str, int, int, int]) -> Counter[tuple[str, int, int]]:
 
 
 @pytest.mark.parametrize(("found", "architecture", "mode", "size"), [
-    (shapes(("L", 28, 28, 5000)), DIGITS_CNN, "L", [28, 28]),          # MNIST stays grey 28x28
-    (shapes(("L", 64, 64, 10)), DIGITS_CNN, "L", [64, 64]),            # at the boundary: still small
+    (shapes(("L", 8, 8, 1797)), DIGITS_CNN, "L", [8, 8]),              # the digits' own size
+    (shapes(("L", 9, 9, 10)), SMALL_CNN, "L", [9, 9]),                 # just over: small-cnn
+    (shapes(("L", 28, 28, 5000)), SMALL_CNN, "L", [28, 28]),           # MNIST stays grey 28x28
+    (shapes(("L", 64, 64, 10)), SMALL_CNN, "L", [64, 64]),             # at the boundary: still small
     (shapes(("L", 65, 65, 10)), "resnet18", "RGB", [65, 65]),          # just over: a photo-sized grey image
     (shapes(("RGB", 28, 28, 10)), "resnet18", "RGB", [32, 32]),        # colour: scaled up to torchvision's minimum
     (shapes(("RGB", 480, 640, 7), ("RGB", 600, 800, 3)), "resnet18", "RGB", [168, 224]),  # the most common, longer side 224
@@ -28,13 +30,15 @@ def test_the_input_is_inferred_from_the_images(found, architecture, mode, size) 
 
 def test_the_caller_overrides_size_and_channels() -> None:
     chosen, spec = infer_input(shapes(("L", 512, 512, 3)), architecture=None, input_size=(96, 96), channels=1)
-    assert (chosen, spec["mode"], spec["size"]) == (DIGITS_CNN, "L", [96, 96])
+    assert (chosen, spec["mode"], spec["size"]) == (SMALL_CNN, "L", [96, 96])
     chosen, spec = infer_input(shapes(("L", 28, 28, 3)), architecture="resnet18", input_size=None, channels=None)
     assert (chosen, spec["mode"], spec["size"]) == ("resnet18", "RGB", [32, 32])
 
 
 @pytest.mark.parametrize(("architecture", "input_size", "channels", "named"), [
     (DIGITS_CNN, None, 3, "digits-cnn takes grey images"),
+    (SMALL_CNN, None, 3, "small-cnn takes grey images"),
+    (SMALL_CNN, (3, 3), 1, "small-cnn needs images of at least 4x4"),
     ("resnet18", (31, 64), None, "at least 32x32"),
     ("resnet18", None, 1, "takes colour images"),
     ("no-such-net", None, None, "unknown architecture"),
@@ -49,9 +53,10 @@ def test_an_empty_folder_is_refused() -> None:
         infer_input(Counter(), architecture=None, input_size=None, channels=None)
 
 
+@pytest.mark.parametrize("architecture", [DIGITS_CNN, SMALL_CNN])
 @pytest.mark.parametrize("size", [8, 28, 31])
-def test_digits_cnn_takes_grey_images_of_any_size_with_the_same_weights(size: int) -> None:
-    model = build_model(DIGITS_CNN, 10)
+def test_the_grey_architectures_take_images_of_any_size_with_the_same_weights(architecture: str, size: int) -> None:
+    model = build_model(architecture, 10)
     assert model(torch.zeros(2, 1, size, size)).shape == (2, 10)
-    reference = build_model(DIGITS_CNN, 10)
+    reference = build_model(architecture, 10)
     reference.load_state_dict(model.state_dict(), strict=True)
