@@ -75,7 +75,7 @@ def accuracy_chart(rows: list[dict[str, Any]], title: str) -> Markup:
         return _frame(title, [f'<text class="empty" x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle">'
                               'no accuracy measured yet</text>'])
     low = max(0.0, math.floor((min(figures) - 0.05) * 10) / 10)
-    parts, y = _y_axis(low, 1.0, 4, percent=True)
+    parts, y = _y_axis(low, 1.0, _ticks(1.0 - low), percent=True)
     plot_w = WIDTH - LEFT - RIGHT
     slot = plot_w / len(rows)
     bar = min(36.0, slot / 3)
@@ -90,9 +90,18 @@ def accuracy_chart(rows: list[dict[str, Any]], title: str) -> Markup:
                          f'height="{HEIGHT - BOTTOM - top:.1f}" fill="{colour}"><title>{escape(row["version"])} '
                          f'{key} accuracy {value:.2%}</title></rect><text class="value" x="{centre + offset + bar / 2:.1f}" '
                          f'y="{top - 3:.1f}" text-anchor="middle">{value:.1%}</text>')
-        parts.append(f'<text class="tick" x="{centre:.1f}" y="{HEIGHT - 10}" text-anchor="middle">'
-                     f'{escape(row["version"])} ({escape(row["state"])})</text>')
+        parts.append(f'<text class="tick" x="{centre:.1f}" y="{HEIGHT - BOTTOM + 12}" text-anchor="middle">'
+                     f'{escape(row["version"])}</text><text class="tick" x="{centre:.1f}" y="{HEIGHT - 4}" '
+                     f'text-anchor="middle">{escape(row["state"])}</text>')
     for index, (key, colour) in enumerate((("validation", PALETTE[0]), ("test", PALETTE[2]))):
         parts.append(f'<rect x="{WIDTH - RIGHT + 10}" y="{TOP + 16 * index}" width="10" height="10" fill="{colour}"/>'
                      f'<text class="legend" x="{WIDTH - RIGHT + 24}" y="{TOP + 9 + 16 * index}">{key}</text>')
     return _frame(title, parts)
+
+
+def _ticks(span: float) -> int:
+    """Grid lines at round percentages: every 5 points on a short axis, every 10, else quarters."""
+    for step in (0.05, 0.1):
+        if round(span / step) <= 5:
+            return max(1, round(span / step))
+    return 4

@@ -1,4 +1,5 @@
-"""Screenshots of the web console for the docs: `python -m tests.e2e.console_screenshots HOME OUT_DIR [PAGE...]`.
+"""Screenshots of the web console for the docs: `python -m tests.e2e.console_screenshots HOME OUT_DIR [PAGE...]`,
+where PAGE is a name below or NAME=PATH (`review=/ui/campaigns/6/review`).
 
 Serves HOME with `retrain serve` (tokens of tests/e2e/server.py), signs in with the operator-and-reviewer token a
 user would hold, and saves one PNG per page (default: every page). Needs Debian's chromium and Playwright."""
@@ -32,14 +33,16 @@ def main(home: Path, out: Path, names: list[str]) -> None:
             context = browser.new_context(base_url=server.url, viewport={"width": 1440, "height": 900})
             page = context.new_page()
             page.goto("/ui/sign-in")
-            page.screenshot(path=str(out / "console-sign-in.png")) if "sign-in" in names else None
+            if "sign-in" in names:
+                page.screenshot(path=str(out / "console-sign-in.png"))
             page.fill("input[name=token]", TOKEN)
             page.click("button[type=submit]")
             page.wait_for_url("**/ui/models")
-            for name in names:
+            for asked in names:
+                name, _, path = asked.partition("=")
                 if name == "sign-in":
                     continue
-                page.goto(PAGES[name])
+                page.goto(path or PAGES[name])
                 page.screenshot(path=str(out / f"console-{name}.png"), full_page=name in ("models", "model"))
                 print(out / f"console-{name}.png")
             browser.close()
