@@ -118,6 +118,12 @@ def install_console(app: FastAPI, retrain: Retrain, auth: Authenticator) -> None
         if review is None:
             return page(request, "error.html", {"title": "Not found", "principal": who,
                                                 "message": f"No campaign {campaign!r}."}, status=404)
+        policy = retrain.settings.curation
+        why = {"label_from_comment": "the label was read from the comment",
+               "confident_but_wrong": f"the model was at least {policy.critical_confidence:.0%} sure, yet wrong",
+               "rare_class": f"fewer than {policy.rare_class_min} items of this class"}
+        for row in review["items"]:
+            row["why"] = [why.get(reason, reason) for reason in row["reasons"]]
         current = _current(review["items"], item)
         keys = _class_keys(review["classes"])
         return page(request, "review.html", {

@@ -97,6 +97,7 @@ def test_a_reviewer_decides_three_items_with_the_keyboard(served: Server, browse
     assert page.evaluate("document.getElementById('image').naturalWidth") == 8  # the user's 8x8 digit, shown
     assert page.locator("#image").bounding_box()["width"] >= 256
     assert page.inner_text("#comment") != ""
+    assert "the label was read from the comment" in page.inner_text("#reasons")  # every third user wrote it
 
     decided: dict[str, tuple[str, str | None]] = {}
     first = page.inner_text("#item-ref")

@@ -29,7 +29,7 @@
     text("user-label", item.label);
     text("label-source", item.label_source === "comment" ? "(from the comment)" : "(from the corrected label)");
     text("comment", item.comment || "-");
-    text("reasons", item.reasons.join(", "));
+    text("reasons", item.why.join("; "));
     text("image-type", item.image_type || "-");
     text("item-ref", item.item);
     text("decision", item.decision
