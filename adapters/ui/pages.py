@@ -20,6 +20,7 @@ from adapters.http.auth import READ_ROLES, Authenticator, Principal
 from adapters.ui import charts
 from adapters.ui.session import (
     CSRF_FIELD,
+    CrossSiteRefused,
     Forbidden,
     SignInRequired,
     check_csrf,
@@ -70,6 +71,12 @@ def install_console(app: FastAPI, retrain: Retrain, auth: Authenticator) -> None
     @app.exception_handler(SignInRequired)
     async def sign_in_first(_: Request, error: SignInRequired) -> Response:
         return RedirectResponse(sign_in_location(error.path), status_code=303)
+
+    @app.exception_handler(CrossSiteRefused)
+    async def cross_site(request: Request, error: CrossSiteRefused) -> Response:
+        if "application/json" in request.headers.get("accept", ""):
+            return JSONResponse({"detail": str(error)}, status_code=403)
+        return page(request, "error.html", {"title": "Refused", "message": str(error)}, status=403)
 
     @app.exception_handler(Forbidden)
     async def forbidden(request: Request, error: Forbidden) -> Response:

@@ -10,7 +10,7 @@ import hmac
 import secrets
 from urllib.parse import quote, urlsplit
 
-from fastapi import HTTPException, Request, Response, status
+from fastapi import Request, Response
 
 from adapters.http.auth import Authenticator, Principal
 
@@ -27,6 +27,10 @@ class SignInRequired(Exception):
     def __init__(self, path: str) -> None:
         super().__init__(path)
         self.path = path
+
+
+class CrossSiteRefused(Exception):
+    """A state-changing request without this site's CSRF token, or sent from another site: refused with 403."""
 
 
 class Forbidden(Exception):
@@ -89,12 +93,12 @@ def check_csrf(request: Request, submitted: str | None) -> None:
     """A state-changing request must come from this site and carry the cookie's CSRF token; else 403."""
     origin = request.headers.get("origin")
     if origin and origin != "null" and urlsplit(origin).netloc != request.headers.get("host", ""):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "the request came from another site")
+        raise CrossSiteRefused("the request came from another site; nothing was changed")
     expected = request.cookies.get(CSRF_COOKIE, "")
     given = submitted or request.headers.get(CSRF_HEADER, "")
     if not expected or not given or not hmac.compare_digest(expected.encode(), given.encode()):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "the form's CSRF token is missing or does not match; reload "
-                                                       "the page and try again")
+        raise CrossSiteRefused("the form's CSRF token is missing or does not match, so nothing was changed; "
+                               "reload the page and try again")
 
 
 def _asked_for(request: Request) -> str:
