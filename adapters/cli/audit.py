@@ -124,8 +124,16 @@ def describe_event(event: dict[str, Any]) -> str | None:
         on = d.get("figures", {}).get("measured_on", {})
         sizes = ", ".join(f"{figure} on {m['items']} items" if "items" in m else f"{figure} over {m['calls']} calls"
                           for figure, m in on.items())
+        simulated = on.get("latency_ms", {})
+        if simulated.get("simulated"):  # the demo's simulated users: what this process measured, beside it
+            sizes += "; latency simulated, measured here " + ", ".join(
+                f"{label} {_figure(ms)} ms" for label, ms in simulated.get("measured_ms", {}).items())
+        segments = d.get("figures", {}).get("per_image_type", {})
+        by_type = "; ".join(
+            f"{segment} " + " vs ".join(f"{label} {_figure(acc)}" for label, acc in figures.items() if label != "items")
+            + f" on {figures.get('items')} items" for segment, figures in sorted(segments.items()))
         return f"{version} {verdict} against its parent: {gates or 'no gate figures recorded'}" + (
-            f" (measured {sizes})" if sizes else "")
+            f" (measured {sizes})" if sizes else "") + (f"; accuracy per image type: {by_type}" if by_type else "")
     if name == "TrafficShifted":
         return f"rollout: {version} {d['from_percent']:g}% -> {d['to_percent']:g}% ({d['reason']}){_health(d)}"
     if name in ("PhaseExtended", "Paused", "Resumed"):

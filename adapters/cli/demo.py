@@ -11,7 +11,7 @@ import base64
 import json
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,6 +24,7 @@ from adapters.torch.datasets import digits_images
 from adapters.torch.drift import phone_camera_drift, png_bytes
 from application.campaigns import model_ref
 from application.first_model import FirstModel
+from application.ports import Comparison, Evaluator, ModelRef
 from application.retrain import Retrain
 
 STEP = timedelta(hours=6)
@@ -64,6 +65,29 @@ class DemoOutcome:
             return 0.0, 0.0
         after, before = self.accuracy[self.candidate], self.accuracy["v1"]
         return 100 * (after["drifted"] - before["drifted"]), 100 * (after["clean"] - before["clean"])
+
+
+class SimulatedLatency:
+    """The demo's evaluator: the real side-by-side run for accuracy, and for latency the simulated users' serving
+    latency (drawn from the seed, the same for every version of the architecture), so that the same seed gives the
+    same verdicts on a quiet or a loaded machine. The latency this process measured is reported beside it
+    (`measured_on.latency_ms.measured_ms`)."""
+
+    def __init__(self, inner: Evaluator, seed: int, draws: int = 200) -> None:
+        self.inner, self.seed, self.draws = inner, seed, draws
+
+    def compare(self, parent: ModelRef, candidate: ModelRef, dataset_id: str,
+                original_dataset_id: str | None = None) -> Comparison:
+        measured = self.inner.compare(parent, candidate, dataset_id, original_dataset_id)
+        rng = random.Random(f"{self.seed}:{parent.label}:{candidate.label}")
+        simulated = [round(sum(max(0.5, rng.gauss(4.0, 0.4)) for _ in range(self.draws)) / self.draws, 6)
+                     for _ in range(2)]
+        latency = {**measured.measured_on.get("latency_ms", {}), "simulated": True,
+                   "measured_ms": {parent.label: measured.parent.latency_ms,
+                                   candidate.label: measured.candidate.latency_ms}}
+        return replace(measured, parent=replace(measured.parent, latency_ms=simulated[0]),
+                       candidate=replace(measured.candidate, latency_ms=simulated[1]),
+                       measured_on={**measured.measured_on, "latency_ms": latency})
 
 
 class Demo:

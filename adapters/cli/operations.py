@@ -219,7 +219,7 @@ def demo(
     from datetime import UTC, datetime
 
     from adapters.cli.audit import print_story
-    from adapters.cli.demo import Demo
+    from adapters.cli.demo import Demo, SimulatedLatency
     from adapters.clock import SimulatedClock
     from application.settings import load_settings
     from bootstrap import Container
@@ -230,6 +230,7 @@ def demo(
         raise InvalidInput(f"retrain demo needs a fresh home, and {home} is not empty: pass --home NEW_DIR")
     clock = SimulatedClock(datetime(2026, 1, 5, tzinfo=UTC))
     container = Container(load_settings(state.config, home=home), clock)
+    container.evaluator = SimulatedLatency(container.evaluator, seed)  # before the use cases are built from it
     out.print(f"retrain demo — home {home} (inspect it afterwards with `retrain --home {home} history`)")
     outcome = Demo(retrain=container.retrain, first_model=container.first_model, clock=clock, seed=seed,
                    say=out.print, max_days=days).run()
