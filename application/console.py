@@ -14,6 +14,7 @@ from application.ports import Clock, FeedbackStore
 from application.rollouts import Rollouts
 from domain.policy import RolloutPolicy
 
+RECENT = 8  # the rollout's latest decisions shown beside its health
 MINIMUMS = {"satisfaction": "satisfaction_min_feedback", "error_rate": "error_rate_min_predictions",
             "latency": "latency_min_predictions"}
 
@@ -64,10 +65,13 @@ class Console:
         checks = [{"name": c.name, "state": c.state, "observed": c.observed, "threshold": c.threshold,
                    "samples": c.samples, "minimum": getattr(self.policy, MINIMUMS[c.name])} for c in health.checks]
         ends = rollout.phase_started_at + rollout.phase_duration
+        decisions = [{"time": row["time"], "event": row["event"], "actor": row["actor"],
+                      "reason": row["details"].get("reason"), "to_percent": row["details"].get("to_percent")}
+                     for row in self.ledger.read.events(aggregate_ids=[str(rollout.id)], until=as_of)]
         return {
             **self.rollouts.status(as_of), "now": now.isoformat(), "phase_ends_at": ends.isoformat(),
             "seconds_left": (ends - now).total_seconds(), "extended": rollout.extended,
-            "plan": rollout.plan, "checks": checks,
+            "plan": rollout.plan, "checks": checks, "decisions": decisions[-RECENT:][::-1],
             "latency_factor": self.policy.latency_factor,
         }
 

@@ -62,6 +62,10 @@ def test_a_rollout_shows_time_left_and_each_check_against_its_minimum() -> None:
     assert {c["name"]: (c["state"], c["samples"], c["minimum"]) for c in shown["checks"]} == {
         "satisfaction": ("insufficient", 0, 30), "error_rate": ("insufficient", 0, 50),
         "latency": ("insufficient", 0, 50)}
+    h.app.rollouts.pause(reason="a complaint", actor="api:olivia")
+    latest = h.app.console.rollout()["decisions"]
+    assert [(d["event"], d["actor"], d["reason"]) for d in latest[:2]] == [
+        ("Paused", "api:olivia", "a complaint"), ("TrafficShifted", "user:test", "rollout started")]
 
 
 @pytest.mark.parametrize(("asked", "kept"), [
