@@ -161,7 +161,8 @@ def serve(
     processes: Annotated[int, typer.Option("--processes", help="Server processes sharing the port (one per core "
                                            "serves the most requests).", min=1, max=64)] = 1,
 ) -> None:
-    """The HTTP API and the background loop (monitor, rollout phases); one `retrain worker` unless --no-worker.
+    """The HTTP API, the web console (/ui/) and the background loop (monitor, rollout phases); one `retrain worker`
+    unless --no-worker.
 
     SIGTERM drains in-flight requests, commits pending predictions, stops the worker and exits 0."""
     from adapters.http.app import create_app
@@ -176,7 +177,8 @@ def serve(
     worker = None if no_worker else _start_worker(ctx)
     options: dict[str, Any] = {"host": host, "port": port, "log_config": None, "access_log": False,
                                "timeout_graceful_shutdown": 30, "lifespan": "on", "proxy_headers": False}
-    log.info("serving", url=f"http://{host}:{port}", processes=processes, worker=worker.pid if worker else None)
+    log.info("serving", url=f"http://{host}:{port}", console=f"http://{host}:{port}/ui/", processes=processes,
+             worker=worker.pid if worker else None)
     try:
         if processes == 1:
             server = _Server(uvicorn.Config(create_app(container), **options))
