@@ -61,7 +61,8 @@ def test_workers_that_end_with_different_weights_are_refused(tmp_path: Path) -> 
 def test_a_worker_that_fails_gives_an_error_naming_the_cause() -> None:
     blobs = InMemoryBlobStore()
     request = first_request(small_digits(blobs), world_size=2)
-    train, validation, _ = TorchTrainer(blobs, device=torch.device("cpu")).data(request, torch.Generator())
+    prepared = TorchTrainer(blobs, device=torch.device("cpu")).data(request, torch.Generator())
+    train, validation = prepared.train, prepared.validation
     with pytest.raises(distributed.DistributedTrainingError, match="unknown architecture 'no-such-net'"):
         distributed.fit_distributed(build_model("digits-cnn", 10), train, validation, architecture="no-such-net",
                                     num_classes=10, config=request.config, seed=0, world_size=2, label="broken")
@@ -107,8 +108,14 @@ def test_a_world_size_that_does_not_spread_over_the_nodes_is_refused() -> None:
 
 def test_retrain_train_node_stops_on_sigterm_while_it_waits_for_a_training(tmp_path: Path) -> None:
     _, node = start_node_1(tmp_path / "home")
-    time.sleep(3)  # its torchrun agent is waiting for node 0
+    assert node.stderr is not None
+    seen = []
+    for line in node.stderr:  # once it says it is ready (its SIGTERM handler is set), its torchrun agent waits
+        seen.append(line)
+        if "train_node_ready" in line:
+            break
+    time.sleep(1)
     node.send_signal(signal.SIGTERM)
     _, stderr = node.communicate(timeout=20)  # it waited for ever before
-    assert node.returncode == 0, stderr
+    assert node.returncode == 0, "".join(seen) + stderr
     assert "train_node_done" in stderr
