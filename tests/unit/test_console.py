@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from adapters.ui.charts import accuracy_chart, satisfaction_chart
-from adapters.ui.pages import _class_keys, _current
+from adapters.ui.review import class_keys, current_item
 from adapters.ui.session import safe_next
 from application.records import ReviewItem, StoredFeedback, StoredPrediction
 from tests.harness import T0, build_harness
@@ -78,16 +78,16 @@ def test_sign_in_sends_back_only_to_a_console_page_of_this_server(asked: str | N
 
 
 def test_a_class_key_is_its_first_character_unless_shared_or_taken_by_the_page() -> None:
-    assert _class_keys([str(d) for d in range(10)]) == {str(d): str(d) for d in range(10)}
-    assert _class_keys(["cat", "car", "dog", "apple", "Rabbit"]) == {"d": "dog"}
+    assert class_keys([str(d) for d in range(10)]) == {str(d): str(d) for d in range(10)}
+    assert class_keys(["cat", "car", "dog", "apple", "Rabbit"]) == {"d": "dog"}
 
 
 def test_the_current_item_is_the_one_asked_for_else_the_first_undecided() -> None:
     items = [{"item": "a", "decision": "approved"}, {"item": "b", "decision": None}, {"item": "c", "decision": None}]
-    assert _current(items, None) == 1
-    assert _current(items, "c") == 2
-    assert _current(items, "unknown") == 1
-    assert _current([{"item": "a", "decision": "rejected"}], None) == 0
+    assert current_item(items, None) == 1
+    assert current_item(items, "c") == 2
+    assert current_item(items, "unknown") == 1
+    assert current_item([{"item": "a", "decision": "rejected"}], None) == 0
 
 
 def test_charts_are_svg_with_escaped_names_and_say_when_there_is_nothing_to_draw() -> None:
