@@ -15,7 +15,7 @@ from tests.e2e.console_setup import CHROMIUM, CHROMIUM_ARGS
 from tests.e2e.server import Server, service_env
 
 PAGES = {"models": "/ui/models", "model": "/ui/models/v2", "rollout": "/ui/rollout",
-         "review": "/ui/campaigns/1/review", "sign-in": "/ui/sign-in"}
+         "review": "/ui/campaigns/1/review", "campaigns": "/ui/campaigns", "sign-in": "/ui/sign-in"}
 TOKEN = "tok-console-docs"
 
 
