@@ -55,8 +55,8 @@ def add_review_pages(app: FastAPI, retrain: Retrain, auth: Authenticator, page: 
             return Response("no such review item", status_code=404, media_type="text/plain")
         data = retrain.blobs.get(sha)
         kind = "image/png" if data.startswith(b"\x89PNG") else "image/jpeg"
-        return Response(data, media_type=kind, headers={"Cache-Control": "private, max-age=86400",
-                                                        "X-Content-Type-Options": "nosniff"})
+        # Not kept by the browser: an image is personal data, and `retrain forget` must leave no copy behind.
+        return Response(data, media_type=kind, headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
 
     @app.post("/ui/campaigns/{campaign}/review/{item}", include_in_schema=False)
     async def decide(request: Request, campaign: str, item: str) -> Response:
