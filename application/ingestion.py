@@ -24,7 +24,7 @@ from pydantic import AwareDatetime, ConfigDict, Field, StrictBool, StrictInt, Ty
 from typing_extensions import TypedDict
 
 from application.ledger import Ledger
-from application.ports import BlobStore, Clock, FeedbackStore, FeedbackWriter
+from application.ports import BlobStore, Clock, FeedbackStore, FeedbackWriter, RowEncoder
 from application.record_decoding import decoded
 from application.records import StoredFeedback, StoredPrediction
 from domain.errors import InvalidInput
@@ -145,9 +145,9 @@ class Ingestion:
         try:
             with self.feedback.writer(exclusive=True) as writer:  # concurrent ingests of the same records: duplicates
                 batch = _Batch(self, writer, report, skip_invalid, rejects, stored_images)
-                for chunk, prepared in _prepared_chunks(_chunks(enumerate(lines, start=1), CHUNK), versions, now,
-                                                        _worker_count(workers), self.image_check):
-                    batch.apply(prepared)
+                for chunk, encoded in _encoded_chunks(_chunks(enumerate(lines, start=1), CHUNK), versions, now,
+                                                      _worker_count(workers), self.image_check, writer.encoder):
+                    batch.apply(chunk, encoded)
                     if progress:
                         progress(len(chunk))
                 if report.errors and not skip_invalid:
@@ -195,6 +195,7 @@ class _Batch:
         self.seen: dict[str, tuple[int, str]] = {}  # prediction id -> (line, fingerprint)
         self.seen_feedback: set[tuple[str, str]] = set()
         self.versions: dict[str, str] = {}  # prediction id -> version id, for this chunk's new predictions
+        self.chunk: list[tuple[int, str]] = []  # the lines of the chunk being applied
 
     def reject(self, line: int, text: str, field_name: str, reason: str) -> None:
         self.report.rejected += 1
@@ -203,63 +204,67 @@ class _Batch:
         if self.rejects is not None:
             self.rejects(text)
 
-    def apply(self, prepared: list[Prepared]) -> None:
-        """Check one prepared chunk against what is stored (and against itself), then write what is new."""
+    def apply(self, chunk: list[tuple[int, str]], encoded: list[Prepared]) -> None:
+        """Check one encoded chunk against what is stored (and against itself), then write what is new."""
+        self.chunk = chunk
         self.seen.clear()
         self.seen_feedback.clear()
         self.versions.clear()
-        ids = list({entry[3] for entry in prepared if entry[0] != "error"})
+        ids = list({entry[3] for entry in encoded if entry[0] != "error"})
         known = self.writer.known(ids)
         known_feedback = self.writer.feedback_fingerprints([pid for pid in ids if pid in known])  # new ones have none
-        new_predictions: list[StoredPrediction] = []
-        new_feedback: list[StoredFeedback] = []
-        for entry in prepared:
+        rows: list[Any] = []
+        answers: list[Any] = []
+        for entry in encoded:
             if entry[0] == "error":
                 _, line, text, field_name, reason = entry
                 self.reject(line, text, field_name, reason)
             elif entry[0] == "prediction":
-                self.prediction(entry, known, new_predictions, new_feedback)
+                self.prediction(entry, known, rows, answers)
             else:
-                self.answer(entry, known, known_feedback, new_feedback)
-        self.writer.add(new_predictions, new_feedback)  # a batch with errors is rolled back as a whole at the end
+                self.answer(entry, known, known_feedback, answers)
+        self.writer.add_encoded(rows, answers)  # a batch with errors is rolled back as a whole at the end
 
-    def prediction(self, entry: Prepared, known: dict[str, Any], new_predictions: list[StoredPrediction],
-                   new_feedback: list[StoredFeedback]) -> None:
-        _, line, text, pid, prediction, answer, image = entry
+    def text(self, entry: Prepared) -> str:
+        """An entry's line as it came: entries from the parsing workers leave it in the chunk this process kept."""
+        return entry[2] if entry[2] is not None else self.chunk[entry[1] - self.chunk[0][0]][1]
+
+    def prediction(self, entry: Prepared, known: dict[str, Any], rows: list[Any], answers: list[Any]) -> None:
+        _, line, _, pid, fingerprint, version_id, answered, image, image_sha256, (row, own_answer) = entry
         earlier = known[pid].fingerprint if pid in known else self.seen[pid][1] if pid in self.seen else None
         if earlier is not None:
-            if earlier == prediction.fingerprint:
+            if earlier == fingerprint:
                 self.report.duplicates += 1
                 return
             where = f" (line {self.seen[pid][0]})" if pid in self.seen else ""
-            self.reject(line, text, "prediction_id", f"{pid!r} already exists{where} with different content")
+            self.reject(line, self.text(entry), "prediction_id", f"{pid!r} already exists{where} with different content")
             return
-        if image is not None and not self.ingestion.blobs.has(prediction.image_sha256 or ""):
+        if image is not None and not self.ingestion.blobs.has(image_sha256 or ""):
             self.ingestion.blobs.put(image)  # before the rows; removed again if the batch is not written
-            self.stored_images.append(prediction.image_sha256 or "")
-        self.seen[pid] = (line, prediction.fingerprint)
-        self.versions[pid] = prediction.version_id
-        new_predictions.append(prediction)
+            self.stored_images.append(image_sha256 or "")
+        self.seen[pid] = (line, fingerprint)
+        self.versions[pid] = version_id
+        rows.append(row)
         self.report.predictions += 1
-        self.report.predictions_by_version[prediction.version_id] += 1
-        if answer is not None:
-            self.seen_feedback.add((pid, answer.fingerprint))
-            new_feedback.append(answer)
+        self.report.predictions_by_version[version_id] += 1
+        if own_answer is not None:
+            self.seen_feedback.add((pid, answered))
+            answers.append(own_answer)
             self.report.feedback += 1
-            self.report.feedback_by_version[prediction.version_id] += 1
+            self.report.feedback_by_version[version_id] += 1
 
     def answer(self, entry: Prepared, known: dict[str, Any], known_feedback: set[tuple[str, str]],
-               new_feedback: list[StoredFeedback]) -> None:
-        _, line, text, pid, answer, _, _ = entry
+               answers: list[Any]) -> None:
+        _, line, _, pid, fingerprint, row = entry
         if pid not in known and pid not in self.seen:
-            self.reject(line, text, "prediction_id", f"feedback for unknown prediction {pid!r}")
+            self.reject(line, self.text(entry), "prediction_id", f"feedback for unknown prediction {pid!r}")
             return
-        key = (pid, answer.fingerprint)
+        key = (pid, fingerprint)
         if key in known_feedback or key in self.seen_feedback:
             self.report.duplicates += 1
             return
         self.seen_feedback.add(key)
-        new_feedback.append(answer)
+        answers.append(row)
         self.report.feedback += 1
         self.report.feedback_by_version[known[pid].version_id if pid in known else self.versions[pid]] += 1
 
@@ -337,6 +342,28 @@ def prepare(chunk: list[tuple[int, str]], versions: Versions, now: datetime,
     return prepared
 
 
+def prepare_encoded(chunk: list[tuple[int, str]], versions: Versions, now: datetime, image_check: ImageCheck,
+                    encoder: RowEncoder, keep_text: bool = True) -> list[Prepared]:
+    """`prepare`, with each accepted record turned into the store's rows by its encoder, as what the checks against
+    the store need: ("prediction", line, text, id, fingerprint, version id, own answer's fingerprint, image bytes,
+    image sha256, (row, own answer's row)) or ("feedback", line, text, id, fingerprint, row). Without `keep_text`
+    an accepted entry leaves its text out (None): a parsing worker sends back less, and the chunk has it."""
+    encoded: list[Prepared] = []
+    for entry in prepare(chunk, versions, now, image_check):
+        kind, line, text = entry[0], entry[1], entry[2] if keep_text else None
+        if kind == "prediction":
+            _, _, _, pid, prediction, answer, image = entry
+            encoded.append((kind, line, text, pid, prediction.fingerprint, prediction.version_id,
+                            answer.fingerprint if answer is not None else None, image, prediction.image_sha256,
+                            encoder.prediction(prediction, answer)))
+        elif kind == "feedback":
+            _, _, _, pid, answer, _, _ = entry
+            encoded.append((kind, line, text, pid, answer.fingerprint, encoder.feedback(answer)))
+        else:
+            encoded.append(entry)
+    return encoded
+
+
 def _invalid(line: int, text: str, error: ValidationError) -> Prepared:
     first = error.errors()[0]
     if first["type"] == "json_invalid":
@@ -390,24 +417,24 @@ def _worker_count(requested: int | None) -> int:
     return max(0, min(4, (os.cpu_count() or 1) - 1))
 
 
-def _prepared_chunks(
-    chunks: Iterator[list[tuple[int, str]]], versions: Versions, now: datetime, workers: int, image_check: ImageCheck
+def _encoded_chunks(
+    chunks: Iterator[list[tuple[int, str]]], versions: Versions, now: datetime, workers: int, image_check: ImageCheck,
+    encoder: RowEncoder,
 ) -> Iterator[tuple[list[tuple[int, str]], list[Prepared]]]:
-    """Each chunk with its prepared entries, in order. With workers, a few chunks are prepared ahead (bounded)."""
+    """Each chunk with its encoded entries, in order. With workers, a few chunks are prepared ahead (bounded)."""
     first = next(chunks, None)
     if first is None:
         return
     if workers == 0 or len(first) < CHUNK:
-        yield first, prepare(first, versions, now, image_check)
-        for chunk in chunks:
-            yield chunk, prepare(chunk, versions, now, image_check)
+        for chunk in itertools.chain([first], chunks):
+            yield chunk, prepare_encoded(chunk, versions, now, image_check, encoder)
         return
     context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_exit_with_parent,
                              initargs=(os.getpid(),)) as pool:
         pending: deque[tuple[list[tuple[int, str]], Future[list[Prepared]]]] = deque()
         for chunk in itertools.chain([first], chunks):
-            pending.append((chunk, pool.submit(prepare, chunk, versions, now, image_check)))
+            pending.append((chunk, pool.submit(prepare_encoded, chunk, versions, now, image_check, encoder, False)))
             if len(pending) > 2 * workers:
                 done, future = pending.popleft()
                 yield done, future.result()

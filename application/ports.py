@@ -29,14 +29,34 @@ class Clock(Protocol):
     def now(self) -> datetime: ...
 
 
+class RowEncoder(Protocol):
+    """Pure functions that turn validated records into a writer's rows. Ingestion runs them in its parsing workers,
+    so they read nothing but their arguments, and the encoder pickles (an instance of a module-level class)."""
+
+    def prediction(self, prediction: StoredPrediction, answer: StoredFeedback | None) -> tuple[Any, Any]:
+        """A new prediction's row, and its own answer's (or None)."""
+        ...
+
+    def feedback(self, answer: StoredFeedback) -> Any:
+        """A later answer's row, which also makes it its prediction's latest answer when it is."""
+        ...
+
+
 class FeedbackWriter(Protocol):
     """One atomic batch of writes: all of it is committed, or none of it."""
+
+    @property
+    def encoder(self) -> RowEncoder: ...
 
     def known(self, prediction_ids: Sequence[str]) -> dict[str, KnownPrediction]: ...
 
     def feedback_fingerprints(self, prediction_ids: Sequence[str]) -> set[tuple[str, str]]: ...
 
     def add(self, predictions: Sequence[StoredPrediction], feedback: Sequence[StoredFeedback]) -> None: ...
+
+    def add_encoded(self, predictions: Sequence[Any], answers: Sequence[Any]) -> None:
+        """Rows from `encoder`: new predictions' rows, then answers' rows in the order they came."""
+        ...
 
 
 class FeedbackStore(Protocol):

@@ -205,8 +205,20 @@ class InMemoryFeedbackStore:
         return {sha for sha in image_sha256s if sha in used}
 
 
+class RecordsAsRows:
+    """The in-memory store's rows are the records themselves; an answer says whether it came inline."""
+
+    def prediction(self, prediction: StoredPrediction, answer: StoredFeedback | None) -> tuple[Any, Any]:
+        return prediction, (answer, None) if answer is not None else None
+
+    def feedback(self, answer: StoredFeedback) -> Any:
+        return answer, True
+
+
 class InMemoryWriter:
     """One staged batch of the in-memory store."""
+
+    encoder = RecordsAsRows()
 
     def __init__(self, store: InMemoryFeedbackStore) -> None:
         self.store = store
@@ -228,6 +240,9 @@ class InMemoryWriter:
     def add(self, predictions: Sequence[StoredPrediction], feedback: Sequence[StoredFeedback]) -> None:
         self.predictions.extend(predictions)
         self.feedback.extend(feedback)
+
+    def add_encoded(self, predictions: Sequence[Any], answers: Sequence[Any]) -> None:
+        self.add(predictions, [answer for answer, _ in answers])
 
 
 def _candidate(prediction: StoredPrediction, answer: StoredFeedback) -> Candidate:

@@ -402,8 +402,22 @@ class SqlAlchemyFeedbackStore:
         return found
 
 
+class SqlRowEncoder:
+    """Rows in _PREDICTION_COLUMNS and _FEEDBACK_COLUMNS order, built where ingestion parses (its workers)."""
+
+    def prediction(self, prediction: StoredPrediction, answer: StoredFeedback | None) -> tuple[Any, Any]:
+        own = _feedback_row(answer) if answer is not None else None
+        return _prediction_row(prediction, own), (own, None) if own is not None else None
+
+    def feedback(self, answer: StoredFeedback) -> Any:
+        row = _feedback_row(answer)
+        return row, _latest_params(row)
+
+
 class _SqlWriter:
     """Writes of one transaction; the store commits or rolls it back as a whole."""
+
+    encoder = SqlRowEncoder()
 
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
@@ -458,6 +472,31 @@ class _SqlWriter:
             elif later:
                 self.connection.execute(_latest_update(), [dict(zip(_LATEST_PARAMS, values, strict=True))
                                                            for values in later])
+
+    def add_encoded(self, predictions: Sequence[Any], answers: Sequence[Any]) -> None:
+        """Rows from SqlRowEncoder: each prediction's row holds its own answer as its latest; every answer gets its
+        feedback row, and a later one (it carries the update's parameters) becomes the latest if it is (on equal
+        times the later answer wins)."""
+        sqlite = self.connection.dialect.name == "sqlite"
+        if predictions:
+            if sqlite:
+                self.connection.exec_driver_sql(_SQLITE_INSERT_PREDICTIONS, predictions)
+            else:
+                self._copy("predictions", _PREDICTION_COLUMNS, predictions)
+            self._count_hours(predictions)
+        if not answers:
+            return
+        rows = [row for row, _ in answers]
+        later = [latest for _, latest in answers if latest is not None]
+        if sqlite:
+            self.connection.exec_driver_sql(_SQLITE_INSERT_FEEDBACK, rows)
+            if later:
+                self.connection.exec_driver_sql(_SQLITE_UPDATE_LATEST, later)
+            return
+        self._copy("feedback", _FEEDBACK_COLUMNS, rows)
+        if later:
+            self.connection.execute(_latest_update(), [dict(zip(_LATEST_PARAMS, values, strict=True))
+                                                       for values in later])
 
     def _copy(self, table: str, columns: tuple[str, ...], rows: Sequence[tuple[Any, ...]]) -> None:
         """PostgreSQL's bulk path: COPY ... FROM STDIN through psycopg, in this transaction (benchmarks/ingest_bench.py
