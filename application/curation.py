@@ -99,14 +99,15 @@ class Curator:
 
     @staticmethod
     def _unlabelled(checked: list[Candidate], selected: set[str]) -> list[dict[str, str]]:
-        """Consented images that curation could not label: they show how a segment's images look now, for the
-        training's drift matching (only consented ones, as for every dataset item; at most UNLABELLED_MAX per
-        image type, the most recent first)."""
+        """Consented images of dissatisfied users that curation could not label (a 0 without a usable label): they
+        show how a segment's images look now that users complain, for the training's drift matching. Satisfied
+        users' images are left out: most were taken before the drift. Only consented ones, as for every dataset
+        item; at most UNLABELLED_MAX per image type, the most recent first."""
         per_type: Counter[str] = Counter()
         kept = []
         for candidate in sorted(checked, key=lambda c: (c.feedback_at, c.item), reverse=True):
-            if candidate.consent and candidate.image_ok and candidate.item not in selected and candidate.image_sha256 \
-                    and per_type[candidate.image_type] < UNLABELLED_MAX:
+            if candidate.consent and candidate.feedback == 0 and candidate.image_ok and candidate.item not in selected \
+                    and candidate.image_sha256 and per_type[candidate.image_type] < UNLABELLED_MAX:
                 per_type[candidate.image_type] += 1
                 kept.append({"item": candidate.item, "image_sha256": candidate.image_sha256,
                              "image_type": candidate.image_type})
