@@ -51,7 +51,7 @@ class TorchTrainer:
         config = request.config
         curated_train = self.loader.split(request.dataset_id, "train", spec, classes) if request.dataset_id else None
         validation = self.loader.split(request.dataset_id, "validation", spec, classes) if request.dataset_id else None
-        original = None
+        original = original_validation = None
         if request.original_dataset_id:
             original = self.loader.split(request.original_dataset_id, "train", spec, classes)
             original_validation = self.loader.split(request.original_dataset_id, "validation", spec, classes)
@@ -74,10 +74,20 @@ class TorchTrainer:
             unlabelled = self.loader.unlabelled(request.dataset_id, spec) if request.dataset_id else {}
             estimates = self.drift_estimates(curated_train, unlabelled, original, spec, seed=request.seed)
             choices["drift_estimates"] = [estimate.record() for estimate in estimates]
-            for estimate in (e for e in estimates if e.is_drift):
+            drifted = [e for e in estimates if e.is_drift]
+            for estimate in drifted:
                 pixels = drift_like(to_unit(rehearsal.x, spec), estimate, generator)
                 matched.append(TensorSplit(from_unit(pixels, spec), rehearsal.y.clone(),
                                            [estimate.segment] * len(rehearsal)))
+            # The segment's own validation items are often a handful: drift-matched copies of the original
+            # validation set stand beside them, as their own type, so the balanced loss sees the drift steadily.
+            for estimate in drifted if original_validation is not None and len(original_validation) else []:
+                pixels = drift_like(to_unit(original_validation.x, spec), estimate, generator)
+                validation = TensorSplit.concat(validation, TensorSplit(
+                    from_unit(pixels, spec), original_validation.y.clone(),
+                    [f"{estimate.segment} (drift-matched)"] * len(original_validation)))
+            choices["drift_matched_validation_items"] = len(drifted) * (
+                len(original_validation) if original_validation is not None else 0)
         choices["drift_matched_items"] = sum(len(part) for part in matched)
         if request.strategy == "full":
             parts = [p for p in (original, curated_train, *matched) if p is not None]

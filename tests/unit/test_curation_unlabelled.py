@@ -34,3 +34,21 @@ def test_at_most_the_most_recent_per_image_type(monkeypatch) -> None:
     monkeypatch.setattr("application.curation.UNLABELLED_MAX", 2)
     candidates = [candidate(f"i{n}", feedback_at=AT + timedelta(hours=n)) for n in range(4)]
     assert [entry["item"] for entry in Curator._unlabelled(candidates, set())] == ["i2", "i3"]
+
+
+def test_forget_removes_a_users_unlabelled_images_from_a_dataset_not_yet_used() -> None:
+    from application.curation import manifest_bytes
+    from application.erasure import Forget
+    from domain.rules.curation import item_reference
+    from tests.fakes import InMemoryBlobStore
+
+    blobs = InMemoryBlobStore()
+    mine, theirs = item_reference("p-mine"), item_reference("p-theirs")
+    manifest = {"classes": ["0", "1"], "items": [],
+                "unlabelled": [{"item": mine, "image_sha256": "a", "image_type": "phone"},
+                               {"item": theirs, "image_sha256": "b", "image_type": "phone"}]}
+    dataset_id = blobs.put(manifest_bytes(manifest))
+    forget = Forget(ledger=None, feedback=None, blobs=blobs, clock=None)  # type: ignore[arg-type]
+    amended = forget._without(dataset_id, {"p-mine"})
+    assert amended is not None and amended["unlabelled"] == [manifest["unlabelled"][1]]
+    assert forget._without(dataset_id, {"p-nobody"}) is None
