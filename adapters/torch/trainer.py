@@ -80,12 +80,13 @@ class TorchTrainer:
                 matched.append(TensorSplit(from_unit(pixels, spec), rehearsal.y.clone(),
                                            [estimate.segment] * len(rehearsal)))
             # The segment's own validation items are often a handful: drift-matched copies of the original
-            # validation set stand beside them, as their own type, so the balanced loss sees the drift steadily.
+            # validation set join them (the same type, so the drift weighs as much as the clean images, not
+            # twice as much), and the balanced loss sees the drift steadily.
             for estimate in drifted if original_validation is not None and len(original_validation) else []:
                 pixels = drift_like(to_unit(original_validation.x, spec), estimate, generator)
                 validation = TensorSplit.concat(validation, TensorSplit(
                     from_unit(pixels, spec), original_validation.y.clone(),
-                    [f"{estimate.segment} (drift-matched)"] * len(original_validation)))
+                    [estimate.segment] * len(original_validation)))
             choices["drift_matched_validation_items"] = len(drifted) * (
                 len(original_validation) if original_validation is not None else 0)
         choices["drift_matched_items"] = sum(len(part) for part in matched)
