@@ -510,7 +510,8 @@ def training_config(t: TrainingSettings, strategy: str) -> dict[str, Any]:
     """Rule 4.5's hyper-parameters for a strategy, from the settings: what TrainingStarted records."""
     common = {"patience": t.patience, "batch_size": t.batch_size, "world_size": t.world_size,
               "drift_matching": t.drift_matching, "balanced_validation": t.balanced_validation,
-              "rehearsal_max": t.rehearsal_max, "rehearsal_ratio": t.rehearsal_ratio}
+              "rehearsal_max": t.rehearsal_max, "rehearsal_ratio": t.rehearsal_ratio,
+              "rehearsal_min": t.rehearsal_min}
     if strategy == "full":
         return {"learning_rate": t.full_learning_rate, "max_epochs": t.full_max_epochs, **common}
     rates = list(dict.fromkeys([t.fine_tune_learning_rate, *t.fine_tune_learning_rate_candidates]))

@@ -37,6 +37,7 @@ class TrainingSettings(BaseModel):
     patience: PositiveInt = 3
     rehearsal_max: int = Field(5000, ge=0)
     rehearsal_ratio: PositiveInt = 4  # fine-tuning replays this many original items per curated one
+    rehearsal_min: int = Field(500, ge=0)  # ... and at least this many (up to the original set's size)
     batch_size: PositiveInt = 64
     # rule 4.5, drift-aware: copies of original images made to look like each drifted segment join the training set
     drift_matching: bool = True

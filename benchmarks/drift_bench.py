@@ -160,7 +160,7 @@ def run_seed(seed: int, budgets: list[int], original_size: int, root: Path) -> l
                                   scenario.segment, unlabelled=scenario.pool[budget:budget + 500])
             fine_config = {**training_config(settings.training, "fine_tune"), "world_size": 1}
             plain = {**fine_config, "drift_matching": False, "balanced_validation": False, "learning_rates": None,
-                     "small_set_items": 0}
+                     "small_set_items": 0, "rehearsal_min": 0}
             trained = {
                 "plain FT": bench.train("plain FT", TrainingRequest("fine_tune", parent, curated_id, plain, seed,
                                                                     original)),

@@ -12,7 +12,7 @@ Feature: Training of the candidate
       When the campaign is advanced
       Then v2 was trained with the fine_tune strategy from the weights of v1 on the campaign's dataset and v1's original training set
       And the training of v2 kept the better of the learning rates 0.0001 and 0.001, for at most 20 epochs or 40 under 1000 curated items, with a patience of 3 and seed 0
-      And the rehearsal sample of v2 is at most 4 times as large as its curated training split, and at most 5000 items
+      And the rehearsal sample of v2 is at most 4 times as large as its curated training split or 500 items, whichever is more, and at most 5000 items
       And the weights of v2 are stored by sha256 and load as the architecture and classes of v1
       And v2 records the epoch it kept
 

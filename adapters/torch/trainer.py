@@ -64,8 +64,9 @@ class TorchTrainer:
             raise ValueError("fine-tuning needs a curated dataset")
         rehearsal = None
         if original is not None and curated:
-            size = min(curated * int(config.get("rehearsal_ratio", 1)), int(config.get("rehearsal_max", 5000)),
-                       len(original))
+            # a handful of curated items still gets rehearsal_min original ones: fewer let the model forget
+            size = min(max(curated * int(config.get("rehearsal_ratio", 1)), int(config.get("rehearsal_min", 0))),
+                       int(config.get("rehearsal_max", 5000)), len(original))
             chosen = torch.randperm(len(original), generator=generator)[:size].tolist()
             rehearsal = original.subset(sorted(chosen)) if size else None
         matched: list[TensorSplit] = []

@@ -69,15 +69,16 @@ def fine_tuning_config(harness: Harness, candidate: str, first: float, second: f
 
 
 @then(parsers.parse("the rehearsal sample of {candidate} is at most {ratio:d} times as large as its curated training "
-                    "split, and at most {limit:d} items"))
-def rehearsal(harness: Harness, candidate: str, ratio: int, limit: int) -> None:
+                    "split or {least:d} items, whichever is more, and at most {limit:d} items"))
+def rehearsal(harness: Harness, candidate: str, ratio: int, least: int, limit: int) -> None:
     version = harness.app.ledger.version(candidate)
     request, metrics, chosen = request_for(harness, candidate), version.training_metrics, version.training_config
     assert (request.config["rehearsal_ratio"], request.config["rehearsal_max"]) == (ratio, limit)
+    assert request.config["rehearsal_min"] == least
     if "curated_train_items" in metrics:  # the fake trainer trains on nothing and reports no sizes
         curated, matched = metrics["curated_train_items"], chosen["drift_matched_items"]
         rehearsed = metrics["train_items"] - curated - matched
-        assert chosen["rehearsal_items"] == rehearsed and 0 < rehearsed <= min(ratio * curated, limit)
+        assert chosen["rehearsal_items"] == rehearsed and 0 < rehearsed <= min(max(ratio * curated, least), limit)
         # besides, one drift-matched copy of each rehearsal item per image type found drifted
         drifted = [e for e in chosen.get("drift_estimates", []) if e["is_drift"]]
         assert matched == rehearsed * len(drifted)
