@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,17 +27,20 @@ def canonical(value: Any) -> Any:
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """One `retrain demo --seed 0`, and its history as it stood when the demo ended."""
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
+    """One `retrain demo --seed 0`, its history as it stood when the demo ended, and the version it promoted."""
     home = tmp_path_factory.mktemp("demo") / "demo-home"
     result = run(home, "demo", "--seed", "0")
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    assert "The loop closed: v2 is in production" in result.stdout
+    closed = re.search(r"The loop closed: (v\d+) is in production; against v1 it gains ([+-][\d.]+) points on "
+                       r"drifted images and ([+-][\d.]+) on clean ones", result.stdout)
+    assert closed, result.stdout[-2000:]
+    assert float(closed.group(2)) >= 20 and float(closed.group(3)) >= -1  # SPEC 10's demo row
     assert "Traceback" not in result.stderr
-    return home, run(home, "history", "--json").stdout
+    return home, run(home, "history", "--json").stdout, closed.group(1)
 
 
-def test_the_same_seed_gives_the_same_history(demo: tuple[Path, str], tmp_path: Path) -> None:
+def test_the_same_seed_gives_the_same_history(demo: tuple[Path, str, str], tmp_path: Path) -> None:
     again = tmp_path / "again"
     assert run(again, "demo", "--seed", "0").returncode == 0
     first, second = (json.loads(text) for text in (demo[1], run(again, "history", "--json").stdout))
@@ -45,25 +49,25 @@ def test_the_same_seed_gives_the_same_history(demo: tuple[Path, str], tmp_path: 
         assert canonical(one) == canonical(other), (one["position"], one["event"])
 
 
-def test_the_demo_closes_the_loop_and_leaves_an_inspectable_home(demo: tuple[Path, str]) -> None:
-    home = demo[0]
+def test_the_demo_closes_the_loop_and_leaves_an_inspectable_home(demo: tuple[Path, str, str]) -> None:
+    home, _, promoted = demo
     events = json.loads(run(home, "history", "--json").stdout)
     names = [e["event"] for e in events]
     for expected in ("ThresholdBreached", "Opened", "DatasetCurated", "ReviewCompleted", "StrategyChosen",
                      "CandidateTrained", "CandidateValidated", "TrafficShifted", "Promoted", "Superseded"):
         assert expected in names, expected
     models = {m["label"]: m["state"] for m in json.loads(run(home, "models", "--json").stdout)}
-    assert models["v1"] == "superseded" and models["v2"] == "production"
+    assert models["v1"] == "superseded" and models[promoted] == "production"
 
-    # As of a moment in v2's 10% phase, the state as it was known then.
-    shifts = [e for e in events if e["event"] == "TrafficShifted" and e["version"] == "v2"]
+    # As of a moment in the promoted version's 10% phase, the state as it was known then.
+    shifts = [e for e in events if e["event"] == "TrafficShifted" and e["version"] == promoted]
     ten = next(i for i, e in enumerate(shifts) if e["details"]["to_percent"] == 10)
     start, end = (datetime.fromisoformat(shifts[i]["time"]) for i in (ten, ten + 1))
     moment = (start + (end - start) / 2).isoformat()
     then = {m["label"]: m["state"] for m in json.loads(run(home, "models", "--as-of", moment, "--json").stdout)}
-    assert (then["v1"], then["v2"]) == ("production", "canary")
+    assert (then["v1"], then[promoted]) == ("production", "canary")
     status = json.loads(run(home, "rollout", "status", "--as-of", moment, "--json").stdout)
-    assert (status["candidate"], status["stable"], status["percent"]) == ("v2", "v1", 10)
+    assert (status["candidate"], status["stable"], status["percent"]) == (promoted, "v1", 10)
     before_anything = datetime.fromisoformat(events[0]["time"]) - timedelta(days=1)
     assert json.loads(run(home, "campaigns", "--as-of", before_anything.isoformat(), "--json").stdout) == []
 
