@@ -37,6 +37,7 @@ import torch
 from torchvision.transforms import v2
 
 from adapters.blobs.filesystem import FilesystemBlobStore
+from adapters.logs import configure_logging
 from adapters.torch.datasets import DatasetLoader, digits_images, store_dataset
 from adapters.torch.fitting import accuracy
 from adapters.torch.models import SMALL_CNN, input_spec_for, load_model
@@ -239,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budgets", type=int, nargs="+", default=[100, 300, 1000])
     parser.add_argument("--original", type=int, default=5000, help="MNIST training images behind v1 (70 %% train)")
     arguments = parser.parse_args(argv)
+    configure_logging()  # warnings and errors only, on stderr (epoch lines too): stdout holds the figures
     if max(arguments.budgets) > 1200:
         parser.error("a budget is at most 1200 labels (the digits scenario's pool)")
     torch.set_num_threads(min(2, torch.get_num_threads()))

@@ -20,6 +20,7 @@ import torch
 from PIL import Image
 
 from adapters.blobs.filesystem import FilesystemBlobStore
+from adapters.logs import configure_logging
 from adapters.torch.datasets import DatasetLoader, digits_images, digits_manifest, store_dataset
 from adapters.torch.drift import phone_camera_drift, png_bytes
 from adapters.torch.fitting import accuracy
@@ -122,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--curated", type=int, default=400, help="drifted digits sent by users (80%% train)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     arguments = parser.parse_args(argv)
+    configure_logging()  # warnings and errors only, on stderr (epoch lines too): stdout holds the figures
     torch.set_num_threads(min(2, torch.get_num_threads()))
     runs = []
     for seed in arguments.seeds:
