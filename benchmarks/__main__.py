@@ -22,6 +22,9 @@ BENCHMARKS = (
     ("history_bench", "reads of a large event store", ["--events", "100000"]),
     ("serve_bench", "POST /v1/predict", ["--seconds", "2"]),
     ("finetune_bench", "what fine-tuning buys, and its time", ["--seeds", "0"]),
+    ("drift_bench", "what the loop buys on real data (MNIST)", ["--seeds", "0", "--budgets", "300", "--original",
+                                                                "2000"]),
+    ("init_bench", "retrain init on MNIST PNGs", ["--images", "1000"]),
 )
 VERDICTS = ("NOT met", "met", "MISS", "PASS")
 LOGS = Path(".bench-logs")

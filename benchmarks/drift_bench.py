@@ -201,7 +201,7 @@ def table(rows: list[dict[str, Any]], seeds: list[int]) -> bool:
     print(f"\nmean over seeds {seeds}; drifted accuracy, share of the v1 -> oracle gap closed, change on clean images "
           "(points), seconds; baseline: plain FT (fine-tuning before issue 11)")
     header = (f"{'scenario':<14}{'labels':>7}{'v1':>7}{'oracle':>8}  " + "".join(
-        f"{name + ' acc/gap/clean/s':>28}" for name in ("plain FT", "fine-tune", "full")) + f"{'choice':>11}"
+        f"{name + ' acc/gap/clean/s':>28}" for name in ("plain FT", "fine-tune", "full")) + f"{'choice':>16}"
         f"{'choice gap':>11}{'clean':>7}  verdict")
     print(header)
     ok = True
@@ -230,7 +230,7 @@ def table(rows: list[dict[str, Any]], seeds: list[int]) -> bool:
                 verdict = "PASS" if passed else "MISS"
             print(f"{scenario:<14}{budget:>7}{mean([r['scores']['v1'][1] for r in group]):>7.3f}"
                   f"{mean([r['scores']['oracle'][1] for r in group]):>8.3f}  " + "".join(f"{c:>28}" for c in cells)
-                  + f"{choices:>11}{choice_gap:>11.0%}{choice_clean:>+7.1f}  {verdict}")
+                  + f"{choices:>16}{choice_gap:>11.0%}{choice_clean:>+7.1f}  {verdict}")
     return ok
 
 
