@@ -20,6 +20,7 @@ import json
 import shutil
 import sqlite3
 import statistics
+import sys
 import tempfile
 import time
 from datetime import timedelta
@@ -101,7 +102,8 @@ def store(count: int, fresh: bool) -> Path:
     container.close()
     fill(home / "feedback.db", version_id, count)
     (home / "complete").write_text(json.dumps({"predictions": count, "megabytes": size_mb(home)}))
-    print(f"built a store of {count:,} predictions under {home} in {time.perf_counter() - started:.0f} s", flush=True)
+    print(f"built a store of {count:,} predictions under {home} in {time.perf_counter() - started:.0f} s",
+          file=sys.stderr, flush=True)
     return home
 
 

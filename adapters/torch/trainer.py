@@ -83,13 +83,13 @@ class TorchTrainer:
             # The segment's own validation items are often a handful: drift-matched copies of the original
             # validation set join them (the same type, so the drift weighs as much as the clean images, not
             # twice as much), and the balanced loss sees the drift steadily.
-            for estimate in drifted if original_validation is not None and len(original_validation) else []:
-                pixels = drift_like(to_unit(original_validation.x, spec), estimate, generator)
-                validation = TensorSplit.concat(validation, TensorSplit(
-                    from_unit(pixels, spec), original_validation.y.clone(),
-                    [estimate.segment] * len(original_validation)))
-            choices["drift_matched_validation_items"] = len(drifted) * (
-                len(original_validation) if original_validation is not None else 0)
+            if original_validation is not None and len(original_validation):
+                pixels = to_unit(original_validation.x, spec)
+                copies = [TensorSplit(from_unit(drift_like(pixels, estimate, generator), spec),
+                                      original_validation.y.clone(), [estimate.segment] * len(original_validation))
+                          for estimate in drifted]
+                validation = TensorSplit.concat(validation, *copies)
+                choices["drift_matched_validation_items"] = sum(len(copy) for copy in copies)
         choices["drift_matched_items"] = sum(len(part) for part in matched)
         if request.strategy == "full":
             parts = [p for p in (original, curated_train, *matched) if p is not None]
