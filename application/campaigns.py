@@ -513,11 +513,12 @@ def training_config(t: TrainingSettings, strategy: str) -> dict[str, Any]:
               "rehearsal_max": t.rehearsal_max, "rehearsal_ratio": t.rehearsal_ratio,
               "rehearsal_min": t.rehearsal_min}
     if strategy == "full":
-        return {"learning_rate": t.full_learning_rate, "max_epochs": t.full_max_epochs, **common}
+        return {"learning_rate": t.full_learning_rate, "max_epochs": t.full_max_epochs,
+                "plateau_factor": t.full_plateau_factor, **common}
     rates = list(dict.fromkeys([t.fine_tune_learning_rate, *t.fine_tune_learning_rate_candidates]))
     return {"learning_rate": t.fine_tune_learning_rate, "learning_rates": rates, "max_epochs": t.fine_tune_max_epochs,
             "small_set_items": t.fine_tune_small_set_items, "small_set_max_epochs": t.fine_tune_small_set_max_epochs,
-            **common}
+            "plateau_factor": t.fine_tune_plateau_factor, **common}
 
 
 def _one_line(error: BaseException) -> str:

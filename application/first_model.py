@@ -45,6 +45,7 @@ class FirstModel:
             "learning_rate": self.training.full_learning_rate,
             "max_epochs": epochs or self.training.full_max_epochs,
             "patience": self.training.patience,
+            "plateau_factor": self.training.full_plateau_factor,
             "batch_size": self.training.batch_size,
             "world_size": self.training.world_size,
             "original_dataset_id": dataset.dataset_id,

@@ -16,7 +16,7 @@ Feature: Training of the candidate
       And the weights of v2 are stored by sha256 and load as the architecture and classes of v1
       And v2 records the epoch it kept
 
-  Rule: Full retraining starts afresh at a learning rate of 1e-3, for at most 50 epochs
+  Rule: Full retraining starts afresh at a learning rate of 1e-3, halved after each epoch that does not lower the validation loss, for at most 50 epochs
 
     Scenario: An operator forces full retraining
       Given v1 is in production
@@ -26,6 +26,6 @@ Feature: Training of the candidate
       And the operator "olivia" has forced full retraining
       When the campaign is advanced
       Then v2 was trained with the full strategy from the weights of v1 on the campaign's dataset and v1's original training set
-      And the training of v2 used a learning rate of 0.001, at most 50 epochs, a patience of 3 and seed 0
+      And the training of v2 used a learning rate of 0.001, multiplied by 0.5 after each epoch that does not lower the validation loss, at most 50 epochs, a patience of 3 and seed 0
       And the weights of v2 are stored by sha256 and load as the architecture and classes of v1
       And v2 records the epoch it kept

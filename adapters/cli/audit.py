@@ -105,7 +105,8 @@ def describe_event(event: dict[str, Any]) -> str | None:
         return f"dataset re-written ({d['reason']}): {d['removed']} item(s) removed, {d['included']} left"
     if name == "TrainingStarted":
         c = d["config"]
-        return (f"training attempt {d['attempt']} ({d['strategy']}): learning rate {c.get('learning_rate')}, at most "
+        plateau = f" (x{c['plateau_factor']:g} after an epoch without progress)" if c.get("plateau_factor") else ""
+        return (f"training attempt {d['attempt']} ({d['strategy']}): learning rate {c.get('learning_rate')}{plateau}, at most "
                 f"{c.get('max_epochs')} epochs, patience {c.get('patience')}, batch {c.get('batch_size')}, seed "
                 f"{d['seed']}")
     if name == "StrategyChosen":

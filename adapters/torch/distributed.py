@@ -39,7 +39,7 @@ from torch.utils.data.distributed import DistributedSampler
 
 from adapters.logs import configure_logging, progress_log
 from adapters.torch.datasets import TensorSplit
-from adapters.torch.fitting import FitResult, fit, progress, seed_everything
+from adapters.torch.fitting import FitResult, fit, fit_options, progress, seed_everything
 from adapters.torch.models import build_model, state_dict_bytes
 
 log = structlog.get_logger()
@@ -167,13 +167,12 @@ def worker(job_path: Path | None, out: Path | None) -> None:
         sampler = DistributedSampler(range(len(train)), num_replicas=world_size, rank=rank, shuffle=True,
                                      seed=int(job["seed"]))
         result = fit(
-            model, train, validation, learning_rate=float(config["learning_rate"]),
-            max_epochs=int(config["max_epochs"]), patience=int(config["patience"]),
+            model, train, validation,
             # the global batch stays `batch_size`: each of the N workers takes its share of it
             batch_size=max(1, int(config.get("batch_size", 64)) // world_size), generator=generator, device=device,
             label=f"{job['label']} rank {rank}/{world_size}",
             parallel=lambda m: DistributedDataParallel(m, device_ids=[local_rank] if cuda else None),
-            sampler=sampler, balanced=bool(config.get("balanced_validation", False)),
+            sampler=sampler, **fit_options(config),
         )
         weights = state_dict_bytes(result.model)
         report = json.dumps({

@@ -79,6 +79,7 @@ def fit(
     model: nn.Module, train: TensorSplit, validation: TensorSplit, *, learning_rate: float, max_epochs: int,
     patience: int, batch_size: int, generator: torch.Generator, device: torch.device, label: str,
     parallel: Callable[[nn.Module], nn.Module] | None = None, sampler: Any = None, balanced: bool = False,
+    plateau_factor: float | None = None,
 ) -> FitResult:
     """Adam on shuffled mini-batches; stop after `patience` epochs without a lower validation loss; keep the best.
 
@@ -87,12 +88,17 @@ def fit(
 
     Data-parallel workers pass `parallel` (wraps the model in DistributedDataParallel) and `sampler` (this
     process's share of each epoch); every worker scores the whole validation set, so all stop at the same epoch.
-    `balanced` stops on the validation loss balanced per image type (see `score`).
+    `balanced` stops on the validation loss balanced per image type (see `score`). `plateau_factor` multiplies the
+    learning rate after each epoch that did not lower the validation loss (torch's ReduceLROnPlateau, patience 0),
+    so the epochs that patience still allows take smaller steps instead of repeating the one that failed.
     """
     started = time.perf_counter()
     model.to(device)
     network = parallel(model) if parallel is not None else model
     optimizer = torch.optim.Adam(network.parameters(), lr=learning_rate)
+    scheduler = (torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=plateau_factor, patience=0,
+                                                              threshold=0)
+                 if plateau_factor else None)
     loss_fn = nn.CrossEntropyLoss()
     best_state, best_accuracy, best_epoch, stale, epoch = copy.deepcopy(model.state_dict()), -1.0, 0, 0, 0
     best_loss = float("inf")
@@ -111,10 +117,13 @@ def fit(
                 optimizer.step()
                 total_loss, seen = total_loss + float(loss.detach()) * len(batch), seen + len(batch)
             validation_accuracy, validation_loss = score(model, validation, device, balanced=balanced)
-            lines.info("epoch", model=label, epoch=epoch, of=max_epochs, loss=round(total_loss / max(seen, 1), 4),
+            lines.info("epoch", model=label, epoch=epoch, of=max_epochs, learning_rate=optimizer.param_groups[0]["lr"],
+                       loss=round(total_loss / max(seen, 1), 4),
                        validation_loss=round(validation_loss, 4), validation_accuracy=round(validation_accuracy, 4),
                        seconds=round(time.perf_counter() - epoch_started, 2))
             advance(epoch, validation_accuracy)
+            if scheduler is not None:
+                scheduler.step(validation_loss)
             if validation_loss < best_loss:
                 best_state, best_accuracy, best_epoch, stale = (
                     copy.deepcopy(model.state_dict()), validation_accuracy, epoch, 0)
@@ -130,6 +139,14 @@ def fit(
                              "may do better")
     model.load_state_dict(best_state)
     return FitResult(model.eval(), best_epoch, epoch, best_accuracy, time.perf_counter() - started, best_loss)
+
+
+def fit_options(config: dict[str, Any]) -> dict[str, Any]:
+    """The keyword arguments of `fit` that a training config sets (what the candidate's events record)."""
+    factor = config.get("plateau_factor")
+    return {"learning_rate": float(config["learning_rate"]), "max_epochs": int(config["max_epochs"]),
+            "patience": int(config["patience"]), "balanced": bool(config.get("balanced_validation", True)),
+            "plateau_factor": float(factor) if factor else None}
 
 
 def _epoch_order(size: int, epoch: int, generator: torch.Generator, sampler: Any) -> torch.Tensor:

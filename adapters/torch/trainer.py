@@ -12,7 +12,7 @@ from torch import nn
 from adapters.torch.datasets import DatasetLoader, TensorSplit, from_unit, to_unit
 from adapters.torch.distributed import Cluster
 from adapters.torch.drift_matching import MIN_IMAGES, DriftEstimate, drift_like, estimate_drift
-from adapters.torch.fitting import FitResult, accuracy, fit, pick_device, seed_everything
+from adapters.torch.fitting import FitResult, accuracy, fit, fit_options, pick_device, seed_everything
 from adapters.torch.models import build_model, load_model, state_dict_bytes
 from application.ports import BlobStore, TrainedModel, TrainingRequest
 
@@ -130,12 +130,8 @@ class TorchTrainer:
                                      cluster=self.cluster)
             result.model.to(self.device)
             return result
-        return fit(
-            model, train, validation, learning_rate=float(config["learning_rate"]),
-            max_epochs=int(config["max_epochs"]), patience=int(config["patience"]),
-            batch_size=int(config.get("batch_size", 64)), generator=generator, device=self.device, label=label,
-            balanced=bool(config.get("balanced_validation", True)),
-        )
+        return fit(model, train, validation, batch_size=int(config.get("batch_size", 64)), generator=generator,
+                   device=self.device, label=label, **fit_options(config))
 
     def train(self, request: TrainingRequest) -> TrainedModel:
         """Each learning rate of `learning_rates` (else `learning_rate`) tried from the same start and seed; the one

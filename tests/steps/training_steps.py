@@ -40,12 +40,15 @@ def trained_from(harness: Harness, campaign: RetrainCampaign, candidate: str, st
     assert request.original_dataset_id == harness.app.campaigns.original_dataset_id(harness.app.ledger.version(root))
 
 
-@then(parsers.parse("the training of {candidate} used a learning rate of {rate:g}, at most {epochs:d} epochs, "
-                    "a patience of {patience:d} and seed {seed:d}"))
-def training_config(harness: Harness, candidate: str, rate: float, epochs: int, patience: int, seed: int) -> None:
+@then(parsers.parse("the training of {candidate} used a learning rate of {rate:g}, multiplied by {factor:g} after "
+                    "each epoch that does not lower the validation loss, at most {epochs:d} epochs, a patience of "
+                    "{patience:d} and seed {seed:d}"))
+def training_config(harness: Harness, candidate: str, rate: float, factor: float, epochs: int, patience: int,
+                    seed: int) -> None:
     version, request = harness.app.ledger.version(candidate), request_for(harness, candidate)
     for config in (version.training_config, request.config):
-        assert (config["learning_rate"], config["max_epochs"], config["patience"]) == (rate, epochs, patience)
+        assert (config["learning_rate"], config["plateau_factor"], config["max_epochs"], config["patience"]) == (
+            rate, factor, epochs, patience)
     assert version.seed == request.seed == seed
 
 
