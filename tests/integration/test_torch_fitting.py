@@ -35,9 +35,9 @@ def test_the_learning_rate_is_halved_after_each_epoch_that_did_not_lower_the_val
         capsys: pytest.CaptureFixture[str]) -> None:
     epochs = epochs_of(capsys, 0.5)
     assert len(epochs) == 8 and epochs[0]["learning_rate"] == 0.02
-    best, halved, kept = epochs[0]["validation_loss"], 0, 0
+    best, halved, kept = float("inf"), 0, 0
     for before, after in zip(epochs, epochs[1:], strict=False):
-        improved = before["validation_loss"] < best or before is epochs[0]
+        improved = before["validation_loss"] < best
         best = min(best, before["validation_loss"])
         expected = before["learning_rate"] * (1 if improved else 0.5)
         assert after["learning_rate"] == pytest.approx(expected), (before, after)
