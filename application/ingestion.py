@@ -210,11 +210,11 @@ class _Batch:
         self.seen.clear()
         self.seen_feedback.clear()
         self.versions.clear()
+        if self.all_new_predictions(encoded):
+            return
         ids = list({entry[3] for entry in encoded if entry[0] != "error"})
         known = self.writer.known(ids)
         known_feedback = self.writer.feedback_fingerprints([pid for pid in ids if pid in known])  # new ones have none
-        if not known and self.all_new_predictions(encoded, len(ids)):
-            return
         rows: list[Any] = []
         answers: list[Any] = []
         for entry in encoded:
@@ -227,13 +227,17 @@ class _Batch:
                 self.answer(entry, known, known_feedback, answers)
         self.writer.add_encoded(rows, answers)  # a batch with errors is rolled back as a whole at the end
 
-    def all_new_predictions(self, encoded: list[Prepared], distinct_ids: int) -> bool:
-        """The common chunk of a bulk import, written at once: only predictions, none stored, none twice, no image
-        (the loop below would find nothing to refuse, count or store beside the rows). False for any other."""
-        if distinct_ids != len(encoded) or any(entry[0] != "prediction" or entry[7] is not None for entry in encoded):
+    def all_new_predictions(self, encoded: list[Prepared]) -> bool:
+        """The common chunk of a bulk import, written at once: only predictions, none twice, no image, none stored
+        (the loop below would find nothing to refuse, count or store beside the rows). The store's unique key checks
+        the last as it writes, with no lookup first. False, with nothing written, for any other chunk."""
+        if any(entry[0] != "prediction" or entry[7] is not None for entry in encoded):
+            return False
+        if len({entry[3] for entry in encoded}) != len(encoded):
             return False
         answered = [entry for entry in encoded if entry[9][1] is not None]
-        self.writer.add_encoded([entry[9][0] for entry in encoded], [entry[9][1] for entry in answered])
+        if not self.writer.add_if_new([entry[9][0] for entry in encoded], [entry[9][1] for entry in answered]):
+            return False
         self.report.predictions += len(encoded)
         self.report.predictions_by_version.update(entry[5] for entry in encoded)
         self.report.feedback += len(answered)

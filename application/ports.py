@@ -58,6 +58,12 @@ class FeedbackWriter(Protocol):
         """Rows from `encoder`: new predictions' rows, then answers' rows in the order they came."""
         ...
 
+    def add_if_new(self, predictions: Sequence[Any], answers: Sequence[Any]) -> bool:
+        """`add_encoded` for predictions that look new (and only their own answers), written only if none of them is
+        stored yet: True when they are written; False, with nothing written, when one is already stored. The store's
+        unique key does the check as it writes, so the common chunk of a bulk import needs no lookup first."""
+        ...
+
 
 class FeedbackStore(Protocol):
     """Predictions, feedback and review items: high-volume data kept out of the event streams."""

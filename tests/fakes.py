@@ -244,6 +244,12 @@ class InMemoryWriter:
     def add_encoded(self, predictions: Sequence[Any], answers: Sequence[Any]) -> None:
         self.add(predictions, [answer for answer, _ in answers])
 
+    def add_if_new(self, predictions: Sequence[Any], answers: Sequence[Any]) -> bool:
+        if self.known([p.prediction_id for p in predictions]):
+            return False
+        self.add_encoded(predictions, answers)
+        return True
+
 
 def _candidate(prediction: StoredPrediction, answer: StoredFeedback) -> Candidate:
     return Candidate(

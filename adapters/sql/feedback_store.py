@@ -15,6 +15,7 @@ from alembic.config import Config
 from sqlalchemy import Connection, bindparam, case, create_engine, event, func, literal_column, or_, select, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 
 from adapters.sql.schema import feedback, hourly_counts, predictions, review_items
 from application.records import (
@@ -497,6 +498,16 @@ class _SqlWriter:
         if later:
             self.connection.execute(_latest_update(), [dict(zip(_LATEST_PARAMS, values, strict=True))
                                                        for values in later])
+
+    def add_if_new(self, predictions: Sequence[Any], answers: Sequence[Any]) -> bool:
+        """The rows in a savepoint: a prediction id already stored breaks the unique key, and the savepoint is rolled
+        back (the COPY's psycopg error is the driver's own, not wrapped by SQLAlchemy)."""
+        try:
+            with self.connection.begin_nested():
+                self.add_encoded(predictions, answers)
+        except (IntegrityError, self.connection.dialect.dbapi.IntegrityError):  # type: ignore[union-attr]
+            return False
+        return True
 
     def _copy(self, table: str, columns: tuple[str, ...], rows: Sequence[tuple[Any, ...]]) -> None:
         """PostgreSQL's bulk path: COPY ... FROM STDIN through psycopg, in this transaction (benchmarks/ingest_bench.py

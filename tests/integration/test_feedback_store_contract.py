@@ -218,6 +218,28 @@ def test_a_bulk_batch_keeps_every_value_exactly(store) -> None:
     assert len(store.rated_outcomes(V, as_of=T0 + timedelta(hours=1), limit=1000)) == 120
 
 
+@pytest.mark.parametrize("size", [3, 120])  # a plain insert, and the bulk path (COPY on PostgreSQL)
+def test_predictions_that_look_new_are_written_only_if_none_is_stored(store, size: int) -> None:
+    """add_if_new: one id already stored (by an earlier batch, or earlier in this one) and nothing of the chunk is
+    written, its own answers and hourly counts included; what the transaction wrote before it stays."""
+    def rows(writer, first: int) -> tuple[list, list]:
+        encoded = [writer.encoder.prediction(prediction(f"n{i:03d}", T0 + timedelta(seconds=i)),
+                                             answer(f"n{i:03d}", 1, T0 + timedelta(minutes=1)))
+                   for i in range(first, first + size)]
+        return [row for row, _ in encoded], [own for _, own in encoded]
+
+    store.add([prediction("stored", T0)], [])
+    with store.writer(exclusive=True) as writer:
+        assert writer.add_if_new(*rows(writer, 0))
+        clash = rows(writer, size)
+        clash[0][-1] = writer.encoder.prediction(prediction("stored", T0), None)[0]
+        assert not writer.add_if_new(*clash)
+        assert not writer.add_if_new(*rows(writer, 0))  # written earlier in this transaction
+        assert len(writer.known([f"n{i:03d}" for i in range(2 * size)])) == size
+    assert len(store.rated_outcomes(V, as_of=T0 + timedelta(hours=1), limit=1000)) == size
+    assert store.error_counts(V, since=T0 - timedelta(minutes=1), until=T0 + timedelta(hours=1)) == (0, size + 1)
+
+
 def test_review_context_shows_each_prediction_as_served_with_its_latest_answer(store) -> None:
     store.add([prediction("p1", T0, image_type="phone"), prediction("p2", T0)],
               [answer("p1", 0, T0 + timedelta(minutes=1), comment="flou, c'est un 7"),
