@@ -9,7 +9,6 @@ import itertools
 import math
 import multiprocessing
 import os
-import re
 import threading
 import time
 from collections import Counter, deque
@@ -26,13 +25,13 @@ from typing_extensions import TypedDict
 from application.ledger import Ledger
 from application.ports import BlobStore, Clock, FeedbackStore, FeedbackWriter, RowEncoder
 from application.record_decoding import decoded
+from application.record_lines import Block, OverlongLine, read_blocks, undecodable
 from application.records import StoredFeedback, StoredPrediction
 from domain.errors import InvalidInput
 
 log = structlog.get_logger()
 MB = 1024 * 1024
 MAX_IMAGE_BYTES = 5 * MB
-MAX_LINE_CHARS = 8 * MB  # a record with a 5 MB image (6.7 MB of base64) and a 2,000-character comment fits
 MAX_LISTED_ERRORS = 100
 CHUNK = 5_000
 
@@ -136,8 +135,20 @@ class Ingestion:
         """Stream the lines in chunks, in one transaction: memory stays bounded whatever the file's size.
 
         Parsing and validation (pure work) run in `workers` other processes when the input spans several chunks;
-        this process keeps the ordering, the duplicate checks and the writes.
+        this process keeps the ordering, the duplicate checks and the writes. `progress` gets each chunk's lines.
         """
+        return self._ingest(_chunks(enumerate(lines, start=1), CHUNK), skip_invalid, progress, rejects, workers)
+
+    def ingest_stream(
+        self, stream: IO[bytes], *, skip_invalid: bool = False, progress: Callable[[int], None] | None = None,
+        rejects: Callable[[str], None] | None = None, workers: int | None = None,
+    ) -> IngestReport:
+        """`ingest` of a file's bytes, read in blocks of whole lines that the parsing workers split
+        (application.record_lines): the same lines, outcome and report. `progress` gets each block's bytes."""
+        return self._ingest(read_blocks(stream), skip_invalid, progress, rejects, workers)
+
+    def _ingest(self, chunks: Iterator[Chunk], skip_invalid: bool, progress: Callable[[int], None] | None,
+                rejects: Callable[[str], None] | None, workers: int | None) -> IngestReport:
         report = IngestReport()
         versions = self.version_snapshot()
         now = self.clock.now()
@@ -145,11 +156,11 @@ class Ingestion:
         try:
             with self.feedback.writer(exclusive=True) as writer:  # concurrent ingests of the same records: duplicates
                 batch = _Batch(self, writer, report, skip_invalid, rejects, stored_images)
-                for chunk, encoded in _encoded_chunks(_chunks(enumerate(lines, start=1), CHUNK), versions, now,
-                                                      _worker_count(workers), self.image_check, writer.encoder):
+                for chunk, encoded in _encoded_chunks(chunks, versions, now, _worker_count(workers),
+                                                      self.image_check, writer.encoder):
                     batch.apply(chunk, encoded)
                     if progress:
-                        progress(len(chunk))
+                        progress(len(chunk.data) if isinstance(chunk, Block) else len(chunk))
                 if report.errors and not skip_invalid:
                     raise BatchRejected(report)
         except BaseException:
@@ -195,7 +206,8 @@ class _Batch:
         self.seen: dict[str, tuple[int, str]] = {}  # prediction id -> (line, fingerprint)
         self.seen_feedback: set[tuple[str, str]] = set()
         self.versions: dict[str, str] = {}  # prediction id -> version id, for this chunk's new predictions
-        self.chunk: list[tuple[int, str]] = []  # the lines of the chunk being applied
+        self.chunk: Chunk = []  # the chunk being applied
+        self.chunk_lines: list[tuple[int, str]] | None = None  # its lines, once one is needed
 
     def reject(self, line: int, text: str, field_name: str, reason: str) -> None:
         self.report.rejected += 1
@@ -204,9 +216,9 @@ class _Batch:
         if self.rejects is not None:
             self.rejects(text)
 
-    def apply(self, chunk: list[tuple[int, str]], encoded: list[Prepared]) -> None:
+    def apply(self, chunk: Chunk, encoded: list[Prepared]) -> None:
         """Check one encoded chunk against what is stored (and against itself), then write what is new."""
-        self.chunk = chunk
+        self.chunk, self.chunk_lines = chunk, None
         self.seen.clear()
         self.seen_feedback.clear()
         self.versions.clear()
@@ -245,8 +257,13 @@ class _Batch:
         return True
 
     def text(self, entry: Prepared) -> str:
-        """An entry's line as it came: entries from the parsing workers leave it in the chunk this process kept."""
-        return entry[2] if entry[2] is not None else self.chunk[entry[1] - self.chunk[0][0]][1]
+        """An entry's line as it came: entries from the parsing workers leave it in the chunk this process kept
+        (a block is split again here, for the few lines refused after parsing)."""
+        if entry[2] is not None:
+            return entry[2]
+        if self.chunk_lines is None:
+            self.chunk_lines = self.chunk.lines() if isinstance(self.chunk, Block) else self.chunk
+        return self.chunk_lines[entry[1] - self.chunk_lines[0][0]][1]
 
     def prediction(self, entry: Prepared, known: dict[str, Any], rows: list[Any], answers: list[Any]) -> None:
         _, line, _, pid, fingerprint, version_id, answered, image, image_sha256, (row, own_answer) = entry
@@ -288,35 +305,11 @@ class _Batch:
         self.report.feedback_by_version[known[pid].version_id if pid in known else self.versions[pid]] += 1
 
 
-# -- reading lines: bounded, whatever the file holds ---------------------------------------------------------------
-class OverlongLine(str):
-    """The start of a line longer than MAX_LINE_CHARS: the rest was read and dropped, and the line is refused."""
-
-    reason = f"the line is longer than {MAX_LINE_CHARS // MB} MB (a record with a 5 MB image fits)"
-
-
-def undecodable(text: str) -> bool:
-    """The line held bytes that are not UTF-8 (read with errors="surrogateescape", which keeps them as surrogates)."""
-    return not text.isascii() and _UNDECODABLE.search(text) is not None
-
-
-def bounded_lines(handle: IO[str], limit: int = MAX_LINE_CHARS) -> Iterator[str]:
-    """The lines of a text file, each read with at most `limit` characters in memory: a longer line is consumed in
-    pieces and yields an OverlongLine holding its first 1,000 characters."""
-    while line := handle.readline(limit + 1):
-        if len(line) <= limit or line.endswith("\n"):
-            yield line
-            continue
-        while (rest := handle.readline(MB)) and not rest.endswith("\n"):
-            pass
-        yield OverlongLine(line[:1000] + "\n")
-
-
 # -- preparing a chunk: pure work, run here or in worker processes -------------------------------------------------
 ImageCheck = Callable[[bytes], str | None]
 Prepared = tuple[Any, ...]
-_UNDECODABLE = re.compile("[\udc80-\udcff]")  # how surrogateescape keeps the bytes that are not UTF-8
 Versions = dict[str, tuple[str, frozenset[str]]]
+Chunk = list[tuple[int, str]] | Block  # numbered lines, or a block of a file's bytes that prepare_encoded splits
 
 
 def prepare(chunk: list[tuple[int, str]], versions: Versions, now: datetime,
@@ -361,14 +354,14 @@ def prepare(chunk: list[tuple[int, str]], versions: Versions, now: datetime,
     return prepared
 
 
-def prepare_encoded(chunk: list[tuple[int, str]], versions: Versions, now: datetime, image_check: ImageCheck,
+def prepare_encoded(chunk: Chunk, versions: Versions, now: datetime, image_check: ImageCheck,
                     encoder: RowEncoder, keep_text: bool = True) -> list[Prepared]:
     """`prepare`, with each accepted record turned into the store's rows by its encoder, as what the checks against
     the store need: ("prediction", line, text, id, fingerprint, version id, own answer's fingerprint, image bytes,
     image sha256, (row, own answer's row)) or ("feedback", line, text, id, fingerprint, row). Without `keep_text`
     an accepted entry leaves its text out (None): a parsing worker sends back less, and the chunk has it."""
     encoded: list[Prepared] = []
-    for entry in prepare(chunk, versions, now, image_check):
+    for entry in prepare(chunk.lines() if isinstance(chunk, Block) else chunk, versions, now, image_check):
         kind, line, text = entry[0], entry[1], entry[2] if keep_text else None
         if kind == "prediction":
             _, _, _, pid, prediction, answer, image = entry
@@ -437,14 +430,14 @@ def _worker_count(requested: int | None) -> int:
 
 
 def _encoded_chunks(
-    chunks: Iterator[list[tuple[int, str]]], versions: Versions, now: datetime, workers: int, image_check: ImageCheck,
+    chunks: Iterator[Chunk], versions: Versions, now: datetime, workers: int, image_check: ImageCheck,
     encoder: RowEncoder,
-) -> Iterator[tuple[list[tuple[int, str]], list[Prepared]]]:
+) -> Iterator[tuple[Chunk, list[Prepared]]]:
     """Each chunk with its encoded entries, in order. With workers, a few chunks are prepared ahead (bounded)."""
     first = next(chunks, None)
     if first is None:
         return
-    if workers == 0 or len(first) < CHUNK:
+    if workers == 0 or (first.final if isinstance(first, Block) else len(first) < CHUNK):  # one chunk: no workers
         for chunk in itertools.chain([first], chunks):
             yield chunk, prepare_encoded(chunk, versions, now, image_check, encoder)
         return

@@ -25,7 +25,7 @@ from typing_extensions import TypedDict
 from adapters.cli.common import EXIT_REFUSED, JsonOption, NowOption, app, out, print_json, state_of
 from adapters.logs import configure_logging
 from application.campaigns import worker_name
-from application.ingestion import OverlongLine, bounded_lines, undecodable
+from application.record_lines import OverlongLine, bounded_lines, undecodable
 from application.serving import PredictRequest, RequestRejected
 from bootstrap import Container
 from domain.errors import InvalidInput

@@ -9,7 +9,8 @@ from datetime import timedelta
 
 import pytest
 
-from application.ingestion import BatchRejected, OverlongLine, bounded_lines
+from application.ingestion import BatchRejected
+from application.record_lines import OverlongLine, bounded_lines
 from tests.harness import Harness, png
 
 
@@ -153,6 +154,31 @@ def test_worker_processes_prepare_chunks_with_the_same_outcome(v1: Harness, monk
     assert errors[0].startswith("line 12: malformed JSON")
     assert errors[1:] == ["line 13: prediction_id: 'p4' already exists with different content"]
     assert rejected == ["{oops", record("p4", predicted_label="4")]
+    assert rated(v1) == 10
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_file_read_in_blocks_has_the_outcome_of_its_lines(v1: Harness, monkeypatch: pytest.MonkeyPatch,
+                                                            workers: int) -> None:
+    """ingest_stream: blocks of bytes split by the parsing workers, lines ended by \\n, \\r\\n or \\r, a refusal
+    after parsing (its text is found in the block again), a line that is not UTF-8 and a last line without its end."""
+    import application.record_lines as record_lines
+
+    monkeypatch.setattr(record_lines, "BLOCK_BYTES", 300)
+    lines = [record(f"p{i}", user_feedback=i % 2) for i in range(10)]
+    lines += [record("p3", user_feedback=1), "{oops", record("p4", predicted_label="4"), "", "\udcff",
+              json.dumps({"prediction_id": "p9", "user_feedback": 0, "timestamp": "2026-01-02T00:00:00Z"})]
+    data = b"".join(line.encode("utf-8", "surrogateescape") + (b"\r\n", b"\n", b"\r")[i % 3]
+                    for i, line in enumerate(lines)).rstrip(b"\r\n")
+    rejected: list[str] = []
+    report = v1.app.ingestion.ingest_stream(io.BytesIO(data), skip_invalid=True, rejects=rejected.append,
+                                            workers=workers)
+    assert (report.predictions, report.feedback, report.duplicates, report.rejected) == (10, 11, 1, 3)
+    errors = [str(e) for e in report.errors]
+    assert errors[0].startswith("line 12: malformed JSON")
+    assert errors[1:] == ["line 13: prediction_id: 'p4' already exists with different content",
+                          "line 15: not valid UTF-8"]
+    assert [line.removesuffix("\n") for line in rejected] == ["{oops", record("p4", predicted_label="4"), "\udcff"]
     assert rated(v1) == 10
 
 
