@@ -25,12 +25,11 @@ from typing_extensions import TypedDict
 from application.ledger import Ledger
 from application.ports import BlobStore, Clock, FeedbackStore, FeedbackWriter, RowEncoder
 from application.record_decoding import decoded
-from application.record_lines import Block, OverlongLine, read_blocks, undecodable
+from application.record_lines import MB, Block, OverlongLine, read_blocks, undecodable
 from application.records import StoredFeedback, StoredPrediction
 from domain.errors import InvalidInput
 
 log = structlog.get_logger()
-MB = 1024 * 1024
 MAX_IMAGE_BYTES = 5 * MB
 MAX_LISTED_ERRORS = 100
 CHUNK = 5_000
@@ -262,7 +261,7 @@ class _Batch:
         if entry[2] is not None:
             return entry[2]
         if self.chunk_lines is None:
-            self.chunk_lines = self.chunk.lines() if isinstance(self.chunk, Block) else self.chunk
+            self.chunk_lines = _numbered(self.chunk)
         return self.chunk_lines[entry[1] - self.chunk_lines[0][0]][1]
 
     def prediction(self, entry: Prepared, known: dict[str, Any], rows: list[Any], answers: list[Any]) -> None:
@@ -310,6 +309,10 @@ ImageCheck = Callable[[bytes], str | None]
 Prepared = tuple[Any, ...]
 Versions = dict[str, tuple[str, frozenset[str]]]
 Chunk = list[tuple[int, str]] | Block  # numbered lines, or a block of a file's bytes that prepare_encoded splits
+
+
+def _numbered(chunk: Chunk) -> list[tuple[int, str]]:
+    return chunk.lines() if isinstance(chunk, Block) else chunk
 
 
 def prepare(chunk: list[tuple[int, str]], versions: Versions, now: datetime,
@@ -361,7 +364,7 @@ def prepare_encoded(chunk: Chunk, versions: Versions, now: datetime, image_check
     image sha256, (row, own answer's row)) or ("feedback", line, text, id, fingerprint, row). Without `keep_text`
     an accepted entry leaves its text out (None): a parsing worker sends back less, and the chunk has it."""
     encoded: list[Prepared] = []
-    for entry in prepare(chunk.lines() if isinstance(chunk, Block) else chunk, versions, now, image_check):
+    for entry in prepare(_numbered(chunk), versions, now, image_check):
         kind, line, text = entry[0], entry[1], entry[2] if keep_text else None
         if kind == "prediction":
             _, _, _, pid, prediction, answer, image = entry
