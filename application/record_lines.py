@@ -114,7 +114,7 @@ def _blocks(handle: IO[bytes], limit: int, size: int) -> Iterator[Block]:
         elif len(buffer) > MAX_CHAR_BYTES * (limit + 1):
             yield Block(number, buffer[:MAX_CHAR_BYTES * min(limit + 1, KEPT_CHARS)], 1, limit, overlong=True)
             number += 1
-            buffer = _rest_after_line_end(handle, size)
+            buffer = _rest_after_line_end(handle, size, after_cr=buffer.endswith(b"\r"))
 
 
 def _line_count(data: bytes) -> int:
@@ -125,10 +125,9 @@ def _line_count(data: bytes) -> int:
     return count + (not data.endswith((b"\n", b"\r")))
 
 
-def _rest_after_line_end(handle: IO[bytes], size: int) -> bytes:
+def _rest_after_line_end(handle: IO[bytes], size: int, after_cr: bool = False) -> bytes:
     """Read and drop the rest of a line (its "\\r" may be the last byte of one read and its "\\n" the first of the
-    next); what comes after its end."""
-    after_cr = False
+    next); what comes after its end. `after_cr`: the line's "\\r" was already read (a "\\n" may still follow)."""
     while data := handle.read(size):
         if after_cr:
             return data.removeprefix(b"\n")
