@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -43,12 +44,20 @@ ActorOption = Annotated[str, typer.Option("--actor", help="Who acts, e.g. user:a
 
 
 class State:
-    def __init__(self, home: Path | None, config: Path | None, debug: bool) -> None:
+    def __init__(self, home: Path | None, config: Path | None, debug: bool,
+                 on_close: Callable[[Callable[[], None]], Any] | None = None) -> None:
         self.home, self.config, self.debug = home, config, debug
+        self.on_close = on_close
 
     def container(self, now: str | None = None, *, server: bool = False) -> Container:
+        """The command's stores, released when the command ends: SQLite folds its write-ahead log into the database
+        as the last connection closes, rather than leaving a log as large as the writes for the next command to
+        read through (a 12,000,000-record ingest left 5.6 GB)."""
         settings = load_settings(self.config, home=self.home)
-        return Container(settings, build_clock(now), server=server)
+        container = Container(settings, build_clock(now), server=server)
+        if self.on_close is not None:
+            self.on_close(container.close)
+        return container
 
 
 @app.callback()
@@ -59,7 +68,7 @@ def main_options(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
 ) -> None:
     configure_logging(verbose=debug)
-    ctx.obj = State(home, config, debug)
+    ctx.obj = State(home, config, debug, ctx.call_on_close)
 
 
 def state_of(ctx: typer.Context) -> State:

@@ -30,6 +30,7 @@ def test_69_satisfied_of_100_is_a_recorded_breach_that_opens_a_campaign_once(hom
     ingested = run(home, "ingest", str(data), "--now", "2026-03-02T00:00:00Z")
     assert ingested.returncode == 0, ingested.stderr
     assert "Accepted 100 predictions and 100 feedback" in ingested.stdout
+    assert not (home / "feedback.db-wal").exists()  # the command closed its store: the log is in the database
 
     monitored = run(home, "monitor", "--json", "--now", "2026-03-02T00:00:00Z")
     assert monitored.returncode == 0, monitored.stderr
