@@ -613,11 +613,17 @@ def exclusive_lock(connection: Connection, purpose: str) -> None:
         connection.execute(text("SELECT pg_advisory_xact_lock(hashtext(:purpose))"), {"purpose": f"retrain.{purpose}"})
 
 
+WAL_LIMIT_BYTES = 64 * 1024 * 1024  # what the log keeps of its size once the next write starts it over
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA secure_delete=ON")  # an erased user's data is overwritten, not left in free pages
+    # SQLite reuses its write-ahead log rather than truncating it: without a limit, a long-lived server's log stays
+    # as large as the largest batch it ever wrote (a 1,000,000-record ingest writes 450 MB through it).
+    cursor.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
     cursor.close()
 
 

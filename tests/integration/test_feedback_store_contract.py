@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from adapters.sql import feedback_store
 from adapters.sql.feedback_store import SqlAlchemyFeedbackStore
 from application.records import ReviewItem, StoredFeedback, StoredPrediction
 from tests.fakes import InMemoryFeedbackStore
@@ -269,3 +270,21 @@ def test_daily_satisfaction_counts_each_rated_prediction_by_version_type_and_day
             for r in store.daily_satisfaction(until=T0 + day + timedelta(hours=1))}
     assert then[(V, "scan", "2026-05-02")] == (1, 1)  # the later answer was not given yet
     assert {r.day.isoformat() for r in store.daily_satisfaction(until=T0 + timedelta(hours=2))} == {"2026-05-01"}
+
+
+def test_a_sqlite_store_cuts_its_write_ahead_log_back_after_a_large_batch(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A long-lived process (the server) keeps its connections: the log a large batch grew is cut back to the limit
+    when the next write starts it over, instead of staying as large as that batch."""
+    monkeypatch.setattr(feedback_store, "WAL_LIMIT_BYTES", 1024 * 1024)
+    sql = SqlAlchemyFeedbackStore(f"sqlite:///{tmp_path / 'feedback.db'}")
+    wal = tmp_path / "feedback.db-wal"
+    try:
+        sql.add([prediction(f"w{i:05d}", T0 + timedelta(seconds=i)) for i in range(20_000)], [])
+        assert wal.stat().st_size > 4 * 1024 * 1024
+        sql.add([prediction("after", T0)], [])
+        assert wal.stat().st_size <= 1024 * 1024
+        with sql.writer() as writer:
+            assert len(writer.known(["w00000", "w19999", "after"])) == 3
+    finally:
+        sql.close()
