@@ -154,9 +154,10 @@ class Ingestion:
         stored_images: list[str] = []  # images this batch stored that were not there before
         try:
             with self.feedback.writer(exclusive=True) as writer:  # concurrent ingests of the same records: duplicates
-                batch = _Batch(self, writer, report, skip_invalid, rejects, stored_images)
+                batch = _Batch(self, writer, report, skip_invalid, rejects, stored_images,
+                               lambda chunk: prepare_encoded(chunk, versions, now, self.image_check, writer.encoder))
                 for chunk, encoded in _encoded_chunks(chunks, versions, now, _worker_count(workers),
-                                                      self.image_check, writer.encoder):
+                                                      self.image_check, writer.encoder, lambda: not batch.clashed):
                     batch.apply(chunk, encoded)
                     if progress:
                         progress(len(chunk.data) if isinstance(chunk, Block) else len(chunk))
@@ -194,8 +195,11 @@ class _Batch:
     """The state of one ingest: what the file itself has already defined, and what is written."""
 
     def __init__(self, ingestion: Ingestion, writer: FeedbackWriter, report: IngestReport, skip_invalid: bool,
-                 rejects: Callable[[str], None] | None, stored_images: list[str]) -> None:
+                 rejects: Callable[[str], None] | None, stored_images: list[str],
+                 prepare_here: Callable[[Chunk], list[Prepared]]) -> None:
         self.ingestion = ingestion
+        self.prepare_here = prepare_here  # a chunk's entries, prepared in this process
+        self.clashed = False  # a chunk of new-looking predictions held one already stored (a re-sent file)
         self.stored_images = stored_images
         self.writer = writer
         self.report = report
@@ -215,14 +219,17 @@ class _Batch:
         if self.rejects is not None:
             self.rejects(text)
 
-    def apply(self, chunk: Chunk, encoded: list[Prepared]) -> None:
+    def apply(self, chunk: Chunk, encoded: list[Prepared] | NewPredictions) -> None:
         """Check one encoded chunk against what is stored (and against itself), then write what is new."""
         self.chunk, self.chunk_lines = chunk, None
         self.seen.clear()
         self.seen_feedback.clear()
         self.versions.clear()
-        if self.all_new_predictions(encoded):
-            return
+        if isinstance(encoded, NewPredictions):
+            if self.all_new_predictions(encoded):
+                return
+            self.clashed = True
+            encoded = encoded.entries if encoded.entries is not None else self.prepare_here(chunk)
         ids = list({entry[3] for entry in encoded if entry[0] != "error"})
         known = self.writer.known(ids)
         known_feedback = self.writer.feedback_fingerprints([pid for pid in ids if pid in known])  # new ones have none
@@ -238,21 +245,15 @@ class _Batch:
                 self.answer(entry, known, known_feedback, answers)
         self.writer.add_encoded(rows, answers)  # a batch with errors is rolled back as a whole at the end
 
-    def all_new_predictions(self, encoded: list[Prepared]) -> bool:
-        """The common chunk of a bulk import, written at once: only predictions, none twice, no image, none stored
-        (the loop below would find nothing to refuse, count or store beside the rows). The store's unique key checks
-        the last as it writes, with no lookup first. False, with nothing written, for any other chunk."""
-        if any(entry[0] != "prediction" or entry[7] is not None for entry in encoded):
+    def all_new_predictions(self, new: NewPredictions) -> bool:
+        """The common chunk of a bulk import, written at once. The store's unique key checks that none is stored as
+        it writes, with no lookup first. False, with nothing written, when one is."""
+        if not self.writer.add_if_new(new.rows, new.answers):
             return False
-        if len({entry[3] for entry in encoded}) != len(encoded):
-            return False
-        answered = [entry for entry in encoded if entry[9][1] is not None]
-        if not self.writer.add_if_new([entry[9][0] for entry in encoded], [entry[9][1] for entry in answered]):
-            return False
-        self.report.predictions += len(encoded)
-        self.report.predictions_by_version.update(entry[5] for entry in encoded)
-        self.report.feedback += len(answered)
-        self.report.feedback_by_version.update(entry[5] for entry in answered)
+        self.report.predictions += len(new.rows)
+        self.report.predictions_by_version.update(new.by_version)
+        self.report.feedback += len(new.answers)
+        self.report.feedback_by_version.update(new.answered_by_version)
         return True
 
     def text(self, entry: Prepared) -> str:
@@ -379,6 +380,35 @@ def prepare_encoded(chunk: Chunk, versions: Versions, now: datetime, image_check
     return encoded
 
 
+@dataclass(frozen=True, slots=True)
+class NewPredictions:
+    """A chunk made only of new-looking predictions (none twice in it, no image, nothing refused: the loop of
+    _Batch.apply would find nothing to refuse, count or store beside the rows): the common chunk of a bulk import.
+    A parsing worker sends back only the rows and the counts, about half of what its entries would take to send and
+    read back; `entries` are kept where the chunk was prepared in this process."""
+
+    rows: list[Any]
+    answers: list[Any]  # the predictions' own answers
+    by_version: dict[str, int]  # version id -> predictions
+    answered_by_version: dict[str, int]  # version id -> own answers
+    entries: list[Prepared] | None = None
+
+
+def prepare_for_writing(chunk: Chunk, versions: Versions, now: datetime, image_check: ImageCheck,
+                        encoder: RowEncoder, *, in_worker: bool = False,
+                        compact: bool = True) -> list[Prepared] | NewPredictions:
+    """`prepare_encoded`, given as NewPredictions when the chunk is only new-looking predictions (and `compact`)."""
+    encoded = prepare_encoded(chunk, versions, now, image_check, encoder, keep_text=not in_worker)
+    if not compact or not encoded or any(entry[0] != "prediction" or entry[7] is not None for entry in encoded):
+        return encoded
+    if len({entry[3] for entry in encoded}) != len(encoded):
+        return encoded
+    answered = [entry for entry in encoded if entry[9][1] is not None]
+    return NewPredictions([entry[9][0] for entry in encoded], [entry[9][1] for entry in answered],
+                          Counter(entry[5] for entry in encoded), Counter(entry[5] for entry in answered),
+                          None if in_worker else encoded)
+
+
 def _invalid(line: int, text: str, error: ValidationError) -> Prepared:
     first = error.errors()[0]
     if first["type"] == "json_invalid":
@@ -434,22 +464,25 @@ def _worker_count(requested: int | None) -> int:
 
 def _encoded_chunks(
     chunks: Iterator[Chunk], versions: Versions, now: datetime, workers: int, image_check: ImageCheck,
-    encoder: RowEncoder,
-) -> Iterator[tuple[Chunk, list[Prepared]]]:
-    """Each chunk with its encoded entries, in order. With workers, a few chunks are prepared ahead (bounded)."""
+    encoder: RowEncoder, compact: Callable[[], bool],
+) -> Iterator[tuple[Chunk, list[Prepared] | NewPredictions]]:
+    """Each chunk with its encoded entries, in order. With workers, a few chunks are prepared ahead (bounded);
+    once `compact()` is False (a chunk of new-looking predictions was not new: a re-sent file), the workers send
+    back every chunk's entries, which this process would otherwise prepare again."""
     first = next(chunks, None)
     if first is None:
         return
     if workers == 0 or (first.final if isinstance(first, Block) else len(first) < CHUNK):  # one chunk: no workers
         for chunk in itertools.chain([first], chunks):
-            yield chunk, prepare_encoded(chunk, versions, now, image_check, encoder)
+            yield chunk, prepare_for_writing(chunk, versions, now, image_check, encoder)
         return
     context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_exit_with_parent,
                              initargs=(os.getpid(),)) as pool:
-        pending: deque[tuple[list[tuple[int, str]], Future[list[Prepared]]]] = deque()
+        pending: deque[tuple[Chunk, Future[list[Prepared] | NewPredictions]]] = deque()
         for chunk in itertools.chain([first], chunks):
-            pending.append((chunk, pool.submit(prepare_encoded, chunk, versions, now, image_check, encoder, False)))
+            pending.append((chunk, pool.submit(prepare_for_writing, chunk, versions, now, image_check, encoder,
+                                               in_worker=True, compact=compact())))
             if len(pending) > 2 * workers:
                 done, future = pending.popleft()
                 yield done, future.result()

@@ -158,6 +158,28 @@ def test_worker_processes_prepare_chunks_with_the_same_outcome(v1: Harness, monk
 
 
 @pytest.mark.parametrize("workers", [0, 2])
+def test_a_file_sent_again_is_duplicates_and_the_records_it_changed(v1: Harness, monkeypatch: pytest.MonkeyPatch,
+                                                                   workers: int) -> None:
+    """Chunks of new-looking predictions are written at once; one already stored makes its chunk go through the
+    record-by-record checks (prepared again here when a worker sent back only its rows; after that, the workers
+    send every chunk's entries)."""
+    import application.ingestion as ingestion
+
+    monkeypatch.setattr(ingestion, "CHUNK", 3)
+    first = [record(f"p{i}", user_feedback=i % 2) for i in range(24)]
+    assert v1.app.ingestion.ingest(first, workers=workers).predictions == 24
+    again = [*first[:4], record("q1"), record("p5", predicted_label="4"), *first[6:], record("q2"), record("q3"),
+             record("q4")]
+    rejected: list[str] = []
+    report = v1.app.ingestion.ingest(again, skip_invalid=True, rejects=rejected.append, workers=workers)
+    assert (report.predictions, report.feedback, report.duplicates, report.rejected) == (4, 0, 22, 1)
+    assert [str(e) for e in report.errors] == ["line 6: prediction_id: 'p5' already exists with different content"]
+    assert rejected == [record("p5", predicted_label="4")]
+    assert report.predictions_by_version == {str(v1.app.ledger.version("v1").id): 4}
+    assert rated(v1) == 24
+
+
+@pytest.mark.parametrize("workers", [0, 2])
 def test_a_file_read_in_blocks_has_the_outcome_of_its_lines(v1: Harness, monkeypatch: pytest.MonkeyPatch,
                                                             workers: int) -> None:
     """ingest_stream: blocks of bytes split by the parsing workers, lines ended by \\n, \\r\\n or \\r, a refusal
