@@ -466,15 +466,16 @@ def _encoded_chunks(
     chunks: Iterator[Chunk], versions: Versions, now: datetime, workers: int, image_check: ImageCheck,
     encoder: RowEncoder, compact: Callable[[], bool],
 ) -> Iterator[tuple[Chunk, list[Prepared] | NewPredictions]]:
-    """Each chunk with its encoded entries, in order. With workers, a few chunks are prepared ahead (bounded);
-    once `compact()` is False (a chunk of new-looking predictions was not new: a re-sent file), the workers send
-    back every chunk's entries, which this process would otherwise prepare again."""
+    """Each chunk with its encoded entries, in order. With workers, a few chunks are prepared ahead (bounded).
+    Once `compact()` is False (a chunk of new-looking predictions was not new: a re-sent file), every chunk comes
+    as its entries, for the record-by-record checks: no more inserts that fail, and no worker's chunk prepared
+    again here."""
     first = next(chunks, None)
     if first is None:
         return
     if workers == 0 or (first.final if isinstance(first, Block) else len(first) < CHUNK):  # one chunk: no workers
         for chunk in itertools.chain([first], chunks):
-            yield chunk, prepare_for_writing(chunk, versions, now, image_check, encoder)
+            yield chunk, prepare_for_writing(chunk, versions, now, image_check, encoder, compact=compact())
         return
     context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_exit_with_parent,
