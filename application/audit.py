@@ -7,7 +7,9 @@ from datetime import datetime
 from typing import Any
 
 from application.ledger import Ledger
+from application.models import lineage_original
 from domain.errors import NotFound
+from domain.model_version import ModelVersion
 
 _VERDICTS = ("CandidateValidated", "CandidateRejected")
 CHAPTERS = ("breaches", "campaign", "dataset", "training", "gates", "rollout", "service")
@@ -75,6 +77,8 @@ class Audit:
         breach_rows = self._triggering_breaches(campaign_rows, as_of)
         explanation: dict[str, Any] = {
             "version": version.label, "id": vid, "state": version.state, "architecture": version.architecture,
+            "architecture_options": version.architecture_options, "input_spec": version.input_spec,
+            "original_dataset": self._original(version),
             "artifact_sha256": version.artifact_sha256,
             "campaign": None, "breaches": [r["details"] for r in breach_rows],
             "dataset": _dataset(campaign_rows),
@@ -93,6 +97,15 @@ class Audit:
             number = self.read.find("campaign", campaign_id)["number"]
             explanation["campaign"] = {"id": campaign_id, "number": number, "events": campaign_rows}
         return explanation
+
+    def _original(self, version: ModelVersion) -> dict[str, Any] | None:
+        """The lineage's original dataset (rehearsal, original validation set, no-regression gate) and who holds it."""
+        found = lineage_original(self.ledger, version)
+        if found is None:
+            return None
+        holder, dataset_id, sizes = found
+        sources = (holder.attached_dataset or {}).get("sources") or holder.training_config.get("original_sources")
+        return {"id": dataset_id, "sizes": sizes, "of": holder.label, **({"sources": sources} if sources else {})}
 
     def _triggering_breaches(self, campaign_rows: list[dict[str, Any]], as_of: datetime | None) -> list[dict[str, Any]]:
         """The parent's ThresholdBreached events that opened the campaign or joined it, found by their identity

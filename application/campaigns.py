@@ -13,19 +13,28 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from eventsourcing.persistence import IntegrityError
 
+from application.campaign_cooldown import not_retryable, reopening, still_open_breaches
 from application.campaign_views import curation_items
 from application.curation import Curator, apply_review, store_manifest
 from application.ledger import Ledger
+from application.models import lineage_original
 from application.ports import BlobStore, Clock, Evaluator, FeedbackStore, ModelRef, Trainer, TrainingRequest
 from application.records import ReviewItem
 from application.settings import Settings, TrainingSettings
-from domain.errors import CampaignAlreadyOpen, IllegalTransition, InvalidInput, StepAlreadyClaimed
+from application.validation import judge_gates
+from domain.errors import (
+    CampaignAlreadyOpen,
+    FullRetrainingUnavailable,
+    IllegalTransition,
+    InvalidInput,
+    StepAlreadyClaimed,
+)
 from domain.model_version import ModelVersion
+from domain.payloads import CooldownRef
 from domain.retrain_campaign import RetrainCampaign
 from domain.rules.campaigns import campaign_action_for_breach
 from domain.rules.curation import enough_training_items, item_reference
 from domain.rules.strategy import STRATEGIES, Strategy, StrategyDecision, TriggeringBreach, choose_strategy
-from domain.rules.validation_gates import SegmentFigures, judge_candidate, segment_gates
 
 if TYPE_CHECKING:
     from application.rollouts import Rollouts
@@ -59,7 +68,7 @@ def worker_gone(holder: str) -> bool:
 
 def model_ref(version: ModelVersion) -> ModelRef:
     return ModelRef(str(version.id), version.label, version.architecture, version.input_spec, version.classes,
-                    version.artifact_sha256)
+                    version.artifact_sha256, dict(version.architecture_options))
 
 
 class Campaigns:
@@ -94,11 +103,23 @@ class Campaigns:
             return campaign
         return self._new(version, breaches, None, actor, timestamp)
 
+    def after_cooldown(self, version: ModelVersion, *, actor: str, timestamp: datetime) -> RetrainCampaign | None:
+        """Rule 4.2 after a campaign that produced no new version: the breaches still open open the next campaign
+        once `campaigns.cooldown` has passed since it ended (to be saved with the version), or None."""
+        if version.state != "production" or not version.open_breaches:
+            return None  # the common case, decided without reading a campaign: the monitor asks on every evaluation
+        cooldown = self.settings.campaigns.cooldown
+        found = reopening(self.ledger, version, timestamp, cooldown)
+        if not found.verdict.opens:
+            return None
+        return self._new(version, still_open_breaches(version), found.reason(cooldown), actor, timestamp,
+                         cooldown=found.evidence(cooldown))
+
     def _new(self, version: ModelVersion, breaches: list[dict[str, Any]], reason: str | None, actor: str,
-             timestamp: datetime) -> RetrainCampaign:
+             timestamp: datetime, cooldown: CooldownRef | None = None) -> RetrainCampaign:
         campaign = RetrainCampaign(
             number=self.ledger.next_campaign_number(), version_id=str(version.id), version_label=version.label,
-            breaches=breaches, reason=reason, actor=actor, timestamp=timestamp,
+            breaches=breaches, reason=reason, actor=actor, timestamp=timestamp, cooldown=cooldown,
         )
         return campaign  # logged once saved (monitoring saves it with the breach)
 
@@ -318,10 +339,15 @@ class Campaigns:
     def decide_strategy(self, campaign: RetrainCampaign, forced: Strategy | None = None) -> StrategyDecision:
         version = self.ledger.version(campaign.version_id)
         policy = self.settings.strategy
+        original_training_items = self._original_training_items(version)
+        if forced == "full" and original_training_items == 0:
+            raise FullRetrainingUnavailable(
+                f"full retraining needs the lineage's original training set and {version.label} has none: attach one "
+                f"with `retrain model datasets {version.label} --train DIR` (or force fine_tune)")
         return choose_strategy(
             breaches=[TriggeringBreach(b["rule"], b.get("observed"), b.get("segment")) for b in campaign.breaches],
             curated_items=campaign.curated_items,
-            original_training_items=self._original_training_items(version),
+            original_training_items=original_training_items,
             fine_tunes_since_full=self._fine_tunes_since_full(version),
             major_drift_below=policy.major_drift_below,
             curated_fraction_for_full=policy.curated_fraction_for_full,
@@ -329,20 +355,19 @@ class Campaigns:
             forced=forced,
         )
 
-    def _root(self, version: ModelVersion) -> ModelVersion:
-        root = version
-        while root.parent_id:
-            root = self.ledger.version(root.parent_id)
-        return root
+    def _original(self, version: ModelVersion) -> tuple[str, dict[str, int]] | None:
+        found = lineage_original(self.ledger, version)
+        return (found[1], found[2]) if found else None
 
     def _original_training_items(self, version: ModelVersion) -> int:
-        """The size of the original training set: the one the first version of the lineage was trained on."""
-        return int(self._root(version).training_metrics.get("train_items", 0))
+        """The size of the original training set (0: the lineage has none)."""
+        original = self._original(version)
+        return int(original[1].get("train", 0)) if original else 0
 
     def original_dataset_id(self, version: ModelVersion) -> str | None:
         """The original dataset of the lineage (rehearsal, original validation and test sets), if it is known."""
-        root = self._root(version)
-        return root.training_config.get("original_dataset_id") or root.dataset_id
+        original = self._original(version)
+        return original[0] if original else None
 
     def force_strategy(self, ref: str, strategy: str, *, actor: str) -> RetrainCampaign:
         """An operator forces fine-tuning or full retraining (recorded with the reasons that held anyway)."""
@@ -424,7 +449,7 @@ class Campaigns:
                 dataset_id=fresh.training_dataset_id, strategy=fresh.strategy,
                 training_config={**config, **trained.choices}, seed=seed,
                 training_metrics=trained.metrics, baseline_ms=None, campaign_id=str(fresh.id), actor=actor,
-                timestamp=now,
+                timestamp=now, architecture_options=parent.architecture_options,
             )
             fresh.record_candidate(candidate_id=str(candidate.id), candidate_label=candidate.label,
                                    artifact_sha256=trained.artifact_sha256, metrics=trained.metrics, actor=actor,
@@ -441,7 +466,9 @@ class Campaigns:
         A training that a worker is still running (its claim is live) is refused rather than started twice."""
         campaign = self.ledger.campaign(ref)
         if campaign.state not in ("training", "failed"):
-            raise IllegalTransition(f"cannot retry campaign {campaign.number}: it is {campaign.state}")
+            raise IllegalTransition(self._not_retryable(campaign))
+        if forced == "full":
+            self.decide_strategy(campaign, "full")  # refused before anything is claimed or recorded
         worker = worker_name("cli")
         holder = campaign.claim_holder("train", self.clock.now())
         if holder is not None and holder != worker and not worker_gone(holder):
@@ -453,6 +480,11 @@ class Campaigns:
         if campaign.state == "validating" and self.claim(ref, "validate", worker, lambda c: c.state == "validating"):
             return self.validate(ref, actor=actor)
         return campaign
+
+    def _not_retryable(self, campaign: RetrainCampaign) -> str:
+        version = self.ledger.version(campaign.version_id)
+        return not_retryable(campaign, version,
+                             reopening(self.ledger, version, self.clock.now(), self.settings.campaigns.cooldown))
 
     def _retry_training(self, ref: str, *, actor: str, forced: str | None) -> RetrainCampaign:
         if self.ledger.campaign(ref).state == "training":  # interrupted: the process died mid-training
@@ -470,13 +502,7 @@ class Campaigns:
         candidate = self.ledger.version(campaign.candidate["id"])
         comparison = self.evaluator.compare(model_ref(parent), model_ref(candidate), campaign.training_dataset_id or "",
                                             self.original_dataset_id(parent))
-        policy = self.settings.validation
-        gates = judge_candidate(comparison.parent, comparison.candidate,
-                                max_test_regression=policy.max_test_regression, latency_factor=policy.latency_factor)
-        gates += segment_gates(
-            [SegmentFigures(segment, int(figures["items"]), figures[parent.label], figures[candidate.label])
-             for segment, figures in comparison.per_image_type.items()],
-            max_regression=policy.max_segment_regression, min_items=policy.segment_min_items)
+        gates = judge_gates(comparison, self.settings.validation, parent=parent.label, candidate=candidate.label)
         figures = {"parent": asdict(comparison.parent), "candidate": asdict(comparison.candidate),
                    "per_image_type": comparison.per_image_type, "measured_on": comparison.measured_on}
         gate_dicts = [asdict(g) for g in gates]
@@ -499,7 +525,8 @@ class Campaigns:
             return fresh
 
         campaign = self.ledger.retrying(judge)
-        log.info("candidate_judged", campaign=campaign.number, candidate=candidate.label, failed=failed)
+        log.info("candidate_judged", campaign=campaign.number, candidate=candidate.label, failed=failed,
+                 not_measurable=[g.name for g in gates if not g.measurable])
         if not failed and self.settings.rollout.automatic and self.rollouts is not None:
             if self.ledger.active_rollout() is None and self.ledger.version(str(parent.id)).state == "production":
                 self.rollouts.start(candidate.label, actor="system:rollout")

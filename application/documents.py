@@ -21,7 +21,9 @@ def version_summary(version: ModelVersion, parent_label: str | None) -> dict[str
         "artifact_sha256": version.artifact_sha256,
         "metrics": version.training_metrics,
         "architecture": version.architecture,
+        "architecture_options": version.architecture_options,
         "input_spec": version.input_spec,
+        "original_dataset": _original(version),
         "classes": version.classes,
         "baseline_ms": version.baseline_ms,
         "strategy": version.strategy,
@@ -29,6 +31,15 @@ def version_summary(version: ModelVersion, parent_label: str | None) -> dict[str
         "open_breaches": sorted(version.open_breaches),
         "validation": version.validation,
     }
+
+
+def _original(version: ModelVersion) -> dict[str, Any] | None:
+    """The version's own original dataset (trained on by init, brought at registration, or attached later)."""
+    original = version.original_dataset()
+    if original is None:
+        return None
+    sources = (version.attached_dataset or {}).get("sources")
+    return {"id": original[0], "sizes": original[1], **({"sources": sources} if sources else {})}
 
 
 def campaign_summary(campaign: RetrainCampaign) -> dict[str, Any]:
@@ -42,7 +53,7 @@ def campaign_summary(campaign: RetrainCampaign) -> dict[str, Any]:
         "reason": campaign.reason,
         "breaches": [
             {"rule": b.get("rule"), "segment": b.get("segment"), "observed": b.get("observed"),
-             "threshold": b.get("threshold")}
+             "threshold": b.get("threshold"), "window": b.get("window")}
             for b in campaign.breaches
         ],
         "dataset": None if dataset is None else {
@@ -64,6 +75,9 @@ def campaign_summary(campaign: RetrainCampaign) -> dict[str, Any]:
     }
     if campaign.state == "completed":
         summary["outcome"] = campaign.outcome
+    ended_at = getattr(campaign, "ended_at", None)  # snapshots taken before campaigns recorded it have none
+    summary["ended_at"] = ended_at.isoformat() if ended_at else None
+    summary["cooldown"] = getattr(campaign, "cooldown", None)  # opened by breaches still open after the cooldown
     return summary
 
 

@@ -12,6 +12,7 @@ from application.ports import BlobStore, DatasetCatalog, Trainer, TrainingReques
 from application.settings import TrainingSettings
 from domain.errors import IllegalTransition, InvalidInput
 from domain.model_version import ModelVersion
+from domain.rules.sanity import below_chance
 
 log = structlog.get_logger()
 
@@ -30,7 +31,9 @@ class FirstModel:
 
     def init(self, *, source: str, epochs: int | None, seed: int | None, baseline_ms: float | None,
              actor: str, architecture: str | None = None, input_size: tuple[int, int] | None = None,
-             channels: int | None = None) -> ModelVersion:
+             channels: int | None = None, force: bool = False) -> ModelVersion:
+        """Refused, recording nothing, when the trained model's test accuracy is below 1.5 x chance (unless
+        `force`): it would go to production having learned nothing."""
         if self.ledger.versions():
             raise IllegalTransition("this home already has model versions: `retrain init` starts a fresh home")
         if epochs is not None and epochs < 1:
@@ -49,6 +52,7 @@ class FirstModel:
             "batch_size": self.training.batch_size,
             "world_size": self.training.world_size,
             "original_dataset_id": dataset.dataset_id,
+            "original_sizes": dataset.sizes,
         }
         log.info("initial_training", source=source, classes=len(dataset.classes), architecture=dataset.architecture,
                  input_mode=dataset.input_spec.get("mode"), input_size=dataset.input_spec.get("size"), **dataset.sizes)
@@ -56,6 +60,14 @@ class FirstModel:
             architecture=dataset.architecture, classes=dataset.classes,
             input_spec=dataset.input_spec, original_dataset_id=dataset.dataset_id, config=config, seed=seed,
         ))
+        test_accuracy = trained.metrics.get("test_accuracy")
+        weak = below_chance(accuracy=float(test_accuracy), classes=len(trained.classes)) \
+            if test_accuracy is not None else None
+        if weak and not force:
+            raise IllegalTransition(f"v1 was not made production: its {weak}; train for more epochs or on more "
+                                    "images, or pass --force")
+        if weak:
+            log.warning("weak_first_model", reason=weak)
         return self.registry.register(
             weights=self.blobs.get(trained.artifact_sha256), architecture=trained.architecture,
             classes=trained.classes, input_spec=trained.input_spec, baseline_ms=baseline_ms, production=True,

@@ -22,11 +22,12 @@ import structlog
 from pydantic import AwareDatetime, ConfigDict, Field, StrictBool, StrictInt, TypeAdapter, ValidationError, with_config
 from typing_extensions import TypedDict
 
+from application.corrections import DatasetUse
 from application.ledger import Ledger
 from application.ports import BlobStore, Clock, FeedbackStore, FeedbackWriter, RowEncoder
 from application.record_decoding import decoded
 from application.record_lines import MB, Block, OverlongLine, read_blocks, undecodable
-from application.records import StoredFeedback, StoredPrediction
+from application.records import KnownPrediction, StoredFeedback, StoredPrediction
 from domain.errors import InvalidInput
 
 log = structlog.get_logger()
@@ -94,6 +95,7 @@ class IngestReport:
     feedback: int = 0
     duplicates: int = 0
     rejected: int = 0
+    replaced: int = 0  # stored predictions re-written (`replace`), each with its own answers
     errors: list[RecordError] = field(default_factory=list)
     predictions_by_version: Counter[str] = field(default_factory=Counter)  # version id -> new predictions
     feedback_by_version: Counter[str] = field(default_factory=Counter)  # version id -> new feedback
@@ -103,6 +105,7 @@ class IngestReport:
             "accepted": {"predictions": self.predictions, "feedback": self.feedback},
             "duplicates": self.duplicates,
             "rejected": self.rejected,
+            "replaced": self.replaced,
             "errors": [{"line": e.line, "field": e.field, "reason": e.reason} for e in self.errors[:MAX_LISTED_ERRORS]],
         }
 
@@ -129,25 +132,27 @@ class Ingestion:
 
     def ingest(
         self, lines: Iterable[str], *, skip_invalid: bool = False, progress: Callable[[int], None] | None = None,
-        rejects: Callable[[str], None] | None = None, workers: int | None = None,
+        rejects: Callable[[str], None] | None = None, workers: int | None = None, replace: bool = False,
     ) -> IngestReport:
         """Stream the lines in chunks, in one transaction: memory stays bounded whatever the file's size.
 
         Parsing and validation (pure work) run in `workers` other processes when the input spans several chunks;
         this process keeps the ordering, the duplicate checks and the writes. `progress` gets each chunk's lines.
+        With `replace`, a prediction stored earlier with other content is re-written, unless a dataset uses it.
         """
-        return self._ingest(_chunks(enumerate(lines, start=1), CHUNK), skip_invalid, progress, rejects, workers)
+        return self._ingest(_chunks(enumerate(lines, start=1), CHUNK), skip_invalid, progress, rejects, workers,
+                            replace)
 
     def ingest_stream(
         self, stream: IO[bytes], *, skip_invalid: bool = False, progress: Callable[[int], None] | None = None,
-        rejects: Callable[[str], None] | None = None, workers: int | None = None,
+        rejects: Callable[[str], None] | None = None, workers: int | None = None, replace: bool = False,
     ) -> IngestReport:
         """`ingest` of a file's bytes, read in blocks of whole lines that the parsing workers split
         (application.record_lines): the same lines, outcome and report. `progress` gets each block's bytes."""
-        return self._ingest(read_blocks(stream), skip_invalid, progress, rejects, workers)
+        return self._ingest(read_blocks(stream), skip_invalid, progress, rejects, workers, replace)
 
     def _ingest(self, chunks: Iterator[Chunk], skip_invalid: bool, progress: Callable[[int], None] | None,
-                rejects: Callable[[str], None] | None, workers: int | None) -> IngestReport:
+                rejects: Callable[[str], None] | None, workers: int | None, replace: bool = False) -> IngestReport:
         report = IngestReport()
         versions = self.version_snapshot()
         now = self.clock.now()
@@ -155,7 +160,8 @@ class Ingestion:
         try:
             with self.feedback.writer(exclusive=True) as writer:  # concurrent ingests of the same records: duplicates
                 batch = _Batch(self, writer, report, skip_invalid, rejects, stored_images,
-                               lambda chunk: prepare_encoded(chunk, versions, now, self.image_check, writer.encoder))
+                               lambda chunk: prepare_encoded(chunk, versions, now, self.image_check, writer.encoder),
+                               DatasetUse(ledger=self.ledger, blobs=self.blobs) if replace else None)
                 for chunk, encoded in _encoded_chunks(chunks, versions, now, _worker_count(workers),
                                                       self.image_check, writer.encoder, lambda: not batch.clashed):
                     batch.apply(chunk, encoded)
@@ -169,8 +175,10 @@ class Ingestion:
             except Exception as error:  # noqa: BLE001 - the batch's own error is the one to report
                 log.warning("unreferenced_images_left", images=len(stored_images), error=str(error))
             raise
+        if batch.old_images:  # what the replaced records named and no record names now
+            self._remove_unreferenced(sorted(set(batch.old_images)))
         log.info("ingested", predictions=report.predictions, feedback=report.feedback, duplicates=report.duplicates,
-                 rejected=report.rejected)
+                 rejected=report.rejected, replaced=report.replaced)
         return report
 
     def _remove_unreferenced(self, images: list[str]) -> None:
@@ -196,7 +204,7 @@ class _Batch:
 
     def __init__(self, ingestion: Ingestion, writer: FeedbackWriter, report: IngestReport, skip_invalid: bool,
                  rejects: Callable[[str], None] | None, stored_images: list[str],
-                 prepare_here: Callable[[Chunk], list[Prepared]]) -> None:
+                 prepare_here: Callable[[Chunk], list[Prepared]], uses: DatasetUse | None = None) -> None:
         self.ingestion = ingestion
         self.prepare_here = prepare_here  # a chunk's entries, prepared in this process
         self.clashed = False  # a chunk of new-looking predictions held one already stored (a re-sent file)
@@ -211,6 +219,11 @@ class _Batch:
         self.versions: dict[str, str] = {}  # prediction id -> version id, for this chunk's new predictions
         self.chunk: Chunk = []  # the chunk being applied
         self.chunk_lines: list[tuple[int, str]] | None = None  # its lines, once one is needed
+        # Replacing (`uses` given): what the datasets use, and what this batch re-wrote (few: a correction's records).
+        self.uses = uses
+        self.replaced: dict[str, int] = {}  # prediction id -> the line that re-wrote it
+        self.replaced_here: set[str] = set()  # those of the current chunk: its stored answers are gone
+        self.old_images: list[str] = []  # images the replaced predictions named before
 
     def reject(self, line: int, text: str, field_name: str, reason: str) -> None:
         self.report.rejected += 1
@@ -225,6 +238,7 @@ class _Batch:
         self.seen.clear()
         self.seen_feedback.clear()
         self.versions.clear()
+        self.replaced_here.clear()
         if isinstance(encoded, NewPredictions):
             if self.all_new_predictions(encoded):
                 return
@@ -267,17 +281,20 @@ class _Batch:
 
     def prediction(self, entry: Prepared, known: dict[str, Any], rows: list[Any], answers: list[Any]) -> None:
         _, line, _, pid, fingerprint, version_id, answered, image, image_sha256, (row, own_answer) = entry
-        earlier = known[pid].fingerprint if pid in known else self.seen[pid][1] if pid in self.seen else None
+        # This file's own line first: a prediction it replaced is also known, with the content it had before.
+        earlier = self.seen[pid][1] if pid in self.seen else known[pid].fingerprint if pid in known else None
         if earlier is not None:
             if earlier == fingerprint:
                 self.report.duplicates += 1
-                return
-            where = f" (line {self.seen[pid][0]})" if pid in self.seen else ""
-            self.reject(line, self.text(entry), "prediction_id", f"{pid!r} already exists{where} with different content")
+            elif self.uses is not None and pid not in self.seen:
+                self.replace(entry, rows, answers)
+            else:
+                where = f" (line {self.seen[pid][0]})" if pid in self.seen else ""
+                self.reject(line, self.text(entry), "prediction_id",
+                            f"{pid!r} already exists{where} with different content")
             return
-        if image is not None and not self.ingestion.blobs.has(image_sha256 or ""):
-            self.ingestion.blobs.put(image)  # before the rows; removed again if the batch is not written
-            self.stored_images.append(image_sha256 or "")
+        if image is not None:
+            self.store_image(image, image_sha256)
         self.seen[pid] = (line, fingerprint)
         self.versions[pid] = version_id
         rows.append(row)
@@ -289,20 +306,58 @@ class _Batch:
             self.report.feedback += 1
             self.report.feedback_by_version[version_id] += 1
 
-    def answer(self, entry: Prepared, known: dict[str, Any], known_feedback: set[tuple[str, str]],
+    def store_image(self, image: bytes | None, image_sha256: str | None) -> None:
+        """Before the rows; removed again if the batch is not written."""
+        if image is not None and not self.ingestion.blobs.has(image_sha256 or ""):
+            self.ingestion.blobs.put(image)
+            self.stored_images.append(image_sha256 or "")
+
+    def replace(self, entry: Prepared, rows: list[Any], answers: list[Any]) -> None:
+        """Re-write a prediction stored before this batch with the record's content, unless a dataset uses it. The
+        lines before it are written first, so that the stored answers it removes are the ones that came before."""
+        _, line, _, pid, fingerprint, version_id, answered, image, image_sha256, (row, own_answer) = entry
+        problem = self.replace_problem(pid)
+        if problem is not None:
+            self.reject(line, self.text(entry), "prediction_id", problem)
+            return
+        self.store_image(image, image_sha256)
+        self.writer.add_encoded(rows, answers)
+        rows.clear()
+        answers.clear()
+        self.old_images += self.writer.replace_encoded([row], [own_answer] if own_answer is not None else [])
+        self.seen[pid] = (line, fingerprint)
+        self.versions[pid] = version_id
+        self.replaced[pid] = line
+        self.replaced_here.add(pid)
+        if own_answer is not None:
+            self.seen_feedback.add((pid, answered))
+        self.report.replaced += 1
+
+    def replace_problem(self, pid: str) -> str | None:
+        """Why this stored prediction cannot be re-written: this file already wrote it, or a dataset uses it."""
+        if pid in self.replaced:
+            return f"{pid!r} already exists (line {self.replaced[pid]}) with different content"
+        if not self.writer.stored_before([pid]):
+            return f"{pid!r} already exists with different content"
+        dataset = self.uses.dataset_using(pid) if self.uses is not None else None
+        if dataset is not None:
+            return f"{pid!r} cannot be replaced: {dataset} uses it"
+        return None
+
+    def answer(self, entry: Prepared, known: dict[str, KnownPrediction], known_feedback: set[tuple[str, str]],
                answers: list[Any]) -> None:
         _, line, _, pid, fingerprint, row = entry
         if pid not in known and pid not in self.seen:
             self.reject(line, self.text(entry), "prediction_id", f"feedback for unknown prediction {pid!r}")
             return
         key = (pid, fingerprint)
-        if key in known_feedback or key in self.seen_feedback:
+        if (key in known_feedback and pid not in self.replaced_here) or key in self.seen_feedback:
             self.report.duplicates += 1
             return
         self.seen_feedback.add(key)
         answers.append(row)
         self.report.feedback += 1
-        self.report.feedback_by_version[known[pid].version_id if pid in known else self.versions[pid]] += 1
+        self.report.feedback_by_version[self.versions[pid] if pid in self.versions else known[pid].version_id] += 1
 
 
 # -- preparing a chunk: pure work, run here or in worker processes -------------------------------------------------

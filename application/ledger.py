@@ -118,6 +118,14 @@ class Ledger(Application[UUID]):
         active = self._all(RetrainCampaign, "campaign", None, active=True)
         return next((c for c in active if c.version_id == version_id), None)
 
+    def last_campaign_for(self, version_id: str) -> RetrainCampaign | None:
+        """The latest campaign opened on that version, whatever its state (looked for from the newest)."""
+        for campaign_id in reversed(self.read.ids("campaign")):
+            campaign = self._get(UUID(campaign_id), RetrainCampaign, "campaign")
+            if campaign.version_id == version_id:
+                return campaign
+        return None
+
     def next_campaign_number(self) -> int:
         return len(self.read.ids("campaign")) + 1
 
@@ -137,6 +145,20 @@ class Ledger(Application[UUID]):
         return len(self.read.ids("rollout")) + 1
 
     # -- reading the log ----------------------------------------------------------------------------
+    def position(self) -> int:
+        """The position of the last event recorded (0: none), from which `events_after` reads on."""
+        return self.recorder.max_notification_id() or 0
+
+    def events_after(self, position: int) -> Iterator[tuple[int, DomainEventProtocol[Any]]]:
+        """Every event recorded after `position`, with its own position, in the order they were recorded."""
+        while True:
+            page = self.recorder.select_notifications(start=position + 1, limit=PAGE)
+            for notification in page:
+                yield notification.id, self.mapper.to_domain_event(notification)
+            if len(page) < PAGE:
+                return
+            position = page[-1].id
+
     def all_events(self) -> Iterator[DomainEventProtocol[Any]]:
         """Every event of every aggregate, in the order they were recorded."""
         start = None

@@ -27,13 +27,13 @@ class ModelRegistry:
     def register(
         self, *, weights: bytes, architecture: str, classes: list[str], input_spec: dict[str, Any],
         baseline_ms: float | None, production: bool, actor: str, training: dict[str, Any] | None = None,
+        architecture_options: dict[str, Any] | None = None,
     ) -> ModelVersion:
         """Check the weights against the architecture, store them by sha256, record Registered (and Promoted)."""
-        _check_classes(classes)
-        if baseline_ms is not None and baseline_ms <= 0:
-            raise InvalidInput("the latency baseline must be a positive number of milliseconds")
+        check_classes(classes)
+        check_baseline(baseline_ms)
         try:
-            self.predictor.check_weights(weights, architecture, input_spec, classes)
+            self.predictor.check_weights(weights, architecture, input_spec, classes, architecture_options)
         except (ValueError, KeyError, RuntimeError) as error:
             raise InvalidInput(str(error)) from None
         sha = self.blobs.put(weights)
@@ -48,7 +48,7 @@ class ModelRegistry:
                 input_spec=input_spec, classes=classes, artifact_sha256=sha, dataset_id=training.get("dataset_id"),
                 strategy=training.get("strategy"), training_config=training.get("config", {}),
                 seed=training.get("seed"), training_metrics=training.get("metrics", {}), baseline_ms=baseline_ms,
-                campaign_id=None, actor=actor, timestamp=now,
+                campaign_id=None, actor=actor, timestamp=now, architecture_options=architecture_options,
             )
             if production:
                 version.promote(reason="registered as production", actor=actor, timestamp=now, initial=True)
@@ -73,7 +73,24 @@ class ModelRegistry:
         return results
 
 
-def _check_classes(classes: list[str]) -> None:
+def lineage_original(ledger: Ledger, version: ModelVersion) -> tuple[ModelVersion, str, dict[str, int]] | None:
+    """The lineage's original dataset: the nearest of this version and its ancestors that has one of its own
+    (trained on by `init`, brought at registration, or attached later with `retrain model datasets`), with the
+    version that holds it and its split sizes."""
+    current: ModelVersion | None = version
+    while current is not None:
+        if (original := current.original_dataset()) is not None:
+            return current, *original
+        current = ledger.version(current.parent_id) if current.parent_id else None
+    return None
+
+
+def check_baseline(baseline_ms: float | None) -> None:
+    if baseline_ms is not None and baseline_ms <= 0:
+        raise InvalidInput("the latency baseline must be a positive number of milliseconds")
+
+
+def check_classes(classes: list[str]) -> None:
     if len(classes) < 2:
         raise InvalidInput("a classifier needs at least two classes")
     if len(set(classes)) != len(classes):

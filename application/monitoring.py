@@ -98,7 +98,10 @@ class Monitoring:
                 )
                 said.append(("threshold_recovered", {"version": label, "rule": verdict.rule,
                                                      "segment": verdict.segment}))
-        campaign = self.campaigns.for_breaches(version, breaches, actor=ACTOR, timestamp=now) if breaches else None
+        if breaches:
+            campaign = self.campaigns.for_breaches(version, breaches, actor=ACTOR, timestamp=now)
+        else:  # the breaches still open after a campaign that changed nothing, once the cooldown has passed
+            campaign = self.campaigns.after_cooldown(version, actor=ACTOR, timestamp=now)
         if campaign is not None and any(isinstance(e, RetrainCampaign.Opened) for e in campaign.pending_events):
             said.append(("campaign_opened", {"campaign": campaign.number, "version": label, "reason": campaign.reason}))
         self.ledger.save(version, *([campaign] if campaign else []))

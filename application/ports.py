@@ -64,6 +64,15 @@ class FeedbackWriter(Protocol):
         unique key does the check as it writes, so the common chunk of a bulk import needs no lookup first."""
         ...
 
+    def stored_before(self, prediction_ids: Sequence[str]) -> set[str]:
+        """Those of these predictions that were stored before this (exclusive) transaction began."""
+        ...
+
+    def replace_encoded(self, predictions: Sequence[Any], answers: Sequence[Any]) -> list[str]:
+        """Rows from `encoder` for stored predictions: each re-writes its prediction in place (its ingestion order
+        kept), and every answer stored for it gives way to its own answers. Returns the images the old rows named."""
+        ...
+
 
 class FeedbackStore(Protocol):
     """Predictions, feedback and review items: high-volume data kept out of the event streams."""
@@ -173,6 +182,7 @@ class ModelRef:
     input_spec: dict[str, Any]
     classes: list[str]
     artifact_sha256: str
+    architecture_options: dict[str, Any] = field(default_factory=dict)  # a team architecture's kwargs and path
 
 
 @dataclass(frozen=True)
@@ -201,6 +211,10 @@ class TrainingRequest:
         if self.parent is not None:
             return self.parent.architecture, list(self.parent.classes), dict(self.parent.input_spec)
         return self.architecture, list(self.classes), dict(self.input_spec)
+
+    @property
+    def architecture_options(self) -> dict[str, Any]:
+        return dict(self.parent.architecture_options) if self.parent is not None else {}
 
 
 @dataclass(frozen=True)
@@ -241,8 +255,45 @@ class OriginalDataset:
     sizes: dict[str, int]
 
 
+@dataclass(frozen=True)
+class IntakeRequest:
+    """A team's model coming in: its weights file as given, its architecture, classes, what it said of its input
+    (a partial spec, or None) and its stored original dataset, if any."""
+
+    weights: bytes
+    architecture: str
+    architecture_options: dict[str, Any]
+    classes: list[str]
+    input_spec: dict[str, Any] | None
+    dataset: OriginalDataset | None
+
+
+@dataclass(frozen=True)
+class IntakeReport:
+    """The state dict to store, the settled input spec, what was done to get them, and accuracy per split."""
+
+    artifact: bytes
+    input_spec: dict[str, Any]
+    notes: list[str]
+    measured: dict[str, dict[str, Any]]
+
+
+class ModelIntake(Protocol):
+    """Reads a team's weights file, settles the input spec, and measures the model on its datasets."""
+
+    def admit(self, request: IntakeRequest) -> IntakeReport:
+        """ValueError in one sentence when the file, the architecture, the spec or the outputs do not fit."""
+        ...
+
+
 class DatasetCatalog(Protocol):
     """Stores an original dataset (the bundled digits, or an ImageFolder directory) as a manifest."""
+
+    def attach(self, sources: dict[str, str], classes: list[str]) -> OriginalDataset:
+        """A team's own splits (train, validation, test: ImageFolder directories or path,label manifests) stored as
+        one original dataset; its input spec holds the images' mode and most common size. ValueError in one
+        sentence when a source cannot be read or its labels are not `classes`."""
+        ...
 
     def original(self, source: str, *, seed: int, architecture: str | None = None,
                  input_size: tuple[int, int] | None = None, channels: int | None = None) -> OriginalDataset:
@@ -273,7 +324,8 @@ class Predictor(Protocol):
 
     def check_image(self, image: bytes, input_spec: dict[str, Any]) -> None: ...
 
-    def check_weights(self, artifact: bytes, architecture: str, input_spec: dict[str, Any], classes: list[str]) -> None: ...
+    def check_weights(self, artifact: bytes, architecture: str, input_spec: dict[str, Any], classes: list[str],
+                      architecture_options: dict[str, Any] | None = None) -> None: ...
 
 
 @dataclass(frozen=True)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from application.audit import Audit
 from application.campaigns import Campaigns
 from application.console import Console
 from application.curation import Curator
+from application.decisions import Decision, decisions_after
 from application.erasure import Forget
 from application.ingestion import ImageCheck, Ingestion
 from application.ledger import Ledger
@@ -23,6 +24,7 @@ from application.settings import Settings
 @dataclass
 class TickReport:
     monitor: list[VersionReport]
+    decisions: list[Decision] = field(default_factory=list)  # what the pass recorded, one per decision
 
 
 class Retrain:
@@ -59,9 +61,12 @@ class Retrain:
                                clock=clock)
 
     def tick(self, *, campaign_steps: bool = True) -> TickReport:
-        """One pass of everything time-driven: monitor, campaign steps (unless workers run them), rollout phases."""
-        report = TickReport(self.monitoring.evaluate())
+        """One pass of everything time-driven: monitor, campaign steps (unless workers run them), rollout phases; the
+        report says what the pass decided, read back from the events recorded meanwhile (another process's
+        decisions recorded during the pass included)."""
+        start = self.ledger.position()
+        monitor = self.monitoring.evaluate()
         if campaign_steps:
             self.campaigns.step_all()
         self.rollouts.step()
-        return report
+        return TickReport(monitor, decisions_after(self.ledger, start))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -11,6 +12,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from pydantic_settings import SettingsError as SourceError
 
 from domain.policy import (
+    CampaignPolicy,
     CurationPolicy,
     ReviewPolicy,
     RolloutPolicy,
@@ -122,6 +124,7 @@ class Settings(BaseSettings):
     feedback_store: str | None = None
     blob_store: str | None = None
     triggers: TriggerPolicy = TriggerPolicy()
+    campaigns: CampaignPolicy = CampaignPolicy()
     curation: CurationPolicy = CurationPolicy()
     review: ReviewPolicy = ReviewPolicy()
     strategy: StrategyPolicy = StrategyPolicy()
@@ -148,6 +151,11 @@ class Settings(BaseSettings):
         if self.blob_store is not None and self.blob_store.startswith("s3://") and len(self.blob_store) <= len("s3://"):
             raise ValueError("blob_store needs a bucket: s3://bucket/prefix")
         return self
+
+    @property
+    def stores_in_home(self) -> bool:
+        """Some store is kept in the home directory (a store left to its default)."""
+        return None in (self.event_store, self.feedback_store, self.blob_store)
 
     @property
     def event_store_url(self) -> str:
@@ -180,6 +188,34 @@ class SettingsError(Exception):
     """The configuration is invalid; the message names the setting."""
 
 
+class HomeUnusable(SettingsError):
+    """The home cannot be the data directory: `problem` says why, starting with the path."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(f"home {problem}")
+        self.problem = problem
+
+
+def home_problem(home: Path, *, writable: bool = True) -> str | None:
+    """Why `home` cannot be (or become) the data directory, starting with its path; None when it can. Checked before
+    anything is created, so that a wrong path is one sentence and leaves nothing behind."""
+    try:
+        if home.is_symlink() and not home.exists():
+            return f"{home} is a link to {os.readlink(home)}, which does not exist"
+        if home.exists():
+            if not home.is_dir():
+                return f"{home} is a file, not a directory"
+            return f"{home} is not writable" if writable and not os.access(home, os.W_OK | os.X_OK) else None
+        existing = next(parent for parent in home.absolute().parents if parent.exists())
+    except OSError as error:  # a parent that cannot be searched
+        return f"{home} cannot be reached: {error.strerror or error}"
+    if not existing.is_dir():
+        return f"{home} is under {existing}, which is a file, not a directory"
+    if writable and not os.access(existing, os.W_OK | os.X_OK):
+        return f"{home} cannot be created: {existing} is not writable"
+    return None
+
+
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     """Settings from the environment, the TOML file (default ./retrain.toml if present) and explicit overrides."""
     if config_file is None and Path("retrain.toml").is_file():
@@ -188,7 +224,7 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         raise SettingsError(f"configuration file {config_file} does not exist")
     source = type("FileSettings", (Settings,), {"config_file": config_file})
     try:
-        return source(**{k: v for k, v in overrides.items() if v is not None})
+        settings = source(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as error:
         first = error.errors()[0]
         reason = first["msg"].removeprefix("Value error, ")
@@ -200,3 +236,7 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         raise SettingsError(f"invalid setting {where}: its RETRAIN_* environment value is not valid JSON") from None
     except ValueError as error:  # a malformed TOML file
         raise SettingsError(f"invalid configuration file {config_file}: {error}") from None
+    problem = home_problem(settings.home, writable=settings.stores_in_home)
+    if problem is not None:
+        raise HomeUnusable(problem)
+    return settings

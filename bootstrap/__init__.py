@@ -16,10 +16,11 @@ from application.audit import Audit
 from application.first_model import FirstModel
 from application.ledger import Ledger
 from application.models import ModelRegistry
-from application.ports import BlobStore, Clock, Evaluator, FeedbackStore, PredictionLog, Predictor, Trainer
+from application.ports import BlobStore, Clock, DatasetCatalog, Evaluator, FeedbackStore, PredictionLog, Predictor, Trainer
 from application.prediction_log import DirectLog
 from application.retrain import Retrain
 from application.settings import Settings, SettingsError
+from application.team_models import TeamModels
 from domain.errors import InvalidInput
 
 
@@ -56,6 +57,20 @@ def build_blob_store(settings: Settings) -> BlobStore:
         return S3BlobStore(location, endpoint_url=s3.endpoint_url, region=s3.region,
                            access_key_id=s3.access_key_id, secret_access_key=secret)
     return FilesystemBlobStore(Path(location))
+
+
+def build_s3_reader(settings: Settings) -> Callable[[str], bytes]:
+    """Reads `s3://bucket/key` objects (a team's dataset manifests) with the `s3` settings' client."""
+
+    def read(url: str) -> bytes:
+        from adapters.blobs.s3 import read_s3_url, s3_client
+
+        s3 = settings.s3
+        secret = s3.secret_access_key.get_secret_value() if s3.secret_access_key else None
+        return read_s3_url(s3_client(endpoint_url=s3.endpoint_url, region=s3.region, access_key_id=s3.access_key_id,
+                                     secret_access_key=secret), url)
+
+    return read
 
 
 def parse_time(name: str, text: str) -> datetime:
@@ -197,11 +212,22 @@ class Container:
         )
 
     @cached_property
-    def first_model(self) -> FirstModel:
+    def catalog(self) -> DatasetCatalog:
         from adapters.torch.datasets import ManifestDatasetCatalog
 
-        return FirstModel(ledger=self.ledger, catalog=ManifestDatasetCatalog(self.blobs), trainer=self.trainer,
+        return ManifestDatasetCatalog(self.blobs, fetch=build_s3_reader(self.settings))
+
+    @cached_property
+    def first_model(self) -> FirstModel:
+        return FirstModel(ledger=self.ledger, catalog=self.catalog, trainer=self.trainer,
                           registry=self.models, blobs=self.blobs, training=self.settings.training)
+
+    @cached_property
+    def team_models(self) -> TeamModels:
+        from adapters.torch.intake import TorchModelIntake
+
+        return TeamModels(ledger=self.ledger, registry=self.models, intake=TorchModelIntake(self.blobs),
+                          catalog=self.catalog, blobs=self.blobs, clock=self.clock)
 
     def close(self) -> None:
         """Release the stores."""

@@ -17,6 +17,10 @@ class StepAlreadyClaimed(DomainError):
     """A campaign step is being run by another worker, whose claim has not lapsed."""
 
 
+class FullRetrainingUnavailable(DomainError):
+    """Rule 4.4: full retraining starts from the lineage's original training set, and there is none."""
+
+
 class NotRestorable(DomainError):
     """Rule 4.8: only a version that was production before can be restored."""
 

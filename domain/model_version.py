@@ -42,6 +42,15 @@ class ModelVersion(Aggregate):
         training_metrics: dict[str, Any]
         baseline_ms: float | None
         campaign_id: str | None
+        architecture_options: dict[str, Any] | None = None  # a team architecture's kwargs and search path
+
+    class DatasetsAttached(Event):
+        """A team's original datasets, attached after registration (`retrain model datasets`)."""
+
+        TOPIC = "retrain.ModelVersion.DatasetsAttached"
+        dataset_id: str
+        sizes: dict[str, int]
+        sources: dict[str, str]
 
     class BaselineMeasured(Event):
         TOPIC = "retrain.ModelVersion.BaselineMeasured"
@@ -133,8 +142,11 @@ class ModelVersion(Aggregate):
         campaign_id: str | None,
         actor: str,
         timestamp: datetime,
+        architecture_options: dict[str, Any] | None = None,
     ) -> None:
         self.label = label
+        self.architecture_options = dict(architecture_options or {})
+        self.attached_dataset: dict[str, Any] | None = None
         self.parent_id = parent_id
         self.architecture = architecture
         self.input_spec = input_spec
@@ -162,6 +174,33 @@ class ModelVersion(Aggregate):
     @staticmethod
     def breach_key(rule: str, segment: str | None) -> str:
         return f"{rule}/{segment}" if segment else rule
+
+    def original_dataset(self) -> tuple[str, dict[str, int]] | None:
+        """This version's own original dataset and its split sizes: attached later, or (for the first version of a
+        lineage) brought at registration or trained on by `retrain init`; None when it has none of its own. A
+        retrained version's training config names the original dataset it used, but is no source: it inherits its
+        lineage's, so datasets attached to its parent later serve it too."""
+        if self.attached_dataset is not None:
+            return self.attached_dataset["dataset_id"], dict(self.attached_dataset["sizes"])
+        dataset_id = self.training_config.get("original_dataset_id")
+        if dataset_id and self.parent_id is None:
+            return dataset_id, dict(self.training_config.get("original_sizes") or
+                                    {"train": int(self.training_metrics.get("original_train_items",
+                                                                           self.training_metrics.get("train_items", 0)))})
+        return None
+
+    def attach_datasets(self, *, dataset_id: str, sizes: dict[str, int], sources: dict[str, str], actor: str,
+                        timestamp: datetime) -> None:
+        """A team's own train/validation/test sets become this lineage's original dataset."""
+        if self.state == "retired":
+            raise IllegalTransition(f"cannot attach datasets to {self.label}: it is retired")
+        self._datasets_attached(dataset_id=dataset_id, sizes=sizes, sources=sources, actor=actor, timestamp=timestamp)
+
+    @event(DatasetsAttached)
+    def _datasets_attached(self, dataset_id: str, sizes: dict[str, int], sources: dict[str, str], actor: str,
+                           timestamp: datetime) -> None:
+        self.attached_dataset = {"dataset_id": dataset_id, "sizes": dict(sizes), "sources": dict(sources),
+                                 "at": timestamp}
 
     # -- monitoring -------------------------------------------------------------------------------
     def measure_baseline(self, *, baseline_ms: float, sample_size: int, actor: str, timestamp: datetime) -> None:

@@ -3,7 +3,7 @@ figures and the samples they were measured on, and a rollout phase's health evid
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 
 class BreachRef(TypedDict, total=False):
@@ -18,15 +18,32 @@ class BreachRef(TypedDict, total=False):
     event_id: str  # "<version id>:<its version number>"
 
 
+class CooldownRef(TypedDict):
+    """Why a campaign opened on breaches already open: the campaign before it ended without a new version, and the
+    cooldown (`campaigns.cooldown`) has passed since."""
+
+    after_campaign: int
+    outcome: str
+    ended_at: str  # RFC 3339
+    cooldown_s: float
+
+
 class GateResult(TypedDict):
-    """One validation gate (rule 4.6): parent and candidate side by side, the limit and the condition."""
+    """One validation gate (rule 4.6): parent and candidate side by side, the limit and the condition, and the items
+    it was measured on. A gate measured on fewer than its minimum of items has `reason` "not_measurable" (it failed),
+    no limit, the figures that exist (none over 0 items) and a `remedy` naming what to attach. Verdicts recorded
+    before the minimums lack the last four keys."""
 
     name: str
     passed: bool
-    parent: float
-    candidate: float
-    limit: float
+    parent: float | None
+    candidate: float | None
+    limit: float | None
     condition: str
+    items: NotRequired[int | None]
+    min_items: NotRequired[int | None]
+    reason: NotRequired[str | None]
+    remedy: NotRequired[str | None]
 
 
 class MeasuredOn(TypedDict, total=False):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
 
 DEFAULT_NEGATIVE_TERMS = (
@@ -59,6 +61,12 @@ class ReviewPolicy(_Policy):
     required: bool = True
 
 
+class CampaignPolicy(_Policy):
+    """Rule 4.2: after a campaign that produced no new version, how long the breaches still open wait for the next."""
+
+    cooldown: timedelta = Field(timedelta(hours=24), ge=timedelta(0))
+
+
 class StrategyPolicy(_Policy):
     """Rule 4.4: when to retrain from scratch rather than fine-tune."""
 
@@ -67,9 +75,17 @@ class StrategyPolicy(_Policy):
     max_consecutive_fine_tunes: PositiveInt = 3
 
 
+class ValidationMinItems(_Policy):
+    """Rule 4.6: the items a gate needs to be measured (fewer, and it is not measurable: the candidate is rejected)."""
+
+    test: PositiveInt = 100  # the original test set, for the no-regression gate
+    validation: PositiveInt = 20  # the validation set (curated + original), for the validation-accuracy gate
+
+
 class ValidationPolicy(_Policy):
     """Rule 4.6: the three gates a candidate must pass against its parent, and one per image type."""
 
+    min_items: ValidationMinItems = ValidationMinItems()
     max_test_regression: float = Field(0.01, ge=0, le=1)
     latency_factor: PositiveFloat = 1.5
     latency_calls: PositiveInt = 200

@@ -9,7 +9,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import IllegalTransition, NotFound, StepAlreadyClaimed
-from domain.payloads import BreachRef
+from domain.payloads import BreachRef, CooldownRef
 
 STATES = ("open", "awaiting_review", "training", "validating", "completed", "abandoned", "failed")
 TERMINAL_STATES = ("completed", "abandoned")
@@ -35,6 +35,7 @@ class RetrainCampaign(Aggregate):
         version_label: str
         breaches: list[BreachRef]
         reason: str | None
+        cooldown: CooldownRef | None = None  # opened by breaches still open once the cooldown passed (rule 4.2)
 
     class BreachAttached(Event):
         TOPIC = "retrain.RetrainCampaign.BreachAttached"
@@ -123,18 +124,21 @@ class RetrainCampaign(Aggregate):
         """Campaigns are numbered; two processes opening the same number collide and one retries."""
         return uuid5(NAMESPACE_URL, f"retrain/RetrainCampaign/{number}")
 
+    # Not keyword-only: eventsourcing 9.5.6 takes a keyword-only parameter with a default for a required one.
     @event(Opened)
     def __init__(
-        self, *, number: int, version_id: str, version_label: str, breaches: list[dict[str, Any]],
-        reason: str | None, actor: str, timestamp: datetime,
+        self, number: int, version_id: str, version_label: str, breaches: list[dict[str, Any]],
+        reason: str | None, actor: str, timestamp: datetime, cooldown: CooldownRef | None = None,
     ) -> None:
         self.number = number
         self.version_id = version_id
         self.version_label = version_label
         self.breaches = list(breaches)
         self.reason = reason
+        self.cooldown = cooldown
         self.state = "open"
         self.opened_at = timestamp
+        self.ended_at: datetime | None = None
         self.dataset: dict[str, Any] | None = None
         self.curated_at: datetime | None = None
         self.pending_review: list[str] = []
@@ -378,6 +382,7 @@ class RetrainCampaign(Aggregate):
     def _completed(self, outcome: str, details: dict[str, Any], actor: str, timestamp: datetime) -> None:
         self.state = "completed"
         self.outcome = outcome
+        self.ended_at = timestamp
         self.claims = {}
 
     def abandon(self, *, reason: str, actor: str, timestamp: datetime) -> None:
@@ -388,4 +393,5 @@ class RetrainCampaign(Aggregate):
     @event(Abandoned)
     def _abandoned(self, reason: str, actor: str, timestamp: datetime) -> None:
         self.state = "abandoned"
+        self.ended_at = timestamp
         self.claims = {}

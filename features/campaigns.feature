@@ -2,7 +2,8 @@
 Feature: Retraining campaigns
   A breach on the production version opens a retraining campaign that carries the breaches as its evidence;
   a version has one open campaign at most, later breaches join it, and a canary's breaches are left to its
-  rollout. An operator can also open a campaign by hand, saying why.
+  rollout. An operator can also open a campaign by hand, saying why. A campaign that ends without a new version
+  (its candidate rejected, too few items) leaves the breaches open: they open the next campaign after the cooldown.
 
   Rule: A breach on the production version opens a campaign with the breaches that triggered it
 
@@ -127,6 +128,53 @@ Feature: Retraining campaigns
       And the operator "ops" has opened a campaign by hand because "new phone cameras in the field"
       And campaign 1 has been abandoned because "the cameras were recalled"
       When the operator "ops" opens a campaign by hand because "the cameras are back"
+      Then campaign 2 is opened for v1 by "user:ops"
+
+  Rule: Breaches still open after a campaign that produced no new version open the next one once the 24-hour cooldown has passed
+
+    Scenario Outline: a breach still open <hours> hours after campaign 1 <ended>
+      Given v1 is in production
+      And v1 has 100 rated predictions of which 60 are satisfied
+      And the monitor has evaluated v1
+      And campaign 1 <ended>
+      And <hours> hours have passed
+      When the monitor evaluates v1 again
+      Then v1 has <campaigns> campaigns
+
+      Examples:
+        | ended                                                          | hours | campaigns |
+        | ended with its candidate rejected                              | 23    | 1         |
+        | ended with its candidate rejected                              | 24    | 2         |
+        | ended with its candidate rejected                              | 25    | 2         |
+        | ended with too few training items                              | 24    | 2         |
+        | has been abandoned because "a data-entry error, not drift"     | 48    | 1         |
+
+    Scenario: the next campaign carries the breaches still open and records the cooldown it waited
+      Given v1 is in production
+      And v1 has 100 rated predictions of which 60 are satisfied
+      And the monitor has evaluated v1
+      And campaign 1 ended with its candidate rejected
+      And 24 hours have passed
+      When the monitor evaluates v1 again
+      Then campaign 2 is opened for v1 by "system:monitor"
+      And campaign 2 is triggered by the satisfaction breach observed at 0.6
+      And campaign 2 records that it waited 24 hours after campaign 1 ended with outcome candidate_rejected
+
+    Scenario: retrying a campaign whose candidate was rejected says when the next one opens
+      Given v1 is in production
+      And v1 has 100 rated predictions of which 60 are satisfied
+      And the monitor has evaluated v1
+      And campaign 1 ended with its candidate rejected
+      When the operator "ops" retries the campaign
+      Then the command is refused with "it is completed with outcome candidate_rejected; a new campaign opens on the first tick after the cooldown ends at 2026-01-02T00:00:00+00:00"
+      And v1 has 1 campaign
+
+    Scenario: an operator need not wait for the cooldown
+      Given v1 is in production
+      And v1 has 100 rated predictions of which 60 are satisfied
+      And the monitor has evaluated v1
+      And campaign 1 ended with its candidate rejected
+      When the operator "ops" opens a campaign by hand because "the rejected candidate was trained on too little"
       Then campaign 2 is opened for v1 by "user:ops"
 
   Rule: Each campaign step is run by one worker at a time

@@ -73,6 +73,34 @@ Feature: Strategy and training of the candidate
         | v5         | fine_tune, fine_tune, full, fine_tune  | fine_tune | none             |
         | v5         | full, fine_tune, fine_tune, fine_tune  | full      | fine_tune_streak |
 
+  Rule: Full retraining needs the lineage's original training set: without one, it fine-tunes and records full_unavailable
+
+    Scenario: A major drift on a version registered without original datasets
+      Given v1 is in production without original datasets
+      And v1 has 20 clearly labelled answers ready for training
+      And v1 has 100 rated predictions of which 30 are satisfied
+      And the monitor has evaluated v1
+      When the campaign is advanced
+      Then the strategy chosen is fine_tune for the reasons "major_drift, full_unavailable"
+      And training started with the fine_tune strategy, attempt 1
+
+    Scenario: Once a training set is attached, a major drift calls for full retraining again
+      Given v1 is in production without original datasets
+      And an original dataset of 1000 training, 80 validation and 100 test items has been attached to v1
+      And v1 has 20 clearly labelled answers ready for training
+      And v1 has 100 rated predictions of which 30 are satisfied
+      And the monitor has evaluated v1
+      When the campaign is advanced
+      Then the strategy chosen is full for the reasons "major_drift"
+      And training started with the full strategy, attempt 1
+
+    Scenario: Forcing full retraining without an original training set is refused
+      Given v1 is in production without original datasets
+      And the feedback of v1 was curated with the items "a" labelled in comments
+      When the operator "olivia" forces full retraining
+      Then the command is refused with "full retraining needs the lineage's original training set and v1 has none: attach one with `retrain model datasets v1 --train DIR`"
+      And no strategy is recorded for the campaign
+
   Rule: An operator may force either strategy, and the choice is recorded as forced
 
     Scenario: Forcing fine-tuning despite a major drift

@@ -1,7 +1,8 @@
 Feature: Validation of the candidate against its parent
   The procedure's "tests de validation": parent and candidate are measured side by side, and the candidate
   must be strictly better on the validation set, lose at most one point on the original test set, and stay
-  within 1.5 times the parent's latency. The verdict is recorded with every figure; a rejected candidate never serves.
+  within 1.5 times the parent's latency. Each gate needs enough items to be measured, or it rejects the candidate
+  as not measurable. The verdict is recorded with every figure; a rejected candidate never serves.
 
   Rule: The trained candidate is measured side by side with its parent, and the verdict follows the three gates
 
@@ -113,6 +114,57 @@ Feature: Validation of the candidate against its parent
       And the validation_accuracy gate records parent 0.80, candidate 0.75 and limit 0.80
       And the test_regression gate records parent 0.97, candidate 0.90 and limit 0.96
       And the latency gate records parent 2, candidate 4 and limit 3
+
+  Rule: Every gate needs its items: 100 on the original test set, 20 on the validation set, or it is not measurable
+
+    Scenario Outline: An original test set of <test> items
+      Given v1 is in production with an original test set of <test> items
+      And v1 has 20 clearly labelled answers ready for training
+      And a campaign was opened by hand on v1
+      And side by side, v2 measures a validation accuracy of 0.85, a test accuracy of 0.97 and a latency of 1 ms
+      When the campaign is advanced
+      Then <verdict>
+
+      Examples:
+        | test | verdict                                                                                    |
+        | 100  | v2 is validated against v1 with every figure                                               |
+        | 99   | v2 is rejected against v1 as not measurable: "test_regression" on 99 test items of at least 100 |
+
+    Scenario Outline: <curated> curated and <original> original validation items
+      Given v1 is in production with an original validation set of <original> items
+      And v1 has 20 clearly labelled answers ready for training
+      And a campaign was opened by hand on v1
+      And the curated validation split holds <curated> items
+      And side by side, v2 measures a validation accuracy of 0.85, a test accuracy of 0.97 and a latency of 1 ms
+      When the campaign is advanced
+      Then <verdict>
+
+      Examples:
+        | curated | original | verdict                                                                                              |
+        | 20      | 0        | v2 is validated against v1 with every figure                                                         |
+        | 19      | 0        | v2 is rejected against v1 as not measurable: "validation_accuracy" on 19 validation items of at least 20 |
+        | 4       | 15       | v2 is rejected against v1 as not measurable: "validation_accuracy" on 19 validation items of at least 20 |
+        | 5       | 15       | v2 is validated against v1 with every figure                                                         |
+
+    Scenario: A version registered without original datasets has nothing to check regressions on
+      Given v1 is in production without original datasets
+      And v1 has 20 clearly labelled answers ready for training
+      And a campaign was opened by hand on v1
+      And side by side, v2 measures a validation accuracy of 0.85, a test accuracy of 0.97 and a latency of 1 ms
+      When the campaign is advanced
+      Then v2 is rejected against v1 as not measurable: "test_regression" on 0 test items of at least 100
+      And no test_accuracy was computed for either model
+
+    Scenario: Once an original test set is attached, the next campaign's candidate is measured and validated
+      Given v1 is in production without original datasets
+      And v1 has 20 clearly labelled answers ready for training
+      And a campaign on v1 has trained a candidate that was rejected
+      And an original dataset of 0 training, 80 validation and 100 test items has been attached to v1
+      And v1 has 20 clearly labelled answers ready for training
+      And a campaign was opened by hand on v1
+      And side by side, v3 measures a validation accuracy of 0.85, a test accuracy of 0.97 and a latency of 1 ms
+      When the campaign is advanced
+      Then v3 is validated against v1 with every figure
 
   Rule: A rejected candidate can be neither rolled out nor made production
 

@@ -11,8 +11,8 @@ from tests.harness import Harness, build_harness
 pytest_plugins = [
     "tests.steps.common_steps",
     "tests.steps.monitoring_steps",
-    "tests.steps.campaign_steps",
     "tests.steps.curation_steps",
+    "tests.steps.campaign_steps",  # after the curation steps, whose helpers it uses
     "tests.steps.review_steps",
     "tests.steps.strategy_steps",
     "tests.steps.validation_steps",

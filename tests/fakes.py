@@ -52,6 +52,8 @@ class InMemoryFeedbackStore:
         """Stages a batch; it lands only if the block ends without an exception."""
         staged = InMemoryWriter(self)
         yield staged
+        for pid in staged.replaced:  # their stored answers give way to the batch's
+            self.feedback.pop(pid, None)
         self.add(staged.predictions, staged.feedback)
 
     def add(self, predictions: Sequence[StoredPrediction], feedback: Sequence[StoredFeedback]) -> None:
@@ -224,6 +226,7 @@ class InMemoryWriter:
         self.store = store
         self.predictions: list[StoredPrediction] = []
         self.feedback: list[StoredFeedback] = []
+        self.replaced: set[str] = set()  # stored predictions this batch re-writes
 
     def known(self, prediction_ids: Sequence[str]) -> dict[str, KnownPrediction]:
         everything = {**self.store.predictions, **{p.prediction_id: p for p in self.predictions}}
@@ -234,7 +237,7 @@ class InMemoryWriter:
 
     def feedback_fingerprints(self, prediction_ids: Sequence[str]) -> set[tuple[str, str]]:
         wanted = set(prediction_ids)
-        stored = [f for pid in wanted for f in self.store.feedback.get(pid, [])]
+        stored = [f for pid in wanted - self.replaced for f in self.store.feedback.get(pid, [])]
         return {(f.prediction_id, f.fingerprint) for f in [*stored, *self.feedback] if f.prediction_id in wanted}
 
     def add(self, predictions: Sequence[StoredPrediction], feedback: Sequence[StoredFeedback]) -> None:
@@ -249,6 +252,18 @@ class InMemoryWriter:
             return False
         self.add_encoded(predictions, answers)
         return True
+
+    def stored_before(self, prediction_ids: Sequence[str]) -> set[str]:
+        return {pid for pid in prediction_ids if pid in self.store.predictions}
+
+    def replace_encoded(self, predictions: Sequence[Any], answers: Sequence[Any]) -> list[str]:
+        ids = {p.prediction_id for p in predictions}
+        old = [self.store.predictions[pid].image_sha256 for pid in ids if pid in self.store.predictions]
+        self.replaced |= ids
+        self.predictions = [p for p in self.predictions if p.prediction_id not in ids]
+        self.feedback = [f for f in self.feedback if f.prediction_id not in ids]
+        self.add_encoded(predictions, answers)
+        return [sha for sha in old if sha]
 
 
 def _candidate(prediction: StoredPrediction, answer: StoredFeedback) -> Candidate:
@@ -317,7 +332,8 @@ class FakePredictor:
         if extrema[0] == extrema[1]:
             raise ImageDecodeError("image is constant")
 
-    def check_weights(self, artifact: bytes, architecture: str, input_spec: dict[str, Any], classes: list[str]) -> None:
+    def check_weights(self, artifact: bytes, architecture: str, input_spec: dict[str, Any], classes: list[str],
+                      architecture_options: dict[str, Any] | None = None) -> None:
         if not artifact:
             raise ValueError("the weights file is empty")
 
@@ -343,24 +359,39 @@ class FakeTrainer:
 
 
 class FakeEvaluator:
-    """Reports the figures it is given for each model label (the side-by-side measurement is the adapter's job)."""
+    """Reports the figures it is given for each model label (the side-by-side measurement is the adapter's job), on
+    the items it is told of, as the torch evaluator does: the validation set is the curated split plus the original
+    one, the test set is the original one, and a figure over 0 items is absent (None)."""
 
     def __init__(self) -> None:
         self.figures: dict[str, ModelFigures] = {}
         self.default = ModelFigures(validation_accuracy=0.80, test_accuracy=0.97, latency_ms=1.0)
         self.per_image_type: dict[str, dict[str, float]] = {}  # image type -> {model label: accuracy, "items": n}
+        self.curated_validation_items = 20
+        self.original_items = {"validation": 80, "test": 100}  # the lineage's original dataset, when it has one
 
     def compare(
         self, parent: ModelRef, candidate: ModelRef, dataset_id: str, original_dataset_id: str | None = None
     ) -> Comparison:
         validation_sets = [dataset_id, *([original_dataset_id] if original_dataset_id else [])]
+        original = self.original_items if original_dataset_id else {"validation": 0, "test": 0}
+        items = {"validation": self.curated_validation_items + original["validation"], "test": original["test"]}
         return Comparison(
-            self.figures.get(parent.label, self.default),
-            self.figures.get(candidate.label, self.default),
+            self._measured(self.figures.get(parent.label, self.default), items),
+            self._measured(self.figures.get(candidate.label, self.default), items),
             per_image_type={segment: dict(figures) for segment, figures in self.per_image_type.items()},
             measured_on={
-                "validation_accuracy": {"datasets": validation_sets, "split": "validation", "items": 100},
-                "test_accuracy": {"datasets": validation_sets[1:], "split": "test", "items": 100},
-                "latency_ms": {"datasets": validation_sets, "split": "validation", "calls": 100},
+                "validation_accuracy": {"datasets": validation_sets, "split": "validation",
+                                        "items": items["validation"]},
+                "test_accuracy": {"datasets": validation_sets[1:], "split": "test", "items": items["test"]},
+                "latency_ms": {"datasets": validation_sets, "split": "validation",
+                               "calls": 100 if items["validation"] else 0},
             },
         )
+
+    @staticmethod
+    def _measured(figures: ModelFigures, items: dict[str, int]) -> ModelFigures:
+        """No figure over 0 items: no test accuracy without an original test set, nothing timed without an image."""
+        return replace(figures, validation_accuracy=figures.validation_accuracy if items["validation"] else None,
+                       test_accuracy=figures.test_accuracy if items["test"] else None,
+                       latency_ms=figures.latency_ms if items["validation"] else None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import random
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -34,13 +35,25 @@ class Harness:
     predictor: Predictor
     serial: int = 0
 
-    def register(self, *, production: bool = True, baseline_ms: float | None = 10.0,
-                 train_items: int = 1000, classes: list[str] | None = None) -> ModelVersion:
+    def register(self, *, production: bool = True, baseline_ms: float | None = 10.0, train_items: int = 1000,
+                 classes: list[str] | None = None, originals: bool = True) -> ModelVersion:
+        """A version as a team registers it: with its original dataset (`train_items` training items, and the
+        validation and test items the fake evaluator measures on), unless `originals` is False."""
+        training: dict[str, Any] = {"metrics": {"train_items": train_items}}
+        if originals:
+            sizes = {"train": train_items, **self.evaluator.original_items}
+            dataset_id = self.original_dataset(sizes)
+            training |= {"dataset_id": dataset_id, "config": {"original_dataset_id": dataset_id,
+                                                              "original_sizes": sizes}}
         return self.app.models.register(
             weights=b"weights-%d" % self.serial, architecture="digits-cnn", classes=classes or DIGITS,
             input_spec={"size": 8}, baseline_ms=baseline_ms, production=production, actor="user:test",
-            training={"metrics": {"train_items": train_items}},
+            training=training,
         )
+
+    def original_dataset(self, sizes: dict[str, int]) -> str:
+        """Stores an original dataset of these split sizes and returns its id (all the fakes read of it)."""
+        return self.blobs.put(json.dumps({"kind": "original", "sizes": sizes}, sort_keys=True).encode())
 
     def next_id(self) -> str:
         self.serial += 1

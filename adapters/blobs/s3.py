@@ -36,11 +36,8 @@ class S3BlobStore:
             raise ValueError(f"{location!r} is not an s3://bucket/prefix location")
         self.bucket = parts.netloc
         self.prefix = parts.path.strip("/")
-        self.client = client or boto3.client(
-            "s3", endpoint_url=endpoint_url, region_name=region, aws_access_key_id=access_key_id,
-            aws_secret_access_key=secret_access_key,
-            config=Config(retries={"max_attempts": 5, "mode": "standard"}, max_pool_connections=PUT_THREADS),
-        )
+        self.client = client or s3_client(endpoint_url=endpoint_url, region=region, access_key_id=access_key_id,
+                                          secret_access_key=secret_access_key)
         self._putting: ThreadPoolExecutor | None = None
 
     def _key(self, sha256: str) -> str:
@@ -84,6 +81,10 @@ class S3BlobStore:
         body: bytes = self._call("get_object", Key=self._key(sha256))["Body"].read()
         return body
 
+    def fetch_url(self, url: str) -> bytes:
+        """Any object this client can read, by its `s3://bucket/key` URL (a team's dataset manifest's paths)."""
+        return read_s3_url(self.client, url)
+
     def has(self, sha256: str) -> bool:
         try:
             self._call("head_object", Key=self._key(sha256))
@@ -96,3 +97,27 @@ class S3BlobStore:
             return False
         self._call("delete_object", Key=self._key(sha256))
         return True
+
+
+def read_s3_url(client: Any, url: str) -> bytes:
+    """The bytes of `s3://bucket/key`; FileNotFoundError when it does not exist."""
+    parts = urlparse(url)
+    if parts.scheme != "s3" or not parts.netloc or not parts.path.strip("/"):
+        raise FileNotFoundError(url)
+    try:
+        body: bytes = client.get_object(Bucket=parts.netloc, Key=parts.path.lstrip("/"))["Body"].read()
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in NOT_FOUND:
+            raise FileNotFoundError(url) from None
+        raise BlobStoreUnavailable(f"{url} cannot be read: {error.response.get('Error', {}).get('Message', error)}") \
+            from None
+    except BotoCoreError as error:
+        raise BlobStoreUnavailable(f"{url} cannot be read: {error}") from None
+    return body
+
+
+def s3_client(*, endpoint_url: str | None = None, region: str | None = None, access_key_id: str | None = None,
+              secret_access_key: str | None = None) -> Any:
+    return boto3.client("s3", endpoint_url=endpoint_url, region_name=region, aws_access_key_id=access_key_id,
+                        aws_secret_access_key=secret_access_key,
+                        config=Config(retries={"max_attempts": 5, "mode": "standard"}, max_pool_connections=PUT_THREADS))

@@ -21,6 +21,7 @@ from adapters.cli.common import (
     views_app,
 )
 from application.audit import HistoryFilter
+from application.validation import describe_gate
 
 
 @app.command()
@@ -67,6 +68,19 @@ def print_story(story: dict[str, Any]) -> None:
     out.print(f"[bold]{story['version']}[/bold] is {story['state']} ({story['architecture']}, "
               f"artifact {story['artifact_sha256'][:12]})" + (f", descending from {story['parent']}." if
                                                               story.get("parent") else "."))
+    options = story.get("architecture_options") or {}
+    if options:
+        kwargs = f" with {json.dumps(options['kwargs'])}" if options.get("kwargs") else ""
+        path = f", imported from {options['path']}" if options.get("path") else ""
+        out.print(f"Architecture: {story['architecture']}{kwargs}{path}.")
+    original = story.get("original_dataset")
+    if original:
+        sources = original.get("sources") or {}
+        sizes = ", ".join(f"{split} {n}" + (f" ({sources[split]})" if split in sources else "")
+                          for split, n in original["sizes"].items() if n)
+        out.print(f"Original dataset {original['id'][:12]} (of {original['of']}): {sizes}.")
+    else:
+        out.print("Original dataset: none (attach one with `retrain model datasets`).")
     chapter = None
     for row in story.get("story", []):
         line = describe_event({**row, "version": row.get("version")})
@@ -115,13 +129,13 @@ def describe_event(event: dict[str, Any]) -> str | None:
         m = d["metrics"]
         items = (f", {m['train_items']} training items of which {m['curated_train_items']} curated"
                  if "train_items" in m and "curated_train_items" in m else "")
+        test = (f"test accuracy {m['test_accuracy']:.1%}" if isinstance(m.get("test_accuracy"), int | float)
+                else "no test accuracy: no original test set")
         return (f"{d['candidate_label']} trained in {m.get('seconds')} s (best epoch {m.get('best_epoch')} of "
-                f"{m.get('epochs_run')}{items}, test accuracy {m.get('test_accuracy', 0):.1%})")
+                f"{m.get('epochs_run')}{items}, {test})")
     if name in ("CandidateValidated", "CandidateRejected"):
         verdict = "validated" if name == "CandidateValidated" else f"rejected ({', '.join(d['failed_gates'])})"
-        gates = "; ".join(
-            f"{g['name']} {'passed' if g['passed'] else 'FAILED'}: candidate {_figure(g['candidate'])} vs parent "
-            f"{_figure(g['parent'])} ({g['condition']})" for g in d.get("gates", []))
+        gates = "; ".join(describe_gate(g) for g in d.get("gates", []))
         on = d.get("figures", {}).get("measured_on", {})
         sizes = ", ".join(f"{figure} on {m['items']} items" if "items" in m else f"{figure} over {m['calls']} calls"
                           for figure, m in on.items())

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from adapters.cli.campaign_text import campaign_lines
 from adapters.cli.common import (
     ActorOption,
     AsOfOption,
@@ -38,7 +39,8 @@ def campaigns(ctx: typer.Context, as_json: JsonOption = False, as_of: AsOfOption
     for row in rows:
         breaches = ", ".join(f"{b['rule']}{'/' + b['segment'] if b['segment'] else ''}" for b in row["breaches"])
         dataset = row["dataset"]
-        table.add_row(str(row["number"]), row["version"], row.get("outcome") or row["state"], row["opened_at"][:19],
+        state = f"{row['state']} ({row['outcome']})" if row.get("outcome") else row["state"]
+        table.add_row(str(row["number"]), row["version"], state, row["opened_at"][:19],
                       breaches or row["reason"] or "-",
                       f"{dataset['included']} items, {dataset['awaiting_review']} to review" if dataset else "-",
                       row["strategy"] or "-", row["candidate"] or "-")
@@ -50,7 +52,8 @@ ItemsOption = Annotated[bool, typer.Option("--items", help="Also list every feed
 
 @campaign_app.command("show")
 def show(ctx: typer.Context, campaign: str, items: ItemsOption = False, as_json: JsonOption = False) -> None:
-    """One campaign in full; with --items (always in --json), each feedback item's curation outcome."""
+    """One campaign in full: state, breaches, dataset, strategy, candidate and its gates; with --items (always in
+    --json), each feedback item's curation outcome."""
     container = state_of(ctx).container()
     row = container.ledger.read.find("campaign", campaign)
     outcomes = None
@@ -58,8 +61,9 @@ def show(ctx: typer.Context, campaign: str, items: ItemsOption = False, as_json:
         outcomes = container.retrain.campaigns.curation_items(row["id"])
     if as_json:
         return print_json({**row, "items": outcomes})
-    for key, value in row.items():
-        out.print(f"[bold]{key}[/bold]: {value}")
+    candidate = container.ledger.read.find("version", row["candidate"]) if row.get("candidate") else None
+    for line in campaign_lines(row, candidate):
+        out.print(line, markup=False, highlight=False)
     if items:
         _print_items(outcomes)
 
@@ -104,7 +108,7 @@ def retry(ctx: typer.Context, campaign: str, strategy: StrategyOption = None,
                                                               forced=strategy)
     if as_json:
         return print_json(campaign_summary(done))
-    out.print(f"Campaign {done.number} is {done.outcome or done.state}.")
+    out.print(f"Campaign {done.number} is {done.state}{f' ({done.outcome})' if done.outcome else ''}.")
 
 
 @campaign_app.command("strategy")

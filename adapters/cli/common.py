@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 
 from adapters.logs import configure_logging
-from application.settings import load_settings
+from application.settings import HomeUnusable, Settings, load_settings
 from bootstrap import Container, build_clock, parse_time
 from domain.errors import InvalidInput
 
@@ -45,19 +45,50 @@ ActorOption = Annotated[str, typer.Option("--actor", help="Who acts, e.g. user:a
 
 class State:
     def __init__(self, home: Path | None, config: Path | None, debug: bool,
-                 on_close: Callable[[Callable[[], None]], Any] | None = None) -> None:
+                 on_close: Callable[[Callable[[], None]], Any] | None = None, home_from: str = "--home") -> None:
         self.home, self.config, self.debug = home, config, debug
         self.on_close = on_close
+        self.home_from = home_from  # what set the home: --home or RETRAIN_HOME, named when it cannot be used
+
+    def settings(self, home: Path | None = None) -> Settings:
+        """The settings, with the home checked before anything is created in it."""
+        home = home or self.home
+        try:
+            return load_settings(self.config, home=home)
+        except HomeUnusable as unusable:  # named as the user gave it; from retrain.toml or a default, `home`
+            given = self.home is not None and home == self.home
+            raise InvalidInput(f"{self.home_from if given else 'home'} {unusable.problem}") from None
 
     def container(self, now: str | None = None, *, server: bool = False) -> Container:
         """The command's stores, released when the command ends: SQLite folds its write-ahead log into the database
         as the last connection closes, rather than leaving a log as large as the writes for the next command to
         read through (a 12,000,000-record ingest left 5.6 GB)."""
-        settings = load_settings(self.config, home=self.home)
-        container = Container(settings, build_clock(now), server=server)
+        container = Container(self.settings(), build_clock(now), server=server)
         if self.on_close is not None:
             self.on_close(container.close)
         return container
+
+
+def product_version() -> str:
+    """The installed package's version, or pyproject's when running from a checkout that is not installed."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("retrain")
+    except PackageNotFoundError:
+        import tomllib
+
+        pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+        try:
+            return str(tomllib.loads(pyproject.read_text())["project"]["version"])
+        except (OSError, KeyError, tomllib.TOMLDecodeError):
+            return "unknown"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"retrain {product_version()}\n")
+        raise typer.Exit()
 
 
 @app.callback()
@@ -66,9 +97,13 @@ def main_options(
     home: Annotated[Path | None, typer.Option("--home", envvar="RETRAIN_HOME", help="Data directory.")] = None,
     config: Annotated[Path | None, typer.Option("--config", help="TOML settings file.")] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
 ) -> None:
     configure_logging(verbose=debug)
-    ctx.obj = State(home, config, debug, ctx.call_on_close)
+    # Typer carries its own copy of click: its ParameterSource is known by name
+    from_env = getattr(ctx.get_parameter_source("home"), "name", None) == "ENVIRONMENT"
+    ctx.obj = State(home, config, debug, ctx.call_on_close, home_from="RETRAIN_HOME" if from_env else "--home")
 
 
 def state_of(ctx: typer.Context) -> State:

@@ -79,6 +79,8 @@ class SimulatedLatency:
     def compare(self, parent: ModelRef, candidate: ModelRef, dataset_id: str,
                 original_dataset_id: str | None = None) -> Comparison:
         measured = self.inner.compare(parent, candidate, dataset_id, original_dataset_id)
+        if measured.parent.latency_ms is None or measured.candidate.latency_ms is None:
+            return measured  # nothing was timed (no validation image): nothing to simulate either
         rng = random.Random(f"{self.seed}:{parent.label}:{candidate.label}")
         simulated = [round(sum(max(0.5, rng.gauss(4.0, 0.4)) for _ in range(self.draws)) / self.draws, 6)
                      for _ in range(2)]

@@ -40,6 +40,7 @@ def init(
         "--input-size", help="N or HxW pixels the model takes (default: inferred from the folder's images).")] = None,
     channels: Annotated[int | None, typer.Option(
         "--channels", help="1 (grey) or 3 (colour) (default: inferred from the folder's images).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Make v1 production even below 1.5 x chance.")] = False,
     actor: ActorOption = "",
     now: NowOption = None,
     as_json: JsonOption = False,
@@ -53,15 +54,17 @@ def init(
     container = state_of(ctx).container(now)
     version = container.first_model.init(source=dataset, epochs=epochs, seed=seed, baseline_ms=baseline_ms,
                                            actor=actor or default_actor(), architecture=arch, input_size=size,
-                                           channels=channels)
+                                           channels=channels, force=force)
     if as_json:
         return print_json(container.ledger.read.find("version", version.label))
     metrics = version.training_metrics
     spec = version.input_spec
     height, width = spec.get("size", [0, 0])
+    test = metrics.get("test_accuracy")  # absent when the dataset's test split is empty: no figure over 0 items
     out.print(f"Trained {version.label} ({version.architecture}, {height}x{width} "
-              f"{'grey' if spec.get('mode') == 'L' else 'colour'}) on {dataset}: test accuracy "
-              f"{metrics.get('test_accuracy', 0):.2%}, best epoch {metrics.get('best_epoch')} of "
+              f"{'grey' if spec.get('mode') == 'L' else 'colour'}) on {dataset}: "
+              f"{f'test accuracy {test:.2%}' if test is not None else 'no test accuracy (empty test split)'}, "
+              f"best epoch {metrics.get('best_epoch')} of "
               f"{metrics.get('epochs_run')}, {metrics.get('seconds')} s on {metrics.get('device')}.")
     out.print(f"{version.label} is in production.")
 
@@ -101,6 +104,8 @@ def ingest(
     source: Annotated[str, typer.Argument(help="A JSON Lines file of prediction and feedback records, or - for stdin.")],
     skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help="Write the valid records, report the rest.")] = False,
     rejects: Annotated[Path | None, typer.Option("--rejects", help="Write rejected lines to this file.")] = None,
+    replace: Annotated[bool, typer.Option(
+        "--replace", help="Re-write predictions stored with other content, unless a curated dataset uses them.")] = False,
     now: NowOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -126,7 +131,7 @@ def ingest(
         task = progress.add_task("ingest", total=Path(source).stat().st_size) if progress is not None else None
         with _RejectsFile(rejects) as write_reject:
             report = retrain.ingestion.ingest_stream(handle, skip_invalid=skip_invalid, rejects=write_reject,
-                                                     progress=_Progress(progress, task))
+                                                     progress=_Progress(progress, task), replace=replace)
     except BatchRejected as rejected:
         if as_json:
             print_json(rejected.report.as_json() | {"written": False})
@@ -141,8 +146,9 @@ def ingest(
     reports = retrain.monitoring.evaluate()
     if as_json:
         return print_json(report.as_json() | {"written": True, "monitor": [r.as_json() for r in reports]})
+    replaced = f"; {report.replaced} replaced" if replace else ""
     out.print(f"Accepted {report.predictions} predictions and {report.feedback} feedback; "
-              f"{report.duplicates} duplicates; {report.rejected} rejected.")
+              f"{report.duplicates} duplicates; {report.rejected} rejected{replaced}.")
     for error in report.errors[:100]:
         sys.stderr.write(f"{error}\n")
     _print_breaches(reports)
@@ -207,14 +213,18 @@ def monitor(ctx: typer.Context, now: NowOption = None, as_json: JsonOption = Fal
 
 @app.command()
 def tick(ctx: typer.Context, now: NowOption = None, as_json: JsonOption = False) -> None:
-    """One pass of everything time-driven: monitor, campaign steps, rollout phases."""
+    """One pass of everything time-driven: monitor, campaign steps, rollout phases; one line per decision taken."""
     retrain = state_of(ctx).container(now).retrain
     report = retrain.tick()
     rollout = retrain.rollouts.status()
     if as_json:
         return print_json({"monitor": _monitor_json(report.monitor, retrain.clock.now().isoformat()),
-                           "rollout": rollout})
+                           "rollout": rollout, "decisions": [d.as_json() for d in report.decisions]})
     _monitor_table(report.monitor)
+    for decision in report.decisions:
+        out.print(f"{decision.subject}: {decision.summary}", markup=False, highlight=False)
+    if not report.decisions:
+        out.print("No decision taken.")
     if rollout:
         out.print(f"Rollout {rollout['number']}: {rollout['candidate']} at {rollout['percent']:g}% "
                   f"(phase {rollout['phase']}, {rollout['state']}) against {rollout['stable']}.")
@@ -232,15 +242,15 @@ def demo(
     from adapters.cli.audit import print_story
     from adapters.cli.demo import Demo, SimulatedLatency
     from adapters.clock import SimulatedClock
-    from application.settings import load_settings
     from bootstrap import Container
 
     state = state_of(ctx)
     home = state.home or Path(f"retrain-demo-{datetime.now(UTC):%Y%m%d-%H%M%S}")
-    if home.exists() and any(home.iterdir()):
+    settings = state.settings(home)  # a home that cannot be one is refused before anything else
+    if home.is_dir() and any(home.iterdir()):
         raise InvalidInput(f"retrain demo needs a fresh home, and {home} is not empty: pass --home NEW_DIR")
     clock = SimulatedClock(datetime(2026, 1, 5, tzinfo=UTC))
-    container = Container(load_settings(state.config, home=home), clock)
+    container = Container(settings, clock)
     container.evaluator = SimulatedLatency(container.evaluator, seed)  # before the use cases are built from it
     out.print(f"retrain demo — home {home} (inspect it afterwards with `retrain --home {home} history`)")
     outcome = Demo(retrain=container.retrain, first_model=container.first_model, clock=clock, seed=seed,

@@ -97,6 +97,10 @@ class SqlAlchemyFeedbackStore:
                     # it (or never, on a new table) make the planner scan the table for each chunk: 0.2 s a chunk
                     # at 100,000 rows. By key, the index is always the right plan.
                     connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+                # Rows this transaction inserts get a higher seq (SQLite's rowid, PostgreSQL's sequence).
+                last_seq = connection.execute(select(func.coalesce(func.max(predictions.c.seq), 0))).scalar_one()
+                yield _SqlWriter(connection, last_seq)
+                return
             yield _SqlWriter(connection)
 
     def add(self, new_predictions: Sequence[StoredPrediction], new_feedback: Sequence[StoredFeedback]) -> None:
@@ -420,8 +424,9 @@ class _SqlWriter:
 
     encoder = SqlRowEncoder()
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, last_seq: int | None = None) -> None:
         self.connection = connection
+        self.last_seq = last_seq  # the last prediction stored before an exclusive transaction began
 
     def _by_ids(self, sql: str, prediction_ids: Sequence[str]) -> Iterator[tuple[Any, ...]]:
         """Rows for a long list of prediction ids (a plain driver query: this is the bulk path). SQLite gets CHUNK ids
@@ -509,6 +514,28 @@ class _SqlWriter:
             return False
         return True
 
+    def stored_before(self, prediction_ids: Sequence[str]) -> set[str]:
+        if self.last_seq is None:
+            raise RuntimeError("only an exclusive writer knows what was stored before it")
+        sql = f"SELECT prediction_id FROM predictions WHERE seq <= {int(self.last_seq)} AND prediction_id {{}}"
+        return {pid for (pid,) in self._by_ids(sql, prediction_ids)}
+
+    def replace_encoded(self, new_rows: Sequence[Any], answers: Sequence[Any]) -> list[str]:
+        """An UPDATE keeps each row's seq (its ingestion order); the hourly counts move from the old row's hour to
+        the new one's. Deleted answers are overwritten on SQLite (secure_delete)."""
+        ids = [row[0] for row in new_rows]
+        old = list(self._by_ids(f"SELECT {', '.join(_PREDICTION_COLUMNS)} FROM predictions WHERE prediction_id {{}}", ids))
+        for start in range(0, len(ids), CHUNK):
+            self.connection.execute(feedback.delete().where(feedback.c.prediction_id.in_(ids[start:start + CHUNK])))
+        self.connection.execute(_replace_prediction(), [
+            {f"b_{column}": value for column, value in zip(_PREDICTION_COLUMNS, row, strict=True)} for row in new_rows])
+        self._count_hours(old, sign=-1)
+        self._count_hours(new_rows)
+        if answers:
+            self.connection.execute(feedback.insert(), [dict(zip(_FEEDBACK_COLUMNS, row, strict=True))
+                                                        for row, _ in answers])
+        return [row[8] for row in old if row[8]]
+
     def _copy(self, table: str, columns: tuple[str, ...], rows: Sequence[tuple[Any, ...]]) -> None:
         """PostgreSQL's bulk path: COPY ... FROM STDIN through psycopg, in this transaction (benchmarks/ingest_bench.py
         measures it against a raw COPY of the same rows, and against executemany)."""
@@ -521,7 +548,8 @@ class _SqlWriter:
             for row in rows:
                 copy.write_row(row)
 
-    def _count_hours(self, rows: Sequence[tuple[Any, ...]]) -> None:
+    def _count_hours(self, rows: Sequence[tuple[Any, ...]], sign: int = 1) -> None:
+        """Add the rows to their hours' counts (`sign` -1: take them out)."""
         # version_id, ts and is_error are columns 1, 2 and 6
         totals = Counter((row[1], row[2] // HOUR_US) for row in rows)
         errors = Counter((row[1], row[2] // HOUR_US) for row in rows if row[6])
@@ -532,7 +560,8 @@ class _SqlWriter:
                   "errors": hourly_counts.c.errors + insert.excluded.errors},
         )
         self.connection.execute(upsert, [
-            {"version_id": v, "hour": h, "predictions": n, "errors": errors[(v, h)]} for (v, h), n in totals.items()
+            {"version_id": v, "hour": h, "predictions": sign * n, "errors": sign * errors[(v, h)]}
+            for (v, h), n in totals.items()
         ])
 
 
@@ -561,6 +590,12 @@ def _latest_update() -> Any:
                 fb_corrected_label=bindparam("b_label"), fb_consent=bindparam("b_consent"),
                 fb_words=bindparam("b_words"))
     )
+
+
+def _replace_prediction() -> Any:
+    p = predictions
+    return p.update().where(p.c.prediction_id == bindparam("b_prediction_id")).values(
+        {column: bindparam(f"b_{column}") for column in _PREDICTION_COLUMNS[1:]})
 
 
 def _latest_params(answer: tuple[Any, ...]) -> tuple[Any, ...]:

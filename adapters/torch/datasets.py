@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from application.ports import BlobStore, ImageDecodeError, OriginalDataset
 
 SPLIT_SHARES = {"train": 0.7, "validation": 0.15}  # of every original dataset; the rest is the test set
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
+ORIGINAL_SEGMENT = "original"  # the image type of a lineage's original items in per-image-type figures
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,10 @@ class TensorSplit:
     def subset(self, indices: list[int]) -> TensorSplit:
         index = torch.tensor(indices, dtype=torch.long)
         return TensorSplit(self.x[index], self.y[index], [self.image_types[i] for i in indices])
+
+    def as_segment(self, image_type: str) -> TensorSplit:
+        """The same items, all of one image type."""
+        return TensorSplit(self.x, self.y, [image_type] * len(self))
 
 
 def digits_images() -> tuple[np.ndarray, np.ndarray]:
@@ -79,7 +85,8 @@ def imagefolder_manifest(root: Path, blobs: BlobStore, seed: int = 0) -> dict[st
     for label in classes:
         for path in sorted((root / label).rglob("*")):
             if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
-                items.append({"image_sha256": blobs.put(path.read_bytes()), "label": label, "image_type": "unknown"})
+                items.append({"image_sha256": blobs.put(path.read_bytes()), "label": label,
+                              "image_type": ORIGINAL_SEGMENT})
     order = list(range(len(items)))
     random.Random(seed).shuffle(order)
     n_train, n_val = int(len(order) * SPLIT_SHARES["train"]), int(len(order) * SPLIT_SHARES["validation"])
@@ -188,7 +195,7 @@ class DatasetLoader:
             x = torch.from_numpy(images[chosen]).float().div(255.0).unsqueeze(1)
             mean, std = input_spec.get("mean", [0.5])[0], input_spec.get("std", [0.5])[0]
             y = torch.tensor([index[str(int(labels[i]))] for i in chosen], dtype=torch.long)
-            return TensorSplit((x - mean) / std, y, ["digits"] * len(chosen))
+            return TensorSplit((x - mean) / std, y, [ORIGINAL_SEGMENT] * len(chosen))
         tensors, targets, types = [], [], []
         for item in manifest["items"]:
             if item.get("split") != split or item.get("review") in ("pending", "rejected"):
@@ -218,11 +225,18 @@ class DatasetLoader:
 
 
 class ManifestDatasetCatalog:
-    """DatasetCatalog over the blob store: `digits` (bundled) or an ImageFolder directory path."""
+    """DatasetCatalog over the blob store: `digits` (bundled) or an ImageFolder directory path; a team's own splits
+    (`fetch` reads the s3:// paths of their manifests)."""
 
-    def __init__(self, blobs: BlobStore) -> None:
+    def __init__(self, blobs: BlobStore, fetch: Callable[[str], bytes] | None = None) -> None:
         self.blobs = blobs
         self.loader = DatasetLoader(blobs)
+        self.fetch = fetch
+
+    def attach(self, sources: dict[str, str], classes: list[str]) -> OriginalDataset:
+        from adapters.torch.dataset_sources import stored_original
+
+        return stored_original(self.blobs, sources, classes, self.fetch)
 
     def original(self, source: str, *, seed: int, architecture: str | None = None,
                  input_size: tuple[int, int] | None = None, channels: int | None = None) -> OriginalDataset:

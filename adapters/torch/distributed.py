@@ -93,6 +93,7 @@ def follow(cluster: Cluster, world_size: int, node_rank: int, *, check_only: boo
 def fit_distributed(
     model: nn.Module, train: TensorSplit, validation: TensorSplit, *, architecture: str, num_classes: int,
     config: dict[str, Any], seed: int, world_size: int, label: str, cluster: Cluster = Cluster(),
+    architecture_options: dict[str, Any] | None = None,
 ) -> FitResult:
     """The same fit as `torch_trainer.fit`, spread over `world_size` processes on `cluster.nodes` hosts."""
     with tempfile.TemporaryDirectory(prefix="retrain-ddp-") as workdir:
@@ -101,7 +102,8 @@ def fit_distributed(
             "train_x": train.x, "train_y": train.y, "validation_x": validation.x, "validation_y": validation.y,
             "validation_types": list(validation.image_types),
             "state": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "architecture": architecture,
-            "num_classes": num_classes, "config": config, "seed": seed, "label": label,
+            "architecture_options": architecture_options or {}, "num_classes": num_classes, "config": config,
+            "seed": seed, "label": label,
         }, job)
         command = [*cluster.torchrun(world_size, 0), "--job", str(job), "--out", workdir]
         returncode, tail = _run_relayingprogress(command, label, int(config["max_epochs"]))
@@ -158,7 +160,7 @@ def worker(job_path: Path | None, out: Path | None) -> None:
         blob = job_path.read_bytes() if rank == 0 and job_path is not None else None
         job = torch.load(io.BytesIO(_broadcast_bytes(blob, device)), map_location="cpu", weights_only=True)
         generator = seed_everything(int(job["seed"]))
-        model = build_model(job["architecture"], int(job["num_classes"]))
+        model = build_model(job["architecture"], int(job["num_classes"]), job.get("architecture_options"))
         model.load_state_dict(job["state"])
         train = TensorSplit(job["train_x"], job["train_y"], [""] * len(job["train_y"]))
         validation = TensorSplit(job["validation_x"], job["validation_y"],

@@ -8,7 +8,7 @@ from collections import defaultdict
 
 import torch
 
-from adapters.torch.datasets import DatasetLoader, TensorSplit
+from adapters.torch.datasets import ORIGINAL_SEGMENT, DatasetLoader, TensorSplit
 from adapters.torch.fitting import accuracy, pick_device
 from adapters.torch.models import load_model
 from application.ports import BlobStore, Comparison, ModelRef
@@ -31,17 +31,18 @@ class TorchEvaluator:
         curated_validation = self.loader.split(dataset_id, "validation", spec, classes)
         validation, test = curated_validation, None
         if original_dataset_id:
-            validation = TensorSplit.concat(curated_validation,
-                                            self.loader.split(original_dataset_id, "validation", spec, classes))
+            original = self.loader.split(original_dataset_id, "validation", spec, classes)
+            # one segment, whatever its manifest says (older ImageFolder manifests said "unknown", as traffic does)
+            validation = _joined(curated_validation, original.as_segment(ORIGINAL_SEGMENT))
             test = self.loader.split(original_dataset_id, "test", spec, classes)
         models = {ref.label: load_model(self.blobs.get(ref.artifact_sha256), ref.architecture, len(ref.classes))
                   .to(self.device) for ref in (parent, candidate)}
         latency = self.latencies(models[parent.label], models[candidate.label], validation)
         figures = {
             label: ModelFigures(
-                validation_accuracy=round(accuracy(model, validation, self.device), 6),
-                test_accuracy=round(accuracy(model, test, self.device), 6) if test is not None else 0.0,
-                latency_ms=round(latency[index], 6),
+                validation_accuracy=self._accuracy(model, validation),
+                test_accuracy=self._accuracy(model, test),
+                latency_ms=None if latency is None else round(latency[index], 6),
             )
             for index, (label, model) in enumerate(models.items())
         }
@@ -55,15 +56,22 @@ class TorchEvaluator:
             "validation_accuracy": {"datasets": validation_sets, "split": "validation", "items": len(validation)},
             "test_accuracy": {"datasets": [original_dataset_id] if original_dataset_id else [], "split": "test",
                               "items": len(test) if test is not None else 0},
-            "latency_ms": {"datasets": validation_sets, "split": "validation", "calls": self.latency_calls},
+            "latency_ms": {"datasets": validation_sets, "split": "validation",
+                           "calls": self.latency_calls if latency is not None else 0},
         }
         return Comparison(figures[parent.label], figures[candidate.label], per_type, measured_on)
 
-    def latencies(self, parent: torch.nn.Module, candidate: torch.nn.Module, data: TensorSplit) -> tuple[float, float]:
-        """Mean single-image latency of each, over `latency_calls` calls after a warm-up, interleaved."""
+    def _accuracy(self, model: torch.nn.Module, data: TensorSplit | None) -> float | None:
+        """No figure over 0 items: None when there is nothing to measure on."""
+        return round(accuracy(model, data, self.device), 6) if data is not None and len(data) else None
+
+    def latencies(self, parent: torch.nn.Module, candidate: torch.nn.Module,
+                  data: TensorSplit) -> tuple[float, float] | None:
+        """Mean single-image latency of each, over `latency_calls` calls after a warm-up, interleaved; None without
+        an image to time."""
         sample = data.x[:1].to(self.device) if len(data) else None
         if sample is None:
-            return (0.0, 0.0)
+            return None
         timings: tuple[list[float], list[float]] = ([], [])
         with torch.inference_mode():
             for model in (parent, candidate):
@@ -78,6 +86,11 @@ class TorchEvaluator:
                         torch.cuda.synchronize()
                     timings[index].append((time.perf_counter() - started) * 1000)
         return (math.fsum(timings[0]) / len(timings[0]), math.fsum(timings[1]) / len(timings[1]))
+
+
+def _joined(curated: TensorSplit, original: TensorSplit) -> TensorSplit:
+    """The curated validation split and the original one; either may be empty, or both (then nothing is measured)."""
+    return TensorSplit.concat(curated, original) if len(curated) or len(original) else curated
 
 
 def _by_type(data: TensorSplit) -> dict[str, list[int]]:

@@ -1,15 +1,21 @@
-"""Model architectures by name: the built-in `digits-cnn`, or any torchvision.models architecture."""
+"""Model architectures: the built-in `digits-cnn` and `small-cnn`, any torchvision.models architecture, or a team's
+own `package.module:callable` returning an `nn.Module` (its keyword arguments and search path recorded with the
+version, so that every process rebuilds the same model)."""
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import io
-import warnings
-import zipfile
+import re
+import sys
 from typing import Any
 
 import torch
 import torchvision
 from torch import nn
+
+from adapters.torch.weights import load_state_dict
 
 DIGITS_CNN = "digits-cnn"
 SMALL_CNN = "small-cnn"
@@ -68,12 +74,25 @@ def default_input_spec(architecture: str) -> dict[str, Any]:
     return dict(DIGITS_INPUT_SPEC if architecture in GREY_ARCHITECTURES else RGB_INPUT_SPEC)
 
 
+IMPORT_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*")
+
+
+def is_import_path(architecture: str) -> bool:
+    """`package.module:callable`: a team's own architecture."""
+    return ":" in architecture
+
+
 def check_architecture(architecture: str) -> None:
-    """ValueError in one sentence unless the name is digits-cnn, small-cnn or a torchvision.models classifier."""
+    """ValueError in one sentence unless the name is digits-cnn, small-cnn, a torchvision.models classifier or an
+    import path `package.module:callable`."""
+    if is_import_path(architecture):
+        if not IMPORT_PATH.fullmatch(architecture):
+            raise ValueError(f"--arch {architecture!r} is not an import path of the form package.module:callable")
+        return
     if architecture not in GREY_ARCHITECTURES and architecture not in torchvision.models.list_models(
             module=torchvision.models):
-        raise ValueError(f"unknown architecture {architecture!r} (use digits-cnn, small-cnn or a torchvision.models "
-                         "name)")
+        raise ValueError(f"unknown architecture {architecture!r} (use digits-cnn, small-cnn, a torchvision.models "
+                         "name or an import path package.module:callable)")
 
 
 def channels_of(input_spec: dict[str, Any]) -> int:
@@ -104,9 +123,12 @@ def input_spec_for(architecture: str, *, channels: int, size: tuple[int, int]) -
     return {**RGB_INPUT_SPEC, "size": [height, width]}
 
 
-def build_model(architecture: str, num_classes: int) -> nn.Module:
-    """A freshly initialised model of the named architecture."""
+def build_model(architecture: str, num_classes: int, options: dict[str, Any] | None = None) -> nn.Module:
+    """A freshly initialised model of the named architecture (`options`: a team architecture's "kwargs" and
+    "path")."""
     check_architecture(architecture)
+    if is_import_path(architecture):
+        return _team_model(architecture, num_classes, options or {})
     if architecture == DIGITS_CNN:
         return DigitsCNN(num_classes)
     if architecture == SMALL_CNN:
@@ -114,38 +136,62 @@ def build_model(architecture: str, num_classes: int) -> nn.Module:
     return torchvision.models.get_model(architecture, weights=None, num_classes=num_classes)
 
 
-def load_state_dict(artifact: bytes) -> dict[str, torch.Tensor]:
-    """A state dict from bytes, loaded only with weights_only=True; anything else is refused in one sentence.
-
-    The bytes are untrusted: anything torch's parser raises on them (and it raises many kinds of errors on corrupt
-    input) is a refusal, and so are weights that are not finite."""
-    if not zipfile.is_zipfile(io.BytesIO(artifact)):
-        raise ValueError("the file is not a PyTorch weights file (torch.save's zip format)")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            state = torch.load(io.BytesIO(artifact), map_location="cpu", weights_only=True)
-    except Exception:  # noqa: BLE001 - a corrupt archive surfaces as IndexError, KeyError, struct.error, ...
-        raise ValueError(
-            "the file does not load with weights_only=True: it is not a PyTorch weights file, "
-            "or it holds code or objects other than tensors"
-        ) from None
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ValueError("the file holds no state dict of tensors")
-    for key, tensor in state.items():
-        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
-            raise ValueError(f"the weights hold NaN or infinite values (first: {key})")
-    return state
-
-
-def load_model(artifact: bytes, architecture: str, num_classes: int) -> nn.Module:
+def load_model(artifact: bytes, architecture: str, num_classes: int, options: dict[str, Any] | None = None) -> nn.Module:
     """The model with the artifact's weights, checked strictly against the architecture."""
-    model = build_model(architecture, num_classes)
+    return load_weights(build_model(architecture, num_classes, options), load_state_dict(artifact))
+
+
+def load_weights(model: nn.Module, state: dict[str, torch.Tensor]) -> nn.Module:
+    """`model` with these weights, checked strictly: a missing, extra or misshaped tensor is one sentence."""
     try:
-        model.load_state_dict(load_state_dict(artifact), strict=True)
+        model.load_state_dict(state, strict=True)
     except RuntimeError as error:
         raise ValueError(_mismatch_summary(str(error))) from None
     return model.eval()
+
+
+def _team_model(architecture: str, num_classes: int, options: dict[str, Any]) -> nn.Module:
+    """Calls the team's `package.module:callable` with its recorded kwargs (and `num_classes` when the callable takes
+    it and the kwargs do not set it); one sentence for anything that goes wrong."""
+    module_name, _, attribute = architecture.partition(":")
+    factory = getattr(_import(module_name, options.get("path")), attribute, None)
+    if not callable(factory):
+        raise ValueError(f"{module_name} has no callable {attribute!r} (--arch {architecture})")
+    kwargs = dict(options.get("kwargs") or {})
+    if "num_classes" not in kwargs and _accepts(factory, "num_classes"):
+        kwargs["num_classes"] = num_classes
+    try:
+        model = factory(**kwargs)
+    except Exception as error:  # noqa: BLE001 - the team's code may raise anything
+        raise ValueError(f"{architecture}(**{kwargs}) raised {type(error).__name__}: {_first_line(error)}") from None
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"{architecture} returned a {type(model).__name__}, not a torch nn.Module")
+    return model
+
+
+def _import(module_name: str, path: str | None) -> Any:
+    if path and path not in sys.path:
+        sys.path.insert(0, path)
+    try:
+        return importlib.import_module(module_name)
+    except ImportError as error:
+        where = f" (searched --arch-path {path} and the environment)" if path else \
+            " (install it in this environment, or give --arch-path DIR)"
+        raise ValueError(f"cannot import {module_name}: {_first_line(error)}{where}") from None
+    except Exception as error:  # noqa: BLE001 - importing the team's module runs its code
+        raise ValueError(f"importing {module_name} raised {type(error).__name__}: {_first_line(error)}") from None
+
+
+def _accepts(factory: Any, name: str) -> bool:
+    try:
+        parameters = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == name or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).splitlines() or [""])[0][:300]
 
 
 def state_dict_bytes(model: nn.Module) -> bytes:

@@ -75,7 +75,7 @@ class TorchPredictor:
         """The version's network, loaded once and warmed up, so the first request is not timed with the loading."""
         if ref.artifact_sha256 not in self._models:
             artifact = self.blobs.get(ref.artifact_sha256)
-            network = load_model(artifact, ref.architecture, len(ref.classes)).to(self.device)
+            network = load_model(artifact, ref.architecture, len(ref.classes), ref.architecture_options).to(self.device)
             channels = 3 if ref.input_spec.get("mode") == "RGB" else 1
             with torch.inference_mode():
                 network(torch.zeros(1, channels, *ref.input_spec.get("size", [8, 8]), device=self.device))
@@ -104,5 +104,6 @@ class TorchPredictor:
     def check_image(self, image: bytes, input_spec: dict[str, Any]) -> None:
         decode_image(image, input_spec)
 
-    def check_weights(self, artifact: bytes, architecture: str, input_spec: dict[str, Any], classes: list[str]) -> None:
-        load_model(artifact, architecture, len(classes))
+    def check_weights(self, artifact: bytes, architecture: str, input_spec: dict[str, Any], classes: list[str],
+                      architecture_options: dict[str, Any] | None = None) -> None:
+        load_model(artifact, architecture, len(classes), architecture_options)

@@ -126,7 +126,8 @@ class TorchTrainer:
 
             architecture, classes, _ = request.target
             result = fit_distributed(model, train, validation, architecture=architecture, num_classes=len(classes),
-                                     config=config, seed=request.seed, world_size=world_size, label=label,
+                                     architecture_options=request.architecture_options, config=config,
+                                     seed=request.seed, world_size=world_size, label=label,
                                      cluster=self.cluster)
             result.model.to(self.device)
             return result
@@ -152,9 +153,10 @@ class TorchTrainer:
         result = None
         for rate in rates:
             if request.strategy == "full" or parent is None:
-                model = build_model(architecture, len(classes))
+                model = build_model(architecture, len(classes), request.architecture_options)
             else:
-                model = load_model(self.blobs.get(parent.artifact_sha256), architecture, len(classes))
+                model = load_model(self.blobs.get(parent.artifact_sha256), architecture, len(classes),
+                                   request.architecture_options)
             attempt = self.fit(replace(request, config={**request.config, "learning_rate": rate}), model, train,
                                validation, seed_everything(request.seed), label=f"{request.strategy} {source} lr {rate:g}")
             tried[f"{rate:g}"] = round(attempt.best_validation_loss, 6)
@@ -174,7 +176,9 @@ class TorchTrainer:
         }
         if request.original_dataset_id:
             test = self.loader.split(request.original_dataset_id, "test", spec, classes)
-            metrics["test_accuracy"] = round(accuracy(result.model, test, self.device), 6)
+            if len(test):  # no figure over 0 items: an original dataset without a test split has no test accuracy
+                metrics["test_accuracy"] = round(accuracy(result.model, test, self.device), 6)
+            metrics["test_items"] = len(test)
             metrics["original_train_items"] = len(self.loader.split(request.original_dataset_id, "train", spec, classes))
         log.info("trained", strategy=request.strategy, source=source, **metrics)
         return TrainedModel(artifact, metrics, architecture, spec, classes, prepared.choices)

@@ -1,4 +1,5 @@
-"""Rule 4.4: targeted fine-tuning, or full retraining when drift is major or new data is significant."""
+"""Rule 4.4: targeted fine-tuning, or full retraining when drift is major or new data is significant (and the
+lineage has the original training set that full retraining starts from)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from domain.rules.verdicts import exact
 Strategy = Literal["fine_tune", "full"]
 STRATEGIES: tuple[Strategy, ...] = ("fine_tune", "full")
 DRIFT_RULES = ("satisfaction", "image_type")
+FULL_UNAVAILABLE = "full_unavailable: the lineage has no original training set to retrain from; fine-tuning instead"
 
 
 class TriggeringBreach(NamedTuple):
@@ -50,21 +52,31 @@ def choose_strategy(
     max_consecutive_fine_tunes: int,
     forced: Strategy | None = None,
 ) -> StrategyDecision:
-    """Full iff a satisfaction/image-type breach < 0.50, curated >= 20% of the original set, or 3 fine-tunes in a row."""
+    """Full iff a satisfaction/image-type breach < 0.50, curated >= 20% of the original set, or 3 fine-tunes in a row.
+
+    Full retraining starts from the lineage's original training set (`original_training_items`, 0 when it has none):
+    without one, `full_unavailable` is recorded beside the reasons that held, and it fine-tunes."""
+    available = original_training_items > 0
     reasons = major_drift_reasons(breaches, below=major_drift_below)
-    if original_training_items > 0 and (
-        Fraction(curated_items, original_training_items) >= exact(curated_fraction_for_full)
-    ):
+    if available and Fraction(curated_items, original_training_items) >= exact(curated_fraction_for_full):
         reasons.append(
             f"significant_new_data: {curated_items} curated items >= {curated_fraction_for_full:.0%} "
             f"of {original_training_items} original"
         )
     if fine_tunes_since_full >= max_consecutive_fine_tunes:
         reasons.append(f"fine_tune_streak: {fine_tunes_since_full} fine-tunes in a row since the last full retraining")
+    if reasons and not available:
+        reasons.append(FULL_UNAVAILABLE)
     if forced is not None:
-        if forced not in STRATEGIES:
-            raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}")
-        return StrategyDecision(forced, [f"forced by operator: {forced}", *reasons], forced=True)
-    if reasons:
+        return _forced(forced, reasons, available)
+    if reasons and available:
         return StrategyDecision("full", reasons)
-    return StrategyDecision("fine_tune", ["no reason for full retraining held"])
+    return StrategyDecision("fine_tune", reasons or ["no reason for full retraining held"])
+
+
+def _forced(forced: Strategy, reasons: list[str], full_available: bool) -> StrategyDecision:
+    if forced not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}")
+    if forced == "full" and not full_available:
+        raise ValueError("full retraining needs the lineage's original training set")
+    return StrategyDecision(forced, [f"forced by operator: {forced}", *reasons], forced=True)

@@ -1,64 +1,109 @@
 """Rule 4.6 ("tests de validation"): the candidate against its parent, measured side by side; and per image type, so
-that a candidate repairing one segment cannot pay for it with another."""
+that a candidate repairing one segment cannot pay for it with another. A gate measured on too few items is not
+measurable, and that rejects the candidate: no verdict is drawn from a handful of items, or from none."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from domain.rules.verdicts import exact
+
+NOT_MEASURABLE = "not_measurable"
 
 
 @dataclass(frozen=True)
 class ModelFigures:
-    """What the evaluator measured for one model in the side-by-side run."""
+    """What the evaluator measured for one model in the side-by-side run; None where there was nothing to measure on
+    (no figure is ever computed over 0 items)."""
 
-    validation_accuracy: float
-    test_accuracy: float
-    latency_ms: float
+    validation_accuracy: float | None
+    test_accuracy: float | None
+    latency_ms: float | None
+
+
+class ItemCounts(NamedTuple):
+    """Items of the validation set (curated + original) and of the original test set: measured, or required."""
+
+    validation: int
+    test: int
 
 
 @dataclass(frozen=True)
 class Gate:
+    """One gate's verdict. A gate that could not be measured fails with `reason` "not_measurable", its item count and
+    the minimum it needed; `remedy` says what to attach (the application names the command)."""
+
     name: str
     passed: bool
-    parent: float
-    candidate: float
-    limit: float
+    parent: float | None
+    candidate: float | None
+    limit: float | None
     condition: str
+    items: int | None = None
+    min_items: int | None = None
+    reason: str | None = None
+    remedy: str | None = None
+
+    @property
+    def measurable(self) -> bool:
+        return self.reason != NOT_MEASURABLE
 
 
 def judge_candidate(
-    parent: ModelFigures, candidate: ModelFigures, *, max_test_regression: float, latency_factor: float
+    parent: ModelFigures, candidate: ModelFigures, *, items: ItemCounts, min_items: ItemCounts,
+    max_test_regression: float, latency_factor: float,
 ) -> list[Gate]:
-    """Three gates: validation accuracy strictly better, test accuracy >= parent - 0.01, latency <= 1.5 x parent."""
-    test_floor = exact(parent.test_accuracy) - exact(max_test_regression)
-    latency_limit = exact(latency_factor) * exact(parent.latency_ms)
+    """Three gates: validation accuracy strictly better, test accuracy >= parent - 0.01, latency <= 1.5 x parent;
+    each needs its minimum of items (the latency gate: one validation image to time), else it is not measurable."""
     return [
-        Gate(
-            "validation_accuracy",
-            exact(candidate.validation_accuracy) > exact(parent.validation_accuracy),
-            parent.validation_accuracy,
-            candidate.validation_accuracy,
-            parent.validation_accuracy,
-            "candidate > parent",
-        ),
-        Gate(
-            "test_regression",
-            exact(candidate.test_accuracy) >= test_floor,
-            parent.test_accuracy,
-            candidate.test_accuracy,
-            float(test_floor),
-            f"candidate >= parent - {max_test_regression}",
-        ),
-        Gate(
-            "latency",
-            exact(candidate.latency_ms) <= latency_limit,
-            parent.latency_ms,
-            candidate.latency_ms,
-            float(latency_limit),
-            f"candidate <= {latency_factor} x parent",
-        ),
+        _validation_gate(parent, candidate, items.validation, min_items.validation),
+        _test_gate(parent, candidate, items.test, min_items.test, max_test_regression),
+        _latency_gate(parent, candidate, items.validation, latency_factor),
     ]
+
+
+def not_measurable(name: str, parent: float | None, candidate: float | None, condition: str, items: int,
+                   minimum: int) -> Gate:
+    """The gate could not be measured: too few items (or none), so it fails whatever the figures say."""
+    return Gate(name, False, parent, candidate, None, condition, items, minimum, NOT_MEASURABLE)
+
+
+def _pair(before: float | None, after: float | None, items: int, minimum: int) -> tuple[float, float] | None:
+    """Both figures, when they were measured on at least `minimum` items."""
+    return (before, after) if items >= minimum and before is not None and after is not None else None
+
+
+def _validation_gate(parent: ModelFigures, candidate: ModelFigures, items: int, minimum: int) -> Gate:
+    condition = "candidate > parent"
+    pair = _pair(parent.validation_accuracy, candidate.validation_accuracy, items, minimum)
+    if pair is None:
+        return not_measurable("validation_accuracy", parent.validation_accuracy, candidate.validation_accuracy,
+                              condition, items, minimum)
+    before, after = pair
+    return Gate("validation_accuracy", exact(after) > exact(before), before, after, before, condition, items, minimum)
+
+
+def _test_gate(parent: ModelFigures, candidate: ModelFigures, items: int, minimum: int, max_regression: float) -> Gate:
+    condition = f"candidate >= parent - {max_regression}"
+    pair = _pair(parent.test_accuracy, candidate.test_accuracy, items, minimum)
+    if pair is None:
+        return not_measurable("test_regression", parent.test_accuracy, candidate.test_accuracy, condition, items,
+                              minimum)
+    before, after = pair
+    floor = exact(before) - exact(max_regression)
+    return Gate("test_regression", exact(after) >= floor, before, after, float(floor), condition, items, minimum)
+
+
+def _latency_gate(parent: ModelFigures, candidate: ModelFigures, images: int, factor: float) -> Gate:
+    """Timed over a fixed number of calls on the validation images: one image to time is enough to measure it."""
+    condition = f"candidate <= {factor} x parent"
+    pair = _pair(parent.latency_ms, candidate.latency_ms, images, 1)
+    if pair is None:
+        return not_measurable("latency", parent.latency_ms, candidate.latency_ms, condition, images, 1)
+    before, after = pair
+    limit = exact(factor) * exact(before)
+    return Gate("latency", exact(after) <= limit, before, after, float(limit), condition, images, 1)
 
 
 @dataclass(frozen=True)
@@ -83,6 +128,8 @@ def segment_gates(segments: list[SegmentFigures], *, max_regression: float, min_
             figures.candidate,
             float(exact(figures.parent) - exact(max_regression)),
             f"candidate >= parent - {max_regression} on {figures.items} {figures.segment} items",
+            figures.items,
+            min_items,
         )
         for figures in sorted(segments, key=lambda f: f.segment)
         if figures.items >= min_items

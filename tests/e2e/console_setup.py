@@ -70,7 +70,8 @@ def console_home(root: Path, weights: Path, *, count: int = 120) -> Path:
 
 def start_rollout(home: Path, weights: Path) -> None:
     """v2 registered, validated against v1 and rolled out at 10% (the verdict recorded through the application)."""
-    registered = run(home, "model", "register", "--weights", str(weights), "--arch", "digits-cnn", "--classes", CLASSES)
+    registered = run(home, "model", "register", "--weights", str(weights), "--arch", "digits-cnn", "--classes", CLASSES,
+                     "--allow-duplicate")
     assert registered.returncode == 0, registered.stderr
     from adapters.clock import SystemClock
     from application.settings import load_settings

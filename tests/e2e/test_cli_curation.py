@@ -144,3 +144,24 @@ def test_curating_the_same_data_again_gives_the_same_dataset_id(
     again = campaign_json(home, "2")
     assert again["dataset"]["curated_id"] == first["dataset"]["curated_id"]
     assert again["dataset"]["excluded"] == first["dataset"]["excluded"]
+
+
+def test_campaign_show_tells_the_curated_campaign_in_lines_a_person_reads(
+    home: Path, feedback: Feedback, tmp_path: Path
+) -> None:
+    campaign = ingest_and_curate(home, feedback, tmp_path / "feedback.jsonl")
+
+    shown = run(home, "campaign", "show", "1")
+
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    dataset = campaign["dataset"]
+    assert lines[0] == "Campaign 1 on v1: awaiting_review"
+    assert lines[lines.index("Breaches:") + 1:][:2] == ["  satisfaction: observed 0.33 < 0.70 over 100",
+                                                        "  image_type/phone: observed 0.33 < 0.70 over 100"]
+    assert (f"Dataset: {CORRECTED + FROM_COMMENTS} items included ({dataset['train_items']} train, "
+            f"{dataset['validation_items']} validation), {FROM_COMMENTS + 1} awaiting review") in lines
+    (excluded,) = [line for line in lines if line.startswith("  excluded: ")]
+    assert set(excluded.removeprefix("  excluded: ").split(", ")) == {f"{r} {n}" for r, n in EXCLUDED.items()}
+    assert lines[-2:] == ["Strategy: not chosen yet", "Candidate: none yet"]
+    assert "{" not in shown.stdout and "None" not in shown.stdout

@@ -94,8 +94,8 @@ def test_models_verify_exits_1_naming_each_artifact_missing_or_altered(tmp_path:
     home = tmp_path / "home"
     assert run(home, "model", "register", "--weights", str(weights), "--arch", "digits-cnn", "--classes", CLASSES,
                "--production").returncode == 0
-    assert run(home, "model", "register", "--weights", str(weights), "--arch", "digits-cnn", "--classes", CLASSES
-               ).returncode == 0
+    assert run(home, "model", "register", "--weights", str(weights), "--arch", "digits-cnn", "--classes", CLASSES,
+               "--allow-duplicate").returncode == 0
     ok = run(home, "models", "verify", "--json")
     assert ok.returncode == 0 and [r["state"] for r in json.loads(ok.stdout)] == ["ok", "ok"]
     sha = json.loads(ok.stdout)[0]["artifact_sha256"]

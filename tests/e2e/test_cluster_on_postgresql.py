@@ -23,6 +23,7 @@ import httpx
 import psycopg
 
 from tests.e2e.cli import CLASSES, RETRAIN, run
+from tests.e2e.digits_folders import digits_folders
 from tests.e2e.feedback_data import digit_feedback, png
 from tests.e2e.server import Server, auth, service_env, wait_for
 
@@ -197,7 +198,8 @@ def logged(path: Path) -> list[dict[str, Any]]:
 
 
 def await_the_rollout(servers: list[Server], workers: list[tuple[subprocess.Popen[bytes], Path]]) -> None:
-    """The campaign ends with v2 validated (on nearly every digit, fully retrained: a major drift), v2's rollout runs
+    """The campaign ends with v2 validated (on nearly every digit, fine-tuned: a major drift held, but v1 was registered
+    with original validation and test sets only, so full retraining is unavailable), v2's rollout runs
     at 10%, and both servers' loops go on ticking over it (each monitors the canary)."""
     reader = servers[1].client
 
@@ -210,7 +212,8 @@ def await_the_rollout(servers: list[Server], workers: list[tuple[subprocess.Pope
 
     done = wait_for(campaign_done, "the campaign to be curated, trained and validated", 120)
     assert (done["state"], done.get("outcome"), done["candidate"]) == ("completed", "candidate_validated", "v2"), done
-    assert done["dataset"]["included"] >= DIGITS - 40 and done["strategy"] == "full", done
+    assert done["dataset"]["included"] >= DIGITS - 40 and done["strategy"] == "fine_tune", done
+    assert any(reason.startswith("full_unavailable") for reason in done["strategy_reasons"]), done
     status = wait_for(lambda: reader.get("/v1/rollout", headers=auth("reader")).json(), "the rollout", 30)
     assert (status["candidate"], status["percent"]) == ("v2", 10), status
     wait_for(lambda: all('version="v2"' in s.client.get("/metrics", headers=auth("reader")).text for s in servers),
@@ -221,9 +224,11 @@ def test_two_servers_and_two_workers_on_one_postgresql_store_each_record_and_eac
         tmp_path: Path, postgres_url: str, weights: Path) -> None:
     settings = cluster_settings(postgres_url, tmp_path / "blobs")
     cli = tmp_path / "cli"
+    originals = digits_folders(tmp_path / "digits")  # the gates need a test set; untrained v1 needs --force
+    originals = originals[originals.index("--val"):]
     registered = run(cli, "model", "register", "--weights", str(weights), "--arch", "digits-cnn", "--classes",
-                     CLASSES, "--production", "--baseline-ms", "1000", "--now", "2026-02-01T00:00:00Z",
-                     settings=settings)
+                     CLASSES, "--production", "--force", "--baseline-ms", "1000", "--now", "2026-02-01T00:00:00Z",
+                     *originals, settings=settings)
     assert registered.returncode == 0, registered.stderr
     env = service_env(**settings)
     records = digit_feedback(DIGITS)

@@ -18,6 +18,7 @@ import pytest
 
 from tests.conftest import new_postgres_database
 from tests.e2e.cli import CLASSES, RETRAIN, run
+from tests.e2e.digits_folders import digits_folders
 from tests.e2e.feedback_data import digit_feedback, prediction
 
 NOW = "2026-03-02T00:00:00Z"
@@ -68,10 +69,19 @@ def count_predictions(home: Path, settings: dict[str, str]) -> tuple[int, int]:
         return connection.execute(query).fetchone()
 
 
-def register(home: Path, weights: Path, settings: dict[str, str]) -> None:
+def register(home: Path, weights: Path, settings: dict[str, str], originals: list[str] | None = None) -> None:
+    """v1 in production; with `originals` (register options), its original datasets: a campaign's candidate is then
+    measured on them (rule 4.6 needs 100 test items), and `--force` lets untrained weights be production."""
+    datasets = [*originals, "--force"] if originals else []
     registered = run(home, "model", "register", "--weights", str(weights), "--arch", "digits-cnn", "--classes",
-                     CLASSES, "--production", "--baseline-ms", "4", "--now", "2026-02-01T00:00:00Z", settings=settings)
+                     CLASSES, "--production", "--baseline-ms", "4", "--now", "2026-02-01T00:00:00Z", *datasets,
+                     settings=settings)
     assert registered.returncode == 0, registered.stderr
+
+
+@pytest.fixture(scope="module")
+def originals(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    return digits_folders(tmp_path_factory.mktemp("digits"))
 
 
 @pytest.mark.parametrize("postgres", [False, True], ids=["sqlite", "postgresql"])
@@ -161,7 +171,7 @@ def assert_intact(home: Path, settings: dict[str, str]) -> None:
 
 @pytest.mark.parametrize("postgres", [False, True], ids=["sqlite", "postgresql"])
 def test_curation_training_and_rollout_killed_at_random_moments_resume_and_record_each_step_once(
-        tmp_path: Path, weights: Path, postgres: bool, request: pytest.FixtureRequest) -> None:
+        tmp_path: Path, weights: Path, originals: list[str], postgres: bool, request: pytest.FixtureRequest) -> None:
     settings = engines(postgres, request) | {"RETRAIN_REVIEW__REQUIRED": "false"}
     rng = random.Random(7 + postgres)
     feedback = tmp_path / "feedback.jsonl"
@@ -172,7 +182,7 @@ def test_curation_training_and_rollout_killed_at_random_moments_resume_and_recor
         if postgres and trial:
             settings |= _another_database(request)
         home = tmp_path / f"home{trial}"
-        register(home, weights, settings)
+        register(home, weights, settings, originals)
         ingested = run(home, "ingest", str(feedback), "--now", "2026-03-02T00:00:00Z", settings=settings)
         assert ingested.returncode == 0, ingested.stderr
 

@@ -206,7 +206,8 @@ def test_a_served_procedure_over_http_predicts_ingests_reviews_and_operates_a_ro
 
 def start_rollout(home: Path, weights: Path) -> str:
     """Given v2 validated against v1 and rolled out at 10% (set up through the application, in this process)."""
-    registered = run(home, "model", "register", "--weights", str(weights), "--arch", "digits-cnn", "--classes", CLASSES)
+    registered = run(home, "model", "register", "--weights", str(weights), "--arch", "digits-cnn", "--classes", CLASSES,
+                     "--allow-duplicate")
     assert registered.returncode == 0, registered.stderr
     from adapters.clock import SystemClock
     from application.settings import load_settings

@@ -50,7 +50,8 @@ def busy_home(tmp_path_factory: pytest.TempPathFactory, weights: Path) -> Path:
     records.write_text("".join(json.dumps(record) + "\n" for record in crafted().records))
     ok(run(home, "ingest", str(records), "--now", INGESTED_AT))
     ok(run(home, "tick", "--now", CURATED_AT))
-    ok(run(home, "model", "register", "--weights", str(weights), "--arch", "digits-cnn", "--classes", CLASSES))
+    ok(run(home, "model", "register", "--weights", str(weights), "--arch", "digits-cnn", "--classes", CLASSES,
+           "--allow-duplicate"))
     roll_out_v2(home)
     return home
 

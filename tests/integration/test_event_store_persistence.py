@@ -43,7 +43,7 @@ def _version(label: str, at: datetime) -> ModelVersion:
         label=label, parent_id=None, architecture="digits-cnn", input_spec={"mode": "L", "size": [8, 8]},
         classes=[str(d) for d in range(10)], artifact_sha256="a" * 64, dataset_id=None, strategy=None,
         training_config={"lr": 1e-4}, seed=7, training_metrics={"test_accuracy": 0.97}, baseline_ms=None,
-        campaign_id=None, actor="user:alice", timestamp=at,
+        campaign_id=None, actor="user:alice", timestamp=at, architecture_options={},
     )
 
 

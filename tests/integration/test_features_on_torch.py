@@ -60,7 +60,7 @@ class TrainedV1:
 @pytest.fixture(scope="session")
 def trained_v1() -> TrainedV1:
     blobs = InMemoryBlobStore()
-    dataset_id = small_digits(blobs)
+    dataset_id = small_digits(blobs, test=100)  # the no-regression gate needs 100 test items (validation.min_items)
     trained = TorchTrainer(blobs, device=CPU).train(first_request(dataset_id))
     return TrainedV1(dict(blobs.blobs), trained.artifact_sha256, dataset_id)
 
@@ -69,17 +69,23 @@ def trained_v1() -> TrainedV1:
 class TorchHarness(Harness):
     v1: TrainedV1 | None = field(default=None)
 
-    def register(self, *, production: bool = True, baseline_ms: float | None = 10.0,
-                 train_items: int = 1000, classes: list[str] | None = None) -> ModelVersion:
-        """The real v1 (its original dataset recorded as `retrain init` does); `train_items` feeds rule 4.4."""
+    def register(self, *, production: bool = True, baseline_ms: float | None = 10.0, train_items: int = 1000,
+                 classes: list[str] | None = None, originals: bool = True) -> ModelVersion:
+        """The real v1 (its original dataset recorded as `retrain init` does, unless `originals` is False: a team's
+        model registered alone); `train_items` feeds rule 4.4."""
         assert self.v1 is not None and classes in (None, DIGIT_CLASSES)
+        training = {"dataset_id": self.v1.dataset_id, "strategy": "full", "seed": 0,
+                    "config": {"original_dataset_id": self.v1.dataset_id}} if originals else {}
         return self.app.models.register(
             weights=self.blobs.get(self.v1.weights_sha256), architecture=DIGITS_CNN, classes=list(DIGIT_CLASSES),
             input_spec=default_input_spec(DIGITS_CNN), baseline_ms=baseline_ms, production=production,
-            actor="user:test", training={"dataset_id": self.v1.dataset_id, "strategy": "full", "seed": 0,
-                                         "config": {"original_dataset_id": self.v1.dataset_id},
-                                         "metrics": {"train_items": train_items}},
+            actor="user:test", training={**training, "metrics": {"train_items": train_items}},
         )
+
+    def original_dataset(self, sizes: dict[str, int]) -> str:
+        """The real original dataset of v1 (the bundled digits, cut down), whatever sizes are asked."""
+        assert self.v1 is not None
+        return self.v1.dataset_id
 
 
 @pytest.fixture

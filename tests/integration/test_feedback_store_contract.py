@@ -241,6 +241,64 @@ def test_predictions_that_look_new_are_written_only_if_none_is_stored(store, siz
     assert store.error_counts(V, since=T0 - timedelta(minutes=1), until=T0 + timedelta(hours=1)) == (0, size + 1)
 
 
+def replace(store, new: StoredPrediction, own: StoredFeedback | None) -> list[str]:
+    """`replace_encoded` of one prediction in an exclusive writer, as ingestion does."""
+    with store.writer(exclusive=True) as writer:
+        assert writer.stored_before([new.prediction_id, "nope"]) == {new.prediction_id}
+        row, answer_row = writer.encoder.prediction(new, own)
+        return writer.replace_encoded([row], [answer_row] if answer_row is not None else [])
+
+
+def test_a_replaced_prediction_is_rewritten_in_place_and_every_window_sees_its_new_content(store) -> None:
+    """The old row leaves its version and hour (its error too); its answers, the later one included, give way to
+    the record's own; it keeps its place in ingestion order (p1 stays before p2, served at the same time)."""
+    later = T0 + timedelta(hours=5)
+    store.add([prediction("p1", T0, status="error")._replace(image_sha256="a" * 64), prediction("p2", later, version=W)],
+              [answer("p1", 0, T0 + timedelta(minutes=1), "trop flou"), answer("p1", 0, T0 + timedelta(minutes=9)),
+               answer("p2", 0, later)])
+    new = prediction("p1", later, version=W)._replace(fingerprint="fp-new")
+    assert replace(store, new, answer("p1", 1, later, "merci")) == ["a" * 64]
+
+    day = timedelta(days=1)
+    assert store.error_counts(V, since=T0 - day, until=T0 + day) == (0, 0)
+    assert store.error_counts(W, since=T0 - day, until=T0 + day) == (0, 2)
+    assert store.rated_outcomes(V, as_of=T0 + day, limit=10) == []
+    assert [r.satisfied for r in store.rated_outcomes(W, as_of=T0 + day, limit=10)] == [True, False]
+    assert store.negative_comments(V, since=T0 - day, until=T0 + day) == []
+    assert [(r.version_id, r.rated, r.satisfied) for r in store.daily_satisfaction()] == [(W, 2, 1)]
+    [candidate, _] = store.curation_candidates([W], since=None, as_of=T0 + day)
+    assert (candidate.prediction_id, candidate.feedback, candidate.image_sha256) == ("p1", 1, None)
+    with store.writer() as writer:
+        assert writer.known(["p1"])["p1"].fingerprint == "fp-new"
+        assert writer.feedback_fingerprints(["p1"]) == {("p1", answer("p1", 1, later, "merci").fingerprint)}
+
+
+def test_a_replacement_without_an_answer_leaves_the_prediction_unrated(store) -> None:
+    store.add([prediction("p1", T0)], [answer("p1", 0, T0)])
+    assert replace(store, prediction("p1", T0)._replace(fingerprint="fp-new"), None) == []
+    assert store.rated_outcomes(V, as_of=T0 + timedelta(hours=1), limit=10) == []
+    assert store.error_counts(V, since=T0 - timedelta(days=1), until=T0 + timedelta(days=1)) == (0, 1)
+
+
+def test_only_predictions_stored_before_an_exclusive_transaction_count_as_stored_before(store) -> None:
+    store.add([prediction("old", T0)], [])
+    with store.writer(exclusive=True) as writer:
+        writer.add_encoded([writer.encoder.prediction(prediction("new", T0), None)[0]], [])
+        assert set(writer.known(["old", "new"])) == {"old", "new"}
+        assert writer.stored_before(["old", "new"]) == {"old"}
+
+
+def test_a_failed_batch_leaves_a_replaced_prediction_as_it_was(store) -> None:
+    store.add([prediction("p1", T0)], [answer("p1", 0, T0)])
+    with pytest.raises(RuntimeError), store.writer(exclusive=True) as writer:
+        row, own = writer.encoder.prediction(prediction("p1", T0)._replace(fingerprint="fp-new"), answer("p1", 1, T0))
+        writer.replace_encoded([row], [own])
+        raise RuntimeError("a later record was refused")
+    with store.writer() as writer:
+        assert writer.known(["p1"])["p1"].fingerprint == "fp-p1"
+    assert [r.satisfied for r in store.rated_outcomes(V, as_of=T0 + timedelta(hours=1), limit=10)] == [False]
+
+
 def test_review_context_shows_each_prediction_as_served_with_its_latest_answer(store) -> None:
     store.add([prediction("p1", T0, image_type="phone"), prediction("p2", T0)],
               [answer("p1", 0, T0 + timedelta(minutes=1), comment="flou, c'est un 7"),

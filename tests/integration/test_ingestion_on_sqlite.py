@@ -67,3 +67,37 @@ def test_the_sqlite_store_shows_the_latest_answers_the_in_memory_store_shows(
     # 16 rated (d is not); satisfied: b (the later of two answers at 11:00), p1, p3, ..., p11 and e; not a (its
     # answer of 2026-01-03 is its latest) nor c (its inline answer is dated after the other)
     assert (len(rated), sum(satisfied for _, satisfied in rated)) == (16, 8)
+
+
+CORRECTED = [record("b", user_feedback=0), answer("b", 1, "2026-01-01T11:00:00Z"),  # re-sent after the correction
+             record("p4", user_feedback=1, predicted_label="4"), record("f"), answer("c", 0, "2026-01-04T00:00:00Z")]
+
+
+def corrected(harness: Harness) -> tuple[list[tuple[datetime, bool]], tuple[int, ...]]:
+    outcome(harness)
+    report = harness.app.ingestion.ingest(CORRECTED, workers=harness.workers, replace=True)  # type: ignore[attr-defined]
+    version = str(harness.app.ledger.version("v1").id)
+    rated = harness.feedback.rated_outcomes(version, as_of=LATER, limit=1000)
+    return [(o.timestamp, o.satisfied) for o in rated], (report.predictions, report.feedback, report.duplicates,
+                                                         report.replaced)
+
+
+@pytest.mark.parametrize(("chunk", "workers"), [(1, 0), (2, 2), (5_000, 0)])
+def test_the_sqlite_store_shows_replaced_records_as_the_in_memory_store_does(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int, workers: int) -> None:
+    monkeypatch.setattr(ingestion, "CHUNK", chunk)
+    memory = build_harness()
+    memory.workers = workers  # type: ignore[attr-defined]
+    store = SqlAlchemyFeedbackStore(f"sqlite:///{tmp_path / 'feedback.db'}")
+    try:
+        sqlite = build_harness(feedback=store, blobs=FilesystemBlobStore(tmp_path / "blobs"),
+                               ledger=sql_ledger(f"sqlite:///{tmp_path / 'events.db'}", store))
+        sqlite.workers = workers  # type: ignore[attr-defined]
+        expected, ours = corrected(memory), corrected(sqlite)
+    finally:
+        store.close()
+    assert ours == expected
+    rated, counts = ours
+    assert counts == (1, 2, 0, 2)  # f new; b's answer stored again after b's correction, and c's new answer
+    # as before, but p4 now satisfied; b's latest is its re-sent answer (1); c's latest is the new 0
+    assert (len(rated), sum(satisfied for _, satisfied in rated)) == (16, 9)

@@ -16,6 +16,7 @@ from pytest_bdd import given, parsers, then, when
 
 from domain.errors import DomainError
 from tests.harness import Harness
+from tests.steps.curation_steps import Images, labelled_answers
 from tests.steps.monitoring_steps import RULES
 
 RULE = "(?P<rule>" + "|".join(RULES) + ")"
@@ -54,6 +55,34 @@ def operator_opens(harness: Harness, refusal: list[DomainError], name: str, reas
 @given(parsers.parse('campaign {number:d} has been abandoned because "{reason}"'))
 def abandoned(harness: Harness, number: int, reason: str) -> None:
     harness.app.campaigns.abandon(str(number), reason=reason, actor="user:ops")
+
+
+# -- campaigns that end without a new version ---------------------------------------------------------------------
+@given(parsers.parse("campaign {number:d} ended with its candidate rejected"))
+def ended_with_candidate_rejected(harness: Harness, images: Images, number: int) -> None:
+    """Twenty consented corrections to train on; the candidate measures what its parent does, which the validation
+    accuracy gate (strictly better) rejects."""
+    campaign = harness.app.ledger.campaign(str(number))
+    labelled_answers(harness, images, campaign.version_label, 20, "train")
+    ended = harness.app.campaigns.advance(str(number))
+    assert (ended.state, ended.outcome) == ("completed", "candidate_rejected"), (ended.state, ended.outcome)
+
+
+@given(parsers.parse("campaign {number:d} ended with too few training items"))
+def ended_with_too_few_items(harness: Harness, number: int) -> None:
+    ended = harness.app.campaigns.advance(str(number))
+    assert (ended.state, ended.outcome) == ("completed", "insufficient_data"), (ended.state, ended.outcome)
+
+
+@then(parsers.parse("campaign {number:d} records that it waited {hours:d} hours after campaign {before:d} ended with "
+                    "outcome {outcome}"))
+def waited_the_cooldown(harness: Harness, number: int, hours: int, before: int, outcome: str) -> None:
+    details = opened(harness, number)["details"]
+    assert details["cooldown"] == {
+        "after_campaign": before, "outcome": outcome, "cooldown_s": hours * 3600.0,
+        "ended_at": harness.app.ledger.campaign(str(before)).ended_at.isoformat(),
+    }
+    assert f"campaign {before} ended with outcome {outcome}" in details["reason"]
 
 
 # -- what the history shows ---------------------------------------------------------------------------------------

@@ -206,6 +206,12 @@ def attempt_failed(harness: Harness, campaign: RetrainCampaign, attempt: int, er
     assert error in failures[attempt]["details"]["error"], failures
 
 
+@then("no strategy is recorded for the campaign")
+def no_strategy(harness: Harness, campaign: RetrainCampaign) -> None:
+    assert campaign_events(harness, campaign, "StrategyChosen") == []
+    assert current(harness, campaign).strategy is None
+
+
 @then("no candidate is registered")
 def no_candidate(harness: Harness, campaign: RetrainCampaign) -> None:
     assert campaign_events(harness, campaign, "CandidateTrained") == []

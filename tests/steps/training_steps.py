@@ -10,7 +10,7 @@ from pytest_bdd import given, parsers, then
 
 from application.ports import TrainingRequest
 from domain.retrain_campaign import RetrainCampaign
-from domain.rules.validation_gates import ModelFigures, judge_candidate
+from domain.rules.validation_gates import ItemCounts, ModelFigures, judge_candidate
 from tests.harness import Harness
 from tests.steps.curation_steps import current
 
@@ -115,9 +115,12 @@ def judged(harness: Harness, campaign: RetrainCampaign, candidate: str, parent: 
     measured = {role: ModelFigures(**{name: figures[role][name] for name in FIGURES}) for role in ("parent", "candidate")}
     assert all(0.0 <= getattr(measured[role], name) <= 1.0 for role in measured for name in FIGURES[:2])
     assert all(measured[role].latency_ms > 0 for role in measured)
-    policy = harness.app.settings.validation
+    policy, on = harness.app.settings.validation, figures["measured_on"]
     gates = judge_candidate(measured["parent"], measured["candidate"], max_test_regression=policy.max_test_regression,
-                            latency_factor=policy.latency_factor)
+                            latency_factor=policy.latency_factor,
+                            items=ItemCounts(on["validation_accuracy"]["items"], on["test_accuracy"]["items"]),
+                            min_items=ItemCounts(policy.min_items.validation, policy.min_items.test))
+    assert all(gate.measurable for gate in gates), gates  # every gate had its minimum of items
     failed = [gate.name for gate in gates if not gate.passed]
     assert row["event"] == ("CandidateRejected" if failed else "CandidateValidated")
     assert row["details"].get("failed_gates", []) == failed

@@ -1,4 +1,5 @@
-"""Steps for validation (SPEC 4.6): the candidate measured side by side with its parent, and the three gates."""
+"""Steps for validation (SPEC 4.6): the candidate measured side by side with its parent, the three gates, and the
+items each gate needs (the lineage's original datasets, registered or attached later)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pytest_bdd import given, parsers, then
 
 from domain.retrain_campaign import RetrainCampaign
 from domain.rules.validation_gates import ModelFigures
+from tests.fakes import FakeEvaluator
 from tests.harness import Harness
 from tests.steps.curation_steps import campaign_events, current
 
@@ -28,6 +30,45 @@ def measured_side_by_side(harness: Harness, label: str, validation: float, test:
 def measured_per_segment(harness: Harness, items: int, segment: str, parent: str, before: float, candidate: str,
                          after: float) -> None:
     harness.evaluator.per_image_type[segment] = {parent: before, candidate: after, "items": items}
+
+
+@given(parsers.parse("{label} is in production without original datasets"))
+def production_without_originals(harness: Harness, label: str) -> None:
+    """A team's model registered alone: no original training, validation or test set."""
+    assert harness.register(production=True, originals=False).label == label
+
+
+@given(parsers.parse("{label} is in production with an original test set of {test:d} items"))
+def production_with_test_set(harness: Harness, label: str, test: int) -> None:
+    harness.evaluator.original_items["test"] = test
+    assert harness.register(production=True).label == label
+
+
+@given(parsers.parse("{label} is in production with an original validation set of {original:d} items"))
+def production_with_validation_set(harness: Harness, label: str, original: int) -> None:
+    harness.evaluator.original_items["validation"] = original
+    assert harness.register(production=True).label == label
+
+
+@given(parsers.parse("the curated validation split holds {items:d} items"))
+def curated_validation_split(harness: Harness, items: int) -> None:
+    harness.evaluator.curated_validation_items = items
+
+
+@given(parsers.parse(
+    "an original dataset of {train:d} training, {validation:d} validation and {test:d} test items has been attached "
+    "to {label}"
+))
+def originals_attached(harness: Harness, label: str, train: int, validation: int, test: int) -> None:
+    """What `retrain model datasets` records: the sets stored as one original dataset, attached to the version."""
+    sizes = {"train": train, "validation": validation, "test": test}
+    if isinstance(harness.evaluator, FakeEvaluator):
+        harness.evaluator.original_items.update(validation=validation, test=test)
+    version = harness.app.ledger.version(label)
+    version.attach_datasets(dataset_id=harness.original_dataset(sizes), sizes=sizes,
+                            sources={name: f"/data/{name}" for name in sizes}, actor="user:test",
+                            timestamp=harness.clock.now())
+    harness.app.ledger.save(version)
 
 
 def judgement(harness: Harness, label: str, event: str) -> dict[str, Any]:
@@ -83,3 +124,33 @@ def gate_records(harness: Harness, campaign: RetrainCampaign, gate: str, parent:
     (recorded,) = [g for g in row["details"]["gates"] if g["name"] == gate]
     assert (recorded["parent"], recorded["candidate"]) == (parent, candidate)
     assert abs(recorded["limit"] - limit) < 1e-9, recorded
+
+
+@then(parsers.parse(
+    '{candidate} is rejected against {parent} as not measurable: "{gate}" on {items:d} {unit} items of at least '
+    '{minimum:d}'
+))
+def rejected_not_measurable(harness: Harness, campaign: RetrainCampaign, candidate: str, parent: str, gate: str,
+                            items: int, unit: str, minimum: int) -> None:
+    """The gate failed for want of items, with its counts and the command that attaches what it lacks."""
+    details = judgement(harness, candidate, "CandidateRejected")["details"]
+    (recorded,) = [g for g in details["gates"] if g["name"] == gate]
+    assert (recorded["passed"], recorded["reason"], recorded["items"], recorded["min_items"], recorded["limit"]) == (
+        False, "not_measurable", items, minimum, None), recorded
+    option = "--test" if unit == "test" else "--val"
+    assert f"`retrain model datasets {parent} {option} DIR`" in recorded["remedy"], recorded
+    assert gate in details["failed_gates"]
+    assert harness.app.ledger.version(candidate).state == "rejected"
+    assert (current(harness, campaign).state, current(harness, campaign).outcome) == ("completed",
+                                                                                      "candidate_rejected")
+
+
+@then(parsers.parse("no {figure} was computed for either model"))
+def no_figure_computed(harness: Harness, campaign: RetrainCampaign, figure: str) -> None:
+    """No figure over 0 items: the verdict records the figure as absent, beside the 0 it would have been measured on."""
+    label = current(harness, campaign).candidate["label"]
+    (row,) = [row for row in harness.app.audit.history()
+              if row["version"] == label and row["event"] in ("CandidateValidated", "CandidateRejected")]
+    figures = row["details"]["figures"]
+    assert (figures["parent"][figure], figures["candidate"][figure]) == (None, None), figures
+    assert figures["measured_on"][figure]["items"] == 0

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 from datetime import timedelta
 
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from domain.policy import RolloutPolicy
@@ -14,7 +14,7 @@ from domain.rules.phase_health import PhaseStats, assess_phase_health
 from domain.rules.rollout_decisions import decide_phase
 from domain.rules.routing import bucket, routing_key, serves_candidate
 from domain.rules.strategy import TriggeringBreach, choose_strategy
-from domain.rules.validation_gates import ModelFigures, judge_candidate
+from domain.rules.validation_gates import ItemCounts, ModelFigures, judge_candidate
 
 PROPERTIES = settings(deadline=None, database=None, max_examples=150)
 POLICY = RolloutPolicy()
@@ -26,17 +26,20 @@ hundredths = st.integers(0, 100)
 @PROPERTIES
 @given(st.lists(st.tuples(st.sampled_from(RULES), st.none() | hundredths), max_size=4), st.integers(0, 3_000),
        st.integers(0, 3_000), st.integers(0, 5), st.none() | st.sampled_from(["fine_tune", "full"]))
-def test_full_retraining_iff_major_drift_significant_new_data_or_a_fine_tune_streak(
+def test_full_retraining_iff_major_drift_significant_new_data_or_a_fine_tune_streak_and_an_original_training_set(
         breaches: list[tuple[str, int | None]], curated: int, original: int, streak: int, forced: str | None) -> None:
+    assume(not (forced == "full" and original == 0))  # refused: there is nothing to retrain from
     decision = choose_strategy(
         breaches=[TriggeringBreach(rule, None if observed is None else observed / 100) for rule, observed in breaches],
         curated_items=curated, original_training_items=original, fine_tunes_since_full=streak,
         major_drift_below=0.50, curated_fraction_for_full=0.20, max_consecutive_fine_tunes=3, forced=forced)  # type: ignore[arg-type]
     major_drift = any(rule in ("satisfaction", "image_type") and observed is not None and observed < 50
                       for rule, observed in breaches)
-    full = major_drift or (original > 0 and 5 * curated >= original) or streak >= 3
+    full = original > 0 and (major_drift or 5 * curated >= original or streak >= 3)
     assert decision.strategy == (forced or ("full" if full else "fine_tune"))
     assert decision.forced == (forced is not None)
+    assert ("full_unavailable" in [r.split(":")[0] for r in decision.reasons]) == (
+        original == 0 and (major_drift or streak >= 3))
 
 
 @PROPERTIES
@@ -60,6 +63,9 @@ thousandths = st.integers(0, 1_000)
 tenths = st.integers(1, 2_000)
 
 
+ITEMS = {"items": ItemCounts(validation=200, test=270), "min_items": ItemCounts(validation=20, test=100)}
+
+
 def figures(validation: int, test: int, latency: int) -> ModelFigures:
     return ModelFigures(validation / 1000, test / 1000, latency / 10)
 
@@ -68,7 +74,7 @@ def figures(validation: int, test: int, latency: int) -> ModelFigures:
 @given(thousandths, thousandths, tenths, thousandths, thousandths, tenths)
 def test_the_gates_are_strictly_better_validation_at_most_a_point_lost_and_at_most_1_5_times_slower(
         pv: int, pt: int, pl: int, cv: int, ct: int, cl: int) -> None:
-    gates = judge_candidate(figures(pv, pt, pl), figures(cv, ct, cl), max_test_regression=0.01, latency_factor=1.5)
+    gates = judge_candidate(figures(pv, pt, pl), figures(cv, ct, cl), max_test_regression=0.01, latency_factor=1.5, **ITEMS)
     assert [(gate.name, gate.passed) for gate in gates] == [
         ("validation_accuracy", cv > pv), ("test_regression", ct >= pt - 10), ("latency", 2 * cl <= 3 * pl)]
 
@@ -81,12 +87,12 @@ def test_a_candidate_at_every_limit_passes_improving_it_never_fails_and_just_pas
     at_limits = figures(pv + 1, pt - 10, 3 * pl // 2)  # one thousandth better, one point lost, 1.5 x slower
     improved = figures(pv + 1 + better_v, pt - 10 + better_t, max(1, 3 * pl // 2 - faster))
     for candidate in (at_limits, improved):
-        gates = judge_candidate(figures(pv, pt, pl), candidate, max_test_regression=0.01, latency_factor=1.5)
+        gates = judge_candidate(figures(pv, pt, pl), candidate, max_test_regression=0.01, latency_factor=1.5, **ITEMS)
         assert all(gate.passed for gate in gates), gates
     just_past = [figures(pv, pt - 10, 3 * pl // 2), figures(pv + 1, pt - 11, 3 * pl // 2),
                  figures(pv + 1, pt - 10, 3 * pl // 2 + 1)]  # equal validation, 1.1 points lost, 0.1 ms slower
     for failing, candidate in enumerate(just_past):
-        gates = judge_candidate(figures(pv, pt, pl), candidate, max_test_regression=0.01, latency_factor=1.5)
+        gates = judge_candidate(figures(pv, pt, pl), candidate, max_test_regression=0.01, latency_factor=1.5, **ITEMS)
         assert [gate.passed for gate in gates] == [index != failing for index in range(3)], gates
 
 

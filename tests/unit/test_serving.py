@@ -281,8 +281,8 @@ def test_during_a_rollout_each_prediction_is_logged_with_the_version_that_served
     assert {s.model_version for s in served} == {"v1", "v2"}
     assert all(logged[s.prediction_id] == s.model_version for s in served)
     assert all(s.label == {"v1": "1", "v2": "2"}[s.model_version] for s in served)
-    assert sorted(predictor.passes) == sorted([("v1", sum(s.model_version == "v1" for s in served)),
-                                               ("v2", sum(s.model_version == "v2" for s in served))])
+    # each image its own forward pass: a 10% candidate's latency is not that of a small share of a shared pass
+    assert sorted(predictor.passes) == sorted((s.model_version, 1) for s in served)
 
 
 def test_a_user_is_served_by_the_same_version_throughout_a_phase(serving_harness: Harness) -> None:

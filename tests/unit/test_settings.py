@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -98,4 +99,40 @@ def test_a_world_size_that_does_not_spread_evenly_over_the_nodes_is_refused(monk
     monkeypatch.setenv("RETRAIN_TRAINING__NODES", "2")
     monkeypatch.setenv("RETRAIN_TRAINING__WORLD_SIZE", "3")
     with pytest.raises(SettingsError, match=r"invalid setting training: world_size \(3\) must be a multiple of nodes \(2\)"):
+        load_settings()
+
+
+def test_the_campaign_cooldown_is_a_day_unless_set_in_seconds_or_as_an_iso_duration(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    assert load_settings().campaigns.cooldown == timedelta(hours=24)
+    (tmp_path / "retrain.toml").write_text("[campaigns]\ncooldown = 21600\n")
+    assert load_settings().campaigns.cooldown == timedelta(hours=6)
+    monkeypatch.setenv("RETRAIN_CAMPAIGNS__COOLDOWN", "PT15M")
+    assert load_settings().campaigns.cooldown == timedelta(minutes=15)
+
+
+def test_a_negative_campaign_cooldown_names_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RETRAIN_CAMPAIGNS__COOLDOWN", "-1")
+    with pytest.raises(SettingsError, match="campaigns.cooldown"):
+        load_settings()
+
+
+def test_every_validation_gate_needs_100_test_items_and_20_validation_items_by_default() -> None:
+    minimums = load_settings().validation.min_items
+    assert (minimums.test, minimums.validation) == (100, 20)
+
+
+def test_the_minimum_items_of_the_gates_come_from_the_file_and_the_environment(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / "retrain.toml").write_text("[validation.min_items]\ntest = 250\nvalidation = 40\n")
+    monkeypatch.setenv("RETRAIN_VALIDATION__MIN_ITEMS__VALIDATION", "30")
+    minimums = load_settings().validation.min_items
+    assert (minimums.test, minimums.validation) == (250, 30)
+
+
+@pytest.mark.parametrize("value", ["0", "-1"])
+def test_a_gate_minimum_of_no_item_is_refused_naming_the_setting(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("RETRAIN_VALIDATION__MIN_ITEMS__TEST", value)
+    with pytest.raises(SettingsError, match=r"validation\.min_items\.test"):
         load_settings()

@@ -1,4 +1,5 @@
-"""Rules 4.4 and 4.6 at their boundaries: when to retrain from scratch, and the three validation gates."""
+"""Rules 4.4 and 4.6 at their boundaries: when to retrain from scratch (and when it cannot), and the three validation
+gates with the items each needs."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 import pytest
 
 from domain.rules.strategy import StrategyDecision, TriggeringBreach, choose_strategy
-from domain.rules.validation_gates import ModelFigures, judge_candidate
+from domain.rules.validation_gates import NOT_MEASURABLE, Gate, ItemCounts, ModelFigures, judge_candidate
 
 DEFAULTS: dict[str, Any] = {
     "breaches": [], "curated_items": 50, "original_training_items": 1000, "fine_tunes_since_full": 0,
@@ -89,13 +90,59 @@ def test_an_unknown_forced_strategy_is_refused() -> None:
         decide(forced="transfer")
 
 
+# -- strategy without an original training set ----------------------------------------------------------------
+@pytest.mark.parametrize(("changes", "held"), [
+    ({"breaches": [TriggeringBreach("satisfaction", 0.2)]}, ["major_drift"]),
+    ({"fine_tunes_since_full": 3}, ["fine_tune_streak"]),
+    ({"breaches": [TriggeringBreach("image_type", 0.1, "phone")], "fine_tunes_since_full": 5},
+     ["major_drift", "fine_tune_streak"]),
+])
+def test_without_an_original_training_set_the_reasons_for_full_are_kept_with_full_unavailable_and_it_fine_tunes(
+        changes: dict[str, Any], held: list[str]) -> None:
+    decision = decide(original_training_items=0, **changes)
+    assert (decision.strategy, decision.forced) == ("fine_tune", False)
+    assert keys(decision) == [*held, "full_unavailable"]
+
+
+def test_with_one_original_training_item_full_retraining_is_available() -> None:
+    decision = decide(original_training_items=1, breaches=[TriggeringBreach("satisfaction", 0.2)])
+    assert decision.strategy == "full" and "full_unavailable" not in keys(decision)
+
+
+def test_without_an_original_training_set_and_no_reason_for_full_it_is_plain_fine_tuning() -> None:
+    assert decide(original_training_items=0).reasons == ["no reason for full retraining held"]
+
+
+def test_curated_items_are_not_significant_against_an_original_training_set_that_does_not_exist() -> None:
+    assert decide(curated_items=5000, original_training_items=0).reasons == ["no reason for full retraining held"]
+
+
+def test_forcing_full_retraining_without_an_original_training_set_is_refused() -> None:
+    with pytest.raises(ValueError, match="needs the lineage's original training set"):
+        decide(original_training_items=0, forced="full")
+
+
+def test_forcing_fine_tuning_without_an_original_training_set_records_that_full_was_unavailable() -> None:
+    decision = decide(original_training_items=0, forced="fine_tune", fine_tunes_since_full=3)
+    assert (decision.strategy, decision.forced) == ("fine_tune", True)
+    assert keys(decision) == ["forced by operator", "fine_tune_streak", "full_unavailable"]
+
+
 # -- validation gates -----------------------------------------------------------------------------------------
 PARENT = ModelFigures(validation_accuracy=0.80, test_accuracy=0.97, latency_ms=2.0)
 
 
-def gates(candidate: ModelFigures, parent: ModelFigures = PARENT) -> dict[str, bool]:
-    return {g.name: g.passed for g in judge_candidate(parent, candidate, max_test_regression=0.01,
-                                                       latency_factor=1.5)}
+MINIMUMS = ItemCounts(validation=20, test=100)
+ENOUGH = ItemCounts(validation=200, test=270)
+
+
+def judged(candidate: ModelFigures, parent: ModelFigures = PARENT, items: ItemCounts = ENOUGH) -> dict[str, Gate]:
+    return {g.name: g for g in judge_candidate(parent, candidate, items=items, min_items=MINIMUMS,
+                                                max_test_regression=0.01, latency_factor=1.5)}
+
+
+def gates(candidate: ModelFigures, parent: ModelFigures = PARENT, items: ItemCounts = ENOUGH) -> dict[str, bool]:
+    return {name: gate.passed for name, gate in judged(candidate, parent, items).items()}
 
 
 @pytest.mark.parametrize(("validation", "passed"), [(0.81, True), (0.800001, True), (0.80, False), (0.79, False)])
@@ -120,14 +167,61 @@ def test_latency_may_be_at_most_one_and_a_half_times_the_parents(parent: float, 
 
 
 def test_each_gate_carries_its_figures_and_limit() -> None:
-    judged = {g.name: g for g in judge_candidate(PARENT, ModelFigures(0.75, 0.90, 4.0), max_test_regression=0.01,
-                                                  latency_factor=1.5)}
-    assert [(g.passed, g.parent, g.candidate, g.limit) for g in judged.values()] == [
-        (False, 0.80, 0.75, 0.80), (False, 0.97, 0.90, 0.96), (False, 2.0, 4.0, 3.0),
+    recorded = judged(ModelFigures(0.75, 0.90, 4.0))
+    assert [(g.passed, g.parent, g.candidate, g.limit, g.items, g.reason) for g in recorded.values()] == [
+        (False, 0.80, 0.75, 0.80, 200, None), (False, 0.97, 0.90, 0.96, 270, None), (False, 2.0, 4.0, 3.0, 200, None),
     ]
-    assert list(judged) == ["validation_accuracy", "test_regression", "latency"]
+    assert list(recorded) == ["validation_accuracy", "test_regression", "latency"]
 
 
 def test_a_candidate_better_everywhere_passes_all_three_gates() -> None:
     assert gates(ModelFigures(0.9, 0.98, 1.0)) == {"validation_accuracy": True, "test_regression": True,
                                                    "latency": True}
+
+
+# -- the items each gate needs --------------------------------------------------------------------------------
+BETTER = ModelFigures(0.9, 0.98, 1.0)
+
+
+@pytest.mark.parametrize(("test_items", "measurable"), [(270, True), (100, True), (99, False), (1, False)])
+def test_the_test_regression_gate_needs_100_test_items(test_items: int, measurable: bool) -> None:
+    gate = judged(BETTER, items=ItemCounts(validation=200, test=test_items))["test_regression"]
+    assert (gate.passed, gate.measurable, gate.items, gate.min_items) == (measurable, measurable, test_items, 100)
+    assert gate.reason == (None if measurable else NOT_MEASURABLE)
+
+
+@pytest.mark.parametrize(("validation_items", "measurable"), [(200, True), (20, True), (19, False), (1, False)])
+def test_the_validation_accuracy_gate_needs_20_validation_items(validation_items: int, measurable: bool) -> None:
+    gate = judged(BETTER, items=ItemCounts(validation=validation_items, test=270))["validation_accuracy"]
+    assert (gate.passed, gate.measurable, gate.items, gate.min_items) == (measurable, measurable, validation_items, 20)
+
+
+def test_a_gate_measured_on_too_few_items_fails_even_when_its_figures_would_pass_and_keeps_them() -> None:
+    gate = judged(BETTER, items=ItemCounts(validation=200, test=99))["test_regression"]
+    assert (gate.passed, gate.parent, gate.candidate, gate.limit) == (False, 0.97, 0.98, None)
+    assert gate.condition == "candidate >= parent - 0.01"
+
+
+def test_without_an_original_test_set_the_test_gate_is_not_measurable_and_has_no_figure() -> None:
+    no_test = ModelFigures(0.9, None, 1.0)
+    gate = judged(no_test, ModelFigures(0.8, None, 2.0), ItemCounts(validation=200, test=0))["test_regression"]
+    assert (gate.passed, gate.reason, gate.items, gate.parent, gate.candidate, gate.limit) == (
+        False, NOT_MEASURABLE, 0, None, None, None)
+
+
+def test_without_any_validation_item_the_validation_and_latency_gates_are_not_measurable() -> None:
+    nothing = ModelFigures(None, 0.98, None)
+    recorded = judged(nothing, ModelFigures(None, 0.97, None), ItemCounts(validation=0, test=270))
+    assert {name: (g.passed, g.reason, g.items) for name, g in recorded.items()} == {
+        "validation_accuracy": (False, NOT_MEASURABLE, 0), "test_regression": (True, None, 270),
+        "latency": (False, NOT_MEASURABLE, 0)}
+
+
+def test_the_latency_gate_is_measured_from_one_validation_image_since_it_times_a_fixed_number_of_calls() -> None:
+    gate = judged(BETTER, items=ItemCounts(validation=1, test=270))["latency"]
+    assert (gate.passed, gate.items, gate.min_items) == (True, 1, 1)
+
+
+def test_a_figure_missing_on_one_side_makes_its_gate_not_measurable_whatever_the_count() -> None:
+    gate = judged(ModelFigures(0.9, None, 1.0), items=ItemCounts(validation=200, test=270))["test_regression"]
+    assert (gate.passed, gate.reason) == (False, NOT_MEASURABLE)

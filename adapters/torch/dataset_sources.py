@@ -1,0 +1,129 @@
+"""A team's own datasets (`model register --train/--val/--test`, `model datasets`): ImageFolder directories, or
+manifests of `path,label` (CSV with that header, or JSON Lines), whose paths are local files (relative to the
+manifest), `s3://bucket/key` objects, or `sha256:<hex>` blobs already in the blob store.
+
+They are stored as one manifest in the blob store, as `retrain init` stores its dataset: the lineage's original
+dataset, for rehearsal, the original validation set and the no-regression gate."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from adapters.torch.datasets import IMAGE_SUFFIXES, ORIGINAL_SEGMENT, store_dataset
+from application.ports import BlobStore, OriginalDataset
+
+SPLITS = ("train", "validation", "test")
+
+Fetch = Callable[[str], bytes]  # reads an s3:// URL
+
+
+def stored_original(blobs: BlobStore, sources: dict[str, str], classes: list[str], fetch: Fetch | None) -> OriginalDataset:
+    """Stores the given splits (train, validation, test; any may be missing) as one manifest; ValueError in one
+    sentence when a source cannot be read or its labels are not the model's classes."""
+    items: list[dict[str, Any]] = []
+    shapes: Counter[tuple[str, int, int]] = Counter()
+    for split, source in sources.items():
+        for label, data in _read(source, split, classes, blobs, fetch):
+            shapes[_shape(data, source)] += 1
+            items.append({"image_sha256": blobs.put(data), "label": label, "image_type": ORIGINAL_SEGMENT,
+                          "split": split})
+    manifest = {"kind": "registered", "sources": {split: _name(src) for split, src in sources.items()},
+                "classes": list(classes), "items": items}
+    sizes = {split: sum(1 for item in items if item["split"] == split) for split in SPLITS}
+    (mode, height, width), _ = max(shapes.items(), key=lambda item: (item[1], item[0]))
+    grey = all(shape[0] == "L" for shape in shapes)
+    return OriginalDataset(store_dataset(blobs, manifest), list(classes), "",
+                           {"mode": "L" if grey else "RGB", "size": [height, width]}, sizes)
+
+
+def _read(source: str, split: str, classes: list[str], blobs: BlobStore,
+          fetch: Fetch | None) -> list[tuple[str, bytes]]:
+    path = Path(source)
+    option = "--val" if split == "validation" else f"--{split}"
+    if path.is_dir():
+        pairs = _image_folder(path, classes)
+    elif path.is_file():
+        pairs = [(label, _image_bytes(where, path.parent, blobs, fetch, f"{path.name} line {line}"))
+                 for line, where, label in _manifest_rows(path)]
+        unknown = sorted({label for label, _ in pairs} - set(classes))
+        if unknown:
+            raise ValueError(f"{option} {source} has labels that are not the model's classes: {', '.join(unknown)} "
+                             f"(classes: {', '.join(classes)})")
+    else:
+        raise ValueError(f"{option} {source} is neither a directory (ImageFolder) nor a manifest file")
+    if not pairs:
+        raise ValueError(f"{option} {source} holds no PNG or JPEG image")
+    return pairs
+
+
+def _image_folder(root: Path, classes: list[str]) -> list[tuple[str, bytes]]:
+    folders = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if set(folders) != set(classes):
+        raise ValueError(f"the class names do not match the folders of {root}: classes {', '.join(classes)}; "
+                         f"folders {', '.join(folders) or '(none)'}")
+    return [(label, path.read_bytes()) for label in folders for path in sorted((root / label).rglob("*"))
+            if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file()]
+
+
+def _manifest_rows(path: Path) -> list[tuple[int, str, str]]:
+    """(line number, path, label) of a CSV manifest with a `path,label` header or of a JSON Lines one."""
+    text = path.read_text(encoding="utf-8-sig")
+    rows: list[tuple[int, str, str]] = []
+    if path.suffix.lower() in (".jsonl", ".json", ".ndjson"):
+        for number, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                rows.append((number, str(record["path"]), str(record["label"])))
+            except (ValueError, KeyError, TypeError):
+                raise ValueError(f"{path.name} line {number}: expected an object with \"path\" and \"label\"") from None
+        return rows
+    reader = csv.DictReader(io.StringIO(text))
+    if not reader.fieldnames or not {"path", "label"} <= set(reader.fieldnames):
+        raise ValueError(f"{path.name}: a CSV manifest needs a header with the columns path and label")
+    for number, row in enumerate(reader, 2):
+        if not row.get("path") or not row.get("label"):
+            raise ValueError(f"{path.name} line {number}: path and label are both required")
+        rows.append((number, row["path"], row["label"]))
+    return rows
+
+
+def _image_bytes(where: str, base: Path, blobs: BlobStore, fetch: Fetch | None, origin: str) -> bytes:
+    if where.startswith("s3://"):
+        if fetch is None:
+            raise ValueError(f"{origin}: {where} is on S3, and no S3 client is configured")
+        try:
+            return fetch(where)
+        except FileNotFoundError:
+            raise ValueError(f"{origin}: {where} does not exist") from None
+    if where.startswith("sha256:"):
+        try:
+            return blobs.get(where.removeprefix("sha256:"))
+        except FileNotFoundError:
+            raise ValueError(f"{origin}: {where} is not in the blob store") from None
+    path = Path(where) if Path(where).is_absolute() else base / where
+    if not path.is_file():
+        raise ValueError(f"{origin}: {where} is not a file")
+    return path.read_bytes()
+
+
+def _shape(data: bytes, source: str) -> tuple[str, int, int]:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            grey = image.mode in ("1", "L", "LA", "I", "I;16")
+            return ("L" if grey else "RGB", image.height, image.width)
+    except (UnidentifiedImageError, OSError):
+        raise ValueError(f"an image of {source} does not open as PNG or JPEG") from None
+
+
+def _name(source: str) -> str:
+    return Path(source).name

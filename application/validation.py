@@ -1,0 +1,65 @@
+"""Rule 4.6 as the application applies it: the gates over what the evaluator measured, each with the items it needs,
+and how a verdict reads (`explain`, `tick`, the console)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from application.ports import Comparison
+from domain.policy import ValidationPolicy
+from domain.rules.validation_gates import NOT_MEASURABLE, Gate, ItemCounts, SegmentFigures, judge_candidate, segment_gates
+
+# What a gate that could not be measured needs: which original set, and the option of `retrain model datasets`.
+_ATTACH = {"test_regression": ("an original test set", "--test"),
+           "validation_accuracy": ("an original validation set", "--val"),
+           "latency": ("an original validation set", "--val")}
+
+
+def measured_items(comparison: Comparison) -> ItemCounts:
+    """The items the evaluator measured the validation and test figures on (0 where it says nothing)."""
+    on = comparison.measured_on
+    return ItemCounts(validation=int(on.get("validation_accuracy", {}).get("items", 0)),
+                      test=int(on.get("test_accuracy", {}).get("items", 0)))
+
+
+def judge_gates(comparison: Comparison, policy: ValidationPolicy, *, parent: str, candidate: str) -> list[Gate]:
+    """The three gates and one per image type; a gate that is not measurable names what to attach to `parent`."""
+    minimums = ItemCounts(validation=policy.min_items.validation, test=policy.min_items.test)
+    gates = judge_candidate(comparison.parent, comparison.candidate, items=measured_items(comparison),
+                            min_items=minimums, max_test_regression=policy.max_test_regression,
+                            latency_factor=policy.latency_factor)
+    gates += segment_gates(
+        [SegmentFigures(segment, int(figures["items"]), figures[parent], figures[candidate])
+         for segment, figures in comparison.per_image_type.items()],
+        max_regression=policy.max_segment_regression, min_items=policy.segment_min_items)
+    return [with_remedy(gate, parent) for gate in gates]
+
+
+def with_remedy(gate: Gate, version: str) -> Gate:
+    """A gate that could not be measured, with the command that attaches what it lacks."""
+    if gate.measurable or gate.name not in _ATTACH:
+        return gate
+    what, option = _ATTACH[gate.name]
+    return replace(gate, remedy=f"attach {what} with `retrain model datasets {version} {option} DIR`")
+
+
+def describe_gate(gate: Mapping[str, Any]) -> str:
+    """One gate as a line reads it: "test_regression passed: candidate 0.97 vs parent 0.96 (...)", or
+    "test_regression not measurable: 0 test items (at least 100); attach an original test set with `...`"."""
+    if gate.get("reason") == NOT_MEASURABLE:
+        unit = "test items" if gate["name"] == "test_regression" else "validation items"
+        text = f"{gate['name']} not measurable: {gate.get('items')} {unit} (at least {gate.get('min_items')})"
+        return text + (f"; {gate['remedy']}" if gate.get("remedy") else "")
+    return (f"{gate['name']} {'passed' if gate['passed'] else 'FAILED'}: candidate {_figure(gate['candidate'])} vs "
+            f"parent {_figure(gate['parent'])} ({gate['condition']})")
+
+
+def describe_failed(gates: list[Mapping[str, Any]]) -> str:
+    """The failed gates of a rejection, each with its figures or its item counts, for one line of output."""
+    return "; ".join(describe_gate(gate) for gate in gates if not gate.get("passed"))
+
+
+def _figure(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, int | float) else "-"
