@@ -281,6 +281,12 @@ class IntakeReport:
 class ModelIntake(Protocol):
     """Reads a team's weights file, settles the input spec, and measures the model on its datasets."""
 
+    def check_weights(self, weights: bytes, architecture: str, architecture_options: dict[str, Any],
+                      classes: list[str]) -> None:
+        """ValueError in one sentence unless the file holds weights that load strictly into the architecture: checked
+        before any dataset is copied."""
+        ...
+
     def admit(self, request: IntakeRequest) -> IntakeReport:
         """ValueError in one sentence when the file, the architecture, the spec or the outputs do not fit."""
         ...

@@ -8,8 +8,9 @@ validation set and the no-regression gate)."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 
@@ -21,6 +22,7 @@ from domain.model_version import ModelVersion
 from domain.rules.sanity import below_chance
 
 log = structlog.get_logger()
+T = TypeVar("T")
 SPLIT_OPTIONS = {"train": "--train", "validation": "--val", "test": "--test"}
 
 
@@ -66,9 +68,12 @@ class TeamModels:
         `force`)."""
         check_classes(model.classes)
         check_baseline(baseline_ms)
+        # the weights first: copying datasets can take minutes
+        _as_invalid_input(self.intake.check_weights, model.weights, model.architecture, model.architecture_options,
+                          model.classes)
         dataset = self._store(model.datasets, model.classes)
-        report = self._admit(IntakeRequest(model.weights, model.architecture, model.architecture_options,
-                                           model.classes, model.input_spec, dataset))
+        report = _as_invalid_input(self.intake.admit, IntakeRequest(
+            model.weights, model.architecture, model.architecture_options, model.classes, model.input_spec, dataset))
         if not allow_duplicate:
             self._refuse_duplicate(hashlib.sha256(report.artifact).hexdigest())
         warning = self._sanity(report.measured, len(model.classes))
@@ -91,8 +96,9 @@ class TeamModels:
         version = self.ledger.version(ref)
         dataset = self._store(datasets, version.classes)
         assert dataset is not None
-        report = self._admit(IntakeRequest(self.blobs.get(version.artifact_sha256), version.architecture,
-                                           version.architecture_options, version.classes, version.input_spec, dataset))
+        report = _as_invalid_input(self.intake.admit, IntakeRequest(
+            self.blobs.get(version.artifact_sha256), version.architecture, version.architecture_options,
+            version.classes, version.input_spec, dataset))
 
         def command() -> ModelVersion:
             fresh = self.ledger.version(ref)
@@ -114,12 +120,6 @@ class TeamModels:
         except ValueError as error:
             raise InvalidInput(str(error)) from None
 
-    def _admit(self, request: IntakeRequest) -> IntakeReport:
-        try:
-            return self.intake.admit(request)
-        except (ValueError, KeyError, RuntimeError) as error:
-            raise InvalidInput(str(error)) from None
-
     def _refuse_duplicate(self, sha256: str) -> None:
         for version in self.ledger.versions():
             if version.artifact_sha256 == sha256:
@@ -132,6 +132,14 @@ class TeamModels:
         if not test or "accuracy" not in test:
             return None
         return below_chance(accuracy=float(test["accuracy"]), classes=classes)
+
+
+def _as_invalid_input(call: Callable[..., T], *args: Any) -> T:
+    """The adapter's one-sentence ValueError (or torch's RuntimeError) as invalid input: exit 2, nothing recorded."""
+    try:
+        return call(*args)
+    except (ValueError, KeyError, RuntimeError) as error:
+        raise InvalidInput(str(error)) from None
 
 
 def _sources(datasets: dict[str, str]) -> dict[str, str]:

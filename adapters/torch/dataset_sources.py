@@ -29,8 +29,8 @@ def stored_original(blobs: BlobStore, sources: dict[str, str], classes: list[str
     items: list[dict[str, Any]] = []
     shapes: Counter[tuple[str, int, int]] = Counter()
     for split, source in sources.items():
-        for label, data in _read(source, split, classes, blobs, fetch):
-            shapes[_shape(data, source)] += 1
+        for label, data, origin in _read(source, split, classes, blobs, fetch):
+            shapes[_shape(data, origin)] += 1
             items.append({"image_sha256": blobs.put(data), "label": label, "image_type": ORIGINAL_SEGMENT,
                           "split": split})
     manifest = {"kind": "registered", "sources": {split: _name(src) for split, src in sources.items()},
@@ -43,15 +43,16 @@ def stored_original(blobs: BlobStore, sources: dict[str, str], classes: list[str
 
 
 def _read(source: str, split: str, classes: list[str], blobs: BlobStore,
-          fetch: Fetch | None) -> list[tuple[str, bytes]]:
+          fetch: Fetch | None) -> list[tuple[str, bytes, str]]:
+    """(label, image bytes, where it came from) of each image of one split's source."""
     path = Path(source)
     option = "--val" if split == "validation" else f"--{split}"
     if path.is_dir():
         pairs = _image_folder(path, classes)
     elif path.is_file():
-        pairs = [(label, _image_bytes(where, path.parent, blobs, fetch, f"{path.name} line {line}"))
-                 for line, where, label in _manifest_rows(path)]
-        unknown = sorted({label for label, _ in pairs} - set(classes))
+        pairs = [(label, _image_bytes(where, path.parent, blobs, fetch, f"{path.name} line {line}"),
+                  f"{path.name} line {line}") for line, where, label in _manifest_rows(path)]
+        unknown = sorted({label for label, _, _ in pairs} - set(classes))
         if unknown:
             raise ValueError(f"{option} {source} has labels that are not the model's classes: {', '.join(unknown)} "
                              f"(classes: {', '.join(classes)})")
@@ -62,12 +63,12 @@ def _read(source: str, split: str, classes: list[str], blobs: BlobStore,
     return pairs
 
 
-def _image_folder(root: Path, classes: list[str]) -> list[tuple[str, bytes]]:
+def _image_folder(root: Path, classes: list[str]) -> list[tuple[str, bytes, str]]:
     folders = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
     if set(folders) != set(classes):
         raise ValueError(f"the class names do not match the folders of {root}: classes {', '.join(classes)}; "
                          f"folders {', '.join(folders) or '(none)'}")
-    return [(label, path.read_bytes()) for label in folders for path in sorted((root / label).rglob("*"))
+    return [(label, path.read_bytes(), str(path)) for label in folders for path in sorted((root / label).rglob("*"))
             if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file()]
 
 
@@ -114,7 +115,7 @@ def _image_bytes(where: str, base: Path, blobs: BlobStore, fetch: Fetch | None, 
     return path.read_bytes()
 
 
-def _shape(data: bytes, source: str) -> tuple[str, int, int]:
+def _shape(data: bytes, origin: str) -> tuple[str, int, int]:
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -122,7 +123,7 @@ def _shape(data: bytes, source: str) -> tuple[str, int, int]:
             grey = image.mode in ("1", "L", "LA", "I", "I;16")
             return ("L" if grey else "RGB", image.height, image.width)
     except (UnidentifiedImageError, OSError):
-        raise ValueError(f"an image of {source} does not open as PNG or JPEG") from None
+        raise ValueError(f"{origin}: the image does not open as PNG or JPEG") from None
 
 
 def _name(source: str) -> str:

@@ -26,6 +26,10 @@ class TorchModelIntake:
         self.loader = DatasetLoader(blobs)
         self.device = device or pick_device()
 
+    def check_weights(self, weights: bytes, architecture: str, architecture_options: dict[str, Any],
+                      classes: list[str]) -> None:
+        load_weights(build_model(architecture, len(classes), architecture_options), read_weights_file(weights)[0])
+
     def admit(self, request: IntakeRequest) -> IntakeReport:
         state, notes = read_weights_file(request.weights)
         model = load_weights(build_model(request.architecture, len(request.classes), request.architecture_options),
