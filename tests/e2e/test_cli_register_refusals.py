@@ -23,6 +23,7 @@ TEN = CLASSES.split(",")
 def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("world")
     package = write_team_package(root / "team")
+    (package / "teamvision" / "oddities.py").write_text("def not_a_model(num_classes=10):\n    return [num_classes]\n")
     rng = np.random.default_rng(0)
     folder = root / "folder"
     for label in TEN:
@@ -67,6 +68,8 @@ def one_sentence(stderr: str) -> str:
      "cannot import no_such_pkg.nets: No module named 'no_such_pkg'"),
     (["--weights", "{small}", "--arch", "teamvision.nets:nothing", "--arch-path", "{package}",
       "--input-spec", '{"size": [28, 28]}'], 2, "teamvision.nets has no callable 'nothing'"),
+    (["--weights", "{small}", "--arch", "teamvision.oddities:not_a_model", "--arch-path", "{package}",
+      "--input-spec", '{"size": [28, 28]}'], 2, "teamvision.oddities:not_a_model returned a list, not a torch nn.Module"),
     (["--weights", "{small}", "--arch", "teamvision.nets:build", "--arch-path", "{package}",
       "--input-spec", '{"size": [28, 28]}'], 2, "the weights do not match the architecture"),
     (["--weights", "{small}", "--arch", "small-cnn", "--arch-kwargs", "[1]"], 2,

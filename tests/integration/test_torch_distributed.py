@@ -119,3 +119,40 @@ def test_retrain_train_node_stops_on_sigterm_while_it_waits_for_a_training(tmp_p
     _, stderr = node.communicate(timeout=20)  # it waited for ever before
     assert node.returncode == 0, "".join(seen) + stderr
     assert "train_node_done" in stderr
+
+
+TEAM_NET = '''
+from torch import nn
+
+
+def build(num_classes: int, width: int = 4) -> nn.Module:
+    return nn.Sequential(nn.Conv2d(1, width, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten(),
+                         nn.Linear(4 * width, num_classes))
+'''
+
+
+def test_every_worker_rebuilds_a_team_architecture_from_its_recorded_path_and_kwargs(
+        tmp_path: Path, reports: list[dict[str, Any]]) -> None:
+    """The team's package is importable only from its recorded --arch-path, never from this process's sys.path
+    alone: each torchrun worker imports it from there, with the recorded kwargs."""
+    from dataclasses import replace
+
+    from adapters.torch.models import state_dict_bytes
+    from tests.torch_support import curated_digits, parent_ref
+
+    (tmp_path / "distteam").mkdir()
+    (tmp_path / "distteam" / "__init__.py").write_text("")
+    (tmp_path / "distteam" / "nets.py").write_text(TEAM_NET)
+    options = {"kwargs": {"width": 6}, "path": str(tmp_path)}
+    blobs = InMemoryBlobStore()
+    parent = replace(parent_ref(blobs.put(state_dict_bytes(build_model("distteam.nets:build", 10, options)))),
+                     architecture="distteam.nets:build", architecture_options=options)
+    curated = curated_digits(blobs, {"train": list(range(60)), "validation": list(range(60, 80))})
+    request = replace(first_request(small_digits(blobs), world_size=2), strategy="fine_tune", parent=parent,
+                      dataset_id=curated)
+
+    trained = TorchTrainer(blobs, device=torch.device("cpu")).train(request)
+
+    assert [r["sha256"] for r in reports] == [trained.artifact_sha256] * 2
+    model = load_model(blobs.get(trained.artifact_sha256), "distteam.nets:build", 10, options)
+    assert model[0].out_channels == 6
