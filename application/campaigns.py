@@ -504,7 +504,8 @@ class Campaigns:
                                             self.original_dataset_id(parent))
         gates = judge_gates(comparison, self.settings.validation, parent=parent.label, candidate=candidate.label)
         figures = {"parent": asdict(comparison.parent), "candidate": asdict(comparison.candidate),
-                   "per_image_type": comparison.per_image_type, "measured_on": comparison.measured_on}
+                   "per_image_type": comparison.per_image_type, "measured_on": comparison.measured_on,
+                   "paired": comparison.paired}
         gate_dicts = [asdict(g) for g in gates]
         failed = [g.name for g in gates if not g.passed]
 

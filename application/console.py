@@ -62,8 +62,8 @@ class Console:
             return None
         now = as_of or self.clock.now()
         health = self.rollouts.health(rollout, now)
-        checks = [{"name": c.name, "state": c.state, "observed": c.observed, "threshold": c.threshold,
-                   "samples": c.samples, "minimum": getattr(self.policy, MINIMUMS[c.name])} for c in health.checks]
+        checks = [{"name": c.name, **c.evidence(), "minimum": getattr(self.policy, MINIMUMS[_base(c.name)])}
+                  for c in health.checks]
         ends = rollout.phase_started_at + rollout.phase_duration
         decisions = [{"time": row["time"], "event": row["event"], "actor": row["actor"],
                       "reason": row["details"].get("reason"), "to_percent": row["details"].get("to_percent")}
@@ -72,7 +72,7 @@ class Console:
             **self.rollouts.status(as_of), "now": now.isoformat(), "phase_ends_at": ends.isoformat(),
             "seconds_left": (ends - now).total_seconds(), "extended": rollout.extended,
             "plan": rollout.plan, "checks": checks, "decisions": decisions[-RECENT:][::-1],
-            "latency_factor": self.policy.latency_factor,
+            "latency_factor": self.policy.latency_factor, "alpha": self.policy.alpha, "margin": self.policy.margin,
         }
 
     def satisfaction(self, as_of: datetime | None = None) -> dict[str, list[dict[str, Any]]]:
@@ -106,6 +106,11 @@ class Console:
                 "parent_test": (figures.get("parent") or {}).get("test_accuracy"),
             })
         return rows
+
+
+def _base(check: str) -> str:
+    """The kind of a phase check: `satisfaction/phone` and `satisfaction_floor` need what `satisfaction` needs."""
+    return check.split("/")[0].removesuffix("_floor")
 
 
 def _series(table: dict[tuple[str, str], list[int]]) -> list[dict[str, Any]]:

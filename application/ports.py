@@ -18,6 +18,7 @@ from application.records import (
     StoredFeedback,
     StoredPrediction,
 )
+from domain.payloads import PairedItems
 from domain.rules.curation import Candidate
 from domain.rules.phase_health import PhaseStats
 from domain.rules.validation_gates import ModelFigures
@@ -102,7 +103,11 @@ class FeedbackStore(Protocol):
         """Negative feedback given in (since, until]: how many comments name a watched term, per term, and in all."""
         ...
 
-    def phase_stats(self, version_id: str, *, since: datetime, until: datetime) -> PhaseStats: ...
+    def phase_stats(self, version_id: str, *, since: datetime, until: datetime) -> PhaseStats:
+        """The version's predictions with since <= timestamp <= until, in all and per image type (`segments`, each
+        with no segments of its own): errors; ratings by each prediction's latest feedback as of `until`; the count,
+        mean and sample variance (None below 2) of the ok predictions' `inference_ms`."""
+        ...
 
     def curation_candidates(self, version_ids: Sequence[str], *, since: datetime | None, as_of: datetime) -> list[Candidate]: ...
 
@@ -235,6 +240,7 @@ class Comparison:
     candidate: ModelFigures
     per_image_type: dict[str, dict[str, float]] = field(default_factory=dict)
     measured_on: dict[str, dict[str, Any]] = field(default_factory=dict)  # per figure: the datasets and sample size
+    paired: PairedItems = field(default_factory=lambda: PairedItems())  # both models' right and wrong on the same items
 
 
 @dataclass(frozen=True)

@@ -63,7 +63,7 @@ class Rollouts:
         since = rollout.phase_started_at
         candidate = self.feedback.phase_stats(rollout.candidate_id, since=since, until=now)
         stable = self.feedback.phase_stats(rollout.stable_id, since=since, until=now)
-        return assess_phase_health(candidate, stable, self.policy)
+        return assess_phase_health(candidate, stable, self.policy, phase=rollout.phase)
 
     def step(self) -> Rollout | None:
         """One tick of the active rollout: roll back, advance, extend, pause or wait."""

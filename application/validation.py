@@ -3,13 +3,25 @@ and how a verdict reads (`explain`, `tick`, the console)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
 from application.ports import Comparison
+from domain.payloads import PairedCounts
 from domain.policy import ValidationPolicy
-from domain.rules.validation_gates import NOT_MEASURABLE, Gate, ItemCounts, SegmentFigures, judge_candidate, segment_gates
+from domain.rules.paired_comparison import PairedComparison, compare_paired
+from domain.rules.validation_gates import (
+    NOT_MEASURABLE,
+    NOT_SIGNIFICANT,
+    Gate,
+    ItemCounts,
+    PairedOn,
+    SegmentFigures,
+    judge_candidate,
+    segment_gates,
+)
 
 # What a gate that could not be measured needs: which original set, and the option of `retrain model datasets`.
 _ATTACH = {"test_regression": ("an original test set", "--test"),
@@ -25,16 +37,27 @@ def measured_items(comparison: Comparison) -> ItemCounts:
 
 
 def judge_gates(comparison: Comparison, policy: ValidationPolicy, *, parent: str, candidate: str) -> list[Gate]:
-    """The three gates and one per image type; a gate that is not measurable names what to attach to `parent`."""
+    """The three gates and one per image type, each accuracy gate with the paired comparison of its items; a gate
+    that is not measurable names what to attach to `parent`."""
     minimums = ItemCounts(validation=policy.min_items.validation, test=policy.min_items.test)
+    counts = comparison.paired
     gates = judge_candidate(comparison.parent, comparison.candidate, items=measured_items(comparison),
                             min_items=minimums, max_test_regression=policy.max_test_regression,
-                            latency_factor=policy.latency_factor)
+                            latency_factor=policy.latency_factor,
+                            paired=PairedOn(compared(counts.get("validation")), compared(counts.get("test"))),
+                            require_significance=policy.require_significance)
+    per_type = counts.get("per_image_type", {})
     gates += segment_gates(
-        [SegmentFigures(segment, int(figures["items"]), figures[parent], figures[candidate])
+        [SegmentFigures(segment, int(figures["items"]), figures[parent], figures[candidate],
+                        compared(per_type.get(segment)))
          for segment, figures in comparison.per_image_type.items()],
         max_regression=policy.max_segment_regression, min_items=policy.segment_min_items)
     return [with_remedy(gate, parent) for gate in gates]
+
+
+def compared(counts: PairedCounts | None) -> PairedComparison | None:
+    """The paired comparison on the counts the evaluator reported; none where it reported none, or over 0 items."""
+    return compare_paired(counts["n"], counts["b"], counts["c"]) if counts else None
 
 
 def with_remedy(gate: Gate, version: str) -> Gate:
@@ -52,8 +75,27 @@ def describe_gate(gate: Mapping[str, Any]) -> str:
         unit = "test items" if gate["name"] == "test_regression" else "validation items"
         text = f"{gate['name']} not measurable: {gate.get('items')} {unit} (at least {gate.get('min_items')})"
         return text + (f"; {gate['remedy']}" if gate.get("remedy") else "")
-    return (f"{gate['name']} {'passed' if gate['passed'] else 'FAILED'}: candidate {_figure(gate['candidate'])} vs "
-            f"parent {_figure(gate['parent'])} ({gate['condition']})")
+    verdict = "passed" if gate["passed"] else "FAILED"
+    if gate.get("reason") == NOT_SIGNIFICANT:
+        verdict += ", not significant"
+    comparison = f"; {describe_paired(gate['paired'])}" if gate.get("paired") else ""
+    return (f"{gate['name']} {verdict}: candidate {_figure(gate['candidate'])} vs parent {_figure(gate['parent'])} "
+            f"({gate['condition']}{comparison})")
+
+
+def describe_paired(paired: Mapping[str, Any]) -> str:
+    """A paired comparison as read: "difference +0.29, 95% interval +0.22..+0.36, McNemar p < 0.001"."""
+    low, high = paired["interval"]
+    p_value = paired["p_value"]
+    p_text = "< 0.001" if p_value < 0.001 else f"= {p_value:.2g}"
+    return (f"difference {signed(paired['difference'])}, {paired.get('confidence', 0.95):.0%} interval "
+            f"{signed(low)}..{signed(high)}, McNemar p {p_text}")
+
+
+def signed(value: float) -> str:
+    """A difference with its sign, two decimals, or more for a small one so that it never reads as 0: +0.29, -0.0008."""
+    decimals = 2 if value == 0 else min(8, max(2, -math.floor(math.log10(abs(value)))))
+    return f"{value:+.{decimals}f}"
 
 
 def describe_failed(gates: list[Mapping[str, Any]]) -> str:

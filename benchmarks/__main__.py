@@ -25,6 +25,7 @@ BENCHMARKS = (
     ("drift_bench", "what the loop buys on real data (MNIST)", ["--seeds", "0", "--budgets", "300", "--original",
                                                                 "2000"]),
     ("init_bench", "retrain init on MNIST PNGs", ["--images", "1000"]),
+    ("decision_bench", "wrong decisions of the rollout, today's rule beside", ["--quick"]),
 )
 VERDICTS = ("NOT met", "met", "MISS", "PASS")
 LOGS = Path(".bench-logs")

@@ -92,6 +92,9 @@ class ValidationPolicy(_Policy):
     # per image type of the validation set: no type with at least segment_min_items items may lose more than this
     max_segment_regression: float = Field(0.02, ge=0, le=1)
     segment_min_items: PositiveInt = 50
+    # gate 1 also needs the candidate better with confidence: the lower bound of the 95% interval of the paired
+    # accuracy difference above 0 (off by default: the procedure's literal rule, candidate > parent, stands)
+    require_significance: bool = False
 
 
 class Phase(_Policy):
@@ -111,6 +114,10 @@ class RolloutPolicy(_Policy):
     latency_factor: PositiveFloat = 1.5
     latency_min_predictions: PositiveInt = 50
     pause_after_factor: PositiveFloat = 2
+    # the always-valid comparison with the stable version: family-wise alpha over a phase's checks, and how much
+    # worse (in satisfaction or error rate) the candidate may be before that counts
+    alpha: float = Field(0.05, gt=0, lt=1)
+    margin: float = Field(0.0, ge=0, lt=1)
 
     @model_validator(mode="after")
     def _plan_increases(self) -> RolloutPolicy:

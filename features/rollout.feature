@@ -1,7 +1,8 @@
 Feature: Progressive rollout ("déploiement progressif")
   A validated candidate earns production on evidence: 10% of the traffic for 24 hours, 50% for 48 hours, then all.
-  Each phase is judged on the candidate's own predictions in that phase, against the stable version,
-  and any health check that fails with enough samples sends all traffic back to the stable version at once.
+  Each phase compares the candidate with the stable version serving the same period, with intervals that stay valid
+  however often they are looked at, and a check showing the candidate confidently worse sends all traffic back to
+  the stable version at once.
 
   Rule: A validated candidate starts a rollout at 10% against the production version
 
@@ -52,38 +53,39 @@ Feature: Progressive rollout ("déploiement progressif")
         | caller without a user_ref  | 999    | v2      |
         | caller without a user_ref  | 1000   | v1      |
 
-  Rule: Phase health uses only the candidate's predictions in the current phase, and a failing check rolls back at once
+  Rule: Phase health compares the candidate with the stable version in the same phase, with always-valid intervals, and a check that shows the candidate confidently worse rolls back at once
 
-    Scenario Outline: Satisfaction must stay at or above 70%, judged from 30 rated predictions
+    Scenario Outline: Satisfaction rolls back only a candidate confidently less satisfying than the stable version
       Given v1 is in production
       And v2 is rolled out at 10% against v1
+      And in this phase v1 has 3000 rated predictions of which 2250 are satisfied
       And in this phase v2 has <rated> rated predictions of which <satisfied> are satisfied
       When the rollout is checked
       Then the rollout <outcome>
 
       Examples:
         | rated | satisfied | outcome                                |
-        | 100   | 69        | is rolled back because of satisfaction |
-        | 100   | 70        | continues at 10%                       |
-        | 30    | 20        | is rolled back because of satisfaction |
-        | 30    | 21        | continues at 10%                       |
+        | 300   | 225       | continues at 10%                       |
+        | 300   | 201       | continues at 10%                       |
+        | 300   | 200       | is rolled back because of satisfaction |
         | 29    | 0         | continues at 10%                       |
 
-    Scenario Outline: Errors must stay at or below 5%, judged from 50 predictions
+    Scenario Outline: Errors roll back only a candidate confidently more error-prone than the stable version
       Given v1 is in production
       And v2 is rolled out at 10% against v1
+      And in this phase v1 has 2000 predictions of which 40 failed
       And in this phase v2 has <predictions> predictions of which <errors> failed
       When the rollout is checked
       Then the rollout <outcome>
 
       Examples:
         | predictions | errors | outcome                              |
-        | 100         | 5      | continues at 10%                     |
-        | 100         | 6      | is rolled back because of error_rate |
-        | 50          | 3      | is rolled back because of error_rate |
+        | 300         | 6      | continues at 10%                     |
+        | 300         | 23     | continues at 10%                     |
+        | 300         | 24     | is rolled back because of error_rate |
         | 49          | 49     | continues at 10%                     |
 
-    Scenario Outline: Latency must stay within 1.5 x the stable version's in the same phase, from 50 predictions each
+    Scenario Outline: Latency rolls back a candidate confidently beyond 1.5 x the stable version's, from 50 predictions each
       Given v1 is in production
       And v2 is rolled out at 10% against v1
       And in this phase v1 has <stable count> predictions with a mean latency of <stable ms> ms
@@ -95,14 +97,38 @@ Feature: Progressive rollout ("déploiement progressif")
         | stable count | stable ms | count | ms    | outcome                           |
         | 50           | 10        | 50    | 15    | continues at 10%                  |
         | 50           | 10        | 50    | 15.01 | is rolled back because of latency |
-        | 50           | 10.1      | 50    | 15.15 | continues at 10%                  |
         | 50           | 10        | 49    | 40    | continues at 10%                  |
         | 49           | 10        | 50    | 40    | continues at 10%                  |
+
+    Scenario: One image type confidently worse rolls back even when the whole is fine
+      Given v1 is in production
+      And v2 is rolled out at 10% against v1
+      And in this phase v1 has 2800 rated "scan" predictions of which 2250 are satisfied
+      And in this phase v1 has 1200 rated "phone" predictions of which 900 are satisfied
+      And in this phase v2 has 280 rated "scan" predictions of which 240 are satisfied
+      And in this phase v2 has 120 rated "phone" predictions of which 60 are satisfied
+      When the rollout is checked
+      Then the rollout is rolled back because of satisfaction/phone
+
+    Scenario Outline: The 70% floor rolls back a candidate confidently below it, unless it is confidently better than the stable version or the stable version is below it too
+      Given v1 is in production
+      And v2 is rolled out at 10% against v1
+      And in this phase v1 has <stable rated> rated predictions of which <stable satisfied> are satisfied
+      And in this phase v2 has <rated> rated predictions of which <satisfied> are satisfied
+      When the rollout is checked
+      Then the rollout <outcome>
+
+      Examples:
+        | stable rated | stable satisfied | rated | satisfied | outcome                                      |
+        | 3000         | 2250             | 2000  | 1200      | is rolled back because of satisfaction_floor |
+        | 3000         | 1800             | 2000  | 1200      | continues at 10%                             |
+        | 9000         | 5040             | 3000  | 1980      | continues at 10%                             |
 
     Scenario: A rollback keeps production on the stable version and records its evidence
       Given v1 is in production
       And v2 is rolled out at 10% against v1
-      And in this phase v2 has 40 rated predictions of which 20 are satisfied
+      And in this phase v1 has 600 rated predictions of which 480 are satisfied
+      And in this phase v2 has 60 rated predictions of which 20 are satisfied
       When the rollout is checked 3 hours into the phase
       Then the rollout is rolled back because of satisfaction
       And v2 is rolled back with the phase's evidence by "system:rollout"
@@ -114,7 +140,8 @@ Feature: Progressive rollout ("déploiement progressif")
       And v2 is rolled out at 10% against v1
       And in this phase v2 has 29 rated predictions of which 0 are satisfied
       And the operator "alice" promoted the rollout now because "enough seen"
-      And in this phase v2 has 30 rated predictions of which 21 are satisfied
+      And in this phase v1 has 300 rated predictions of which 225 are satisfied
+      And in this phase v2 has 300 rated predictions of which 225 are satisfied
       When the rollout is checked
       Then the rollout continues at 50%
 

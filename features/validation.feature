@@ -2,7 +2,9 @@ Feature: Validation of the candidate against its parent
   The procedure's "tests de validation": parent and candidate are measured side by side, and the candidate
   must be strictly better on the validation set, lose at most one point on the original test set, and stay
   within 1.5 times the parent's latency. Each gate needs enough items to be measured, or it rejects the candidate
-  as not measurable. The verdict is recorded with every figure; a rejected candidate never serves.
+  as not measurable. Each accuracy gate also records how the two models differ on the same items (McNemar's
+  p-value, the 95% interval of the difference). The verdict is recorded with every figure; a rejected candidate
+  never serves.
 
   Rule: The trained candidate is measured side by side with its parent, and the verdict follows the three gates
 
@@ -100,6 +102,60 @@ Feature: Validation of the candidate against its parent
       Then v2 is rejected against v1 for failing "validation_accuracy, segment_regression/scan"
       And the segment_regression/phone gate records parent 0.40, candidate 0.90 and limit 0.38
       And the segment_regression/scan gate records parent 0.95, candidate 0.90 and limit 0.93
+
+  Rule: Each accuracy gate records the paired comparison of parent and candidate on the same items
+
+    Scenario: The validation, test and image type gates record McNemar's p-value and the interval of the difference
+      Given v1 is in production
+      And v1 has 20 clearly labelled answers ready for training
+      And a campaign was opened by hand on v1
+      And side by side, v1 measures a validation accuracy of 0.80, a test accuracy of 0.97 and a latency of 2 ms
+      And side by side, v2 measures a validation accuracy of 0.90, a test accuracy of 0.97 and a latency of 2 ms
+      And on the 100 validation items, v1 alone is right on 2 and v2 alone on 12
+      And on the 100 test items, v1 alone is right on 3 and v2 alone on 3
+      And on 60 phone validation items, v1 measures an accuracy of 0.40 and v2 of 0.90
+      When the campaign is advanced
+      Then v2 is validated against v1 with every figure
+      And the validation_accuracy gate records the paired comparison of 100 items, 2 right only by v1 and 12 only by v2
+      And the test_regression gate records the paired comparison of 100 items, 3 right only by v1 and 3 only by v2
+      And the segment_regression/phone gate records the paired comparison of 60 items, 0 right only by v1 and 30 only by v2
+      And the latency gate records no paired comparison
+
+  Rule: With require_significance, the validation accuracy gate also needs the 95% interval of the difference above 0
+    By default the procedure's literal rule stands (candidate > parent). With validation.require_significance, a
+    candidate better by too few items is rejected as not significant. Counts of items never give a lower bound of
+    exactly 0; the rule's unit tests check that 0 itself is not above 0.
+
+    Scenario Outline: <only_v1> items right only by v1, <only_v2> only by v2: a lower bound <bound>
+      Given validation requires significance
+      And v1 is in production
+      And v1 has 20 clearly labelled answers ready for training
+      And a campaign was opened by hand on v1
+      And side by side, v1 measures a validation accuracy of 0.80, a test accuracy of 0.97 and a latency of 2 ms
+      And side by side, v2 measures a validation accuracy of <candidate>, a test accuracy of 0.97 and a latency of 2 ms
+      And on the 100 validation items, v1 alone is right on <only_v1> and v2 alone on <only_v2>
+      When the campaign is advanced
+      Then <verdict>
+      And the validation_accuracy gate records a lower bound of <low> for the difference
+
+      Examples:
+        | only_v1 | only_v2 | candidate | bound               | low      | verdict                                                                        |
+        | 0       | 4       | 0.84      | above 0             | 0.0015   | v2 is validated against v1 with every figure                                   |
+        | 8       | 18      | 0.90      | just above 0        | 0.000065 | v2 is validated against v1 with every figure                                   |
+        | 3       | 10      | 0.87      | just below 0        | -0.0008  | v2 is rejected against v1 for failing "validation_accuracy" as not significant |
+        | 0       | 3       | 0.83      | below 0             | -0.0081  | v2 is rejected against v1 for failing "validation_accuracy" as not significant |
+        | 20      | 20      | 0.80      | below 0, not better | -0.125   | v2 is rejected against v1 for failing "validation_accuracy"                    |
+
+    Scenario: Without require_significance, a candidate better by too few items is still validated
+      Given v1 is in production
+      And v1 has 20 clearly labelled answers ready for training
+      And a campaign was opened by hand on v1
+      And side by side, v1 measures a validation accuracy of 0.80, a test accuracy of 0.97 and a latency of 2 ms
+      And side by side, v2 measures a validation accuracy of 0.87, a test accuracy of 0.97 and a latency of 2 ms
+      And on the 100 validation items, v1 alone is right on 3 and v2 alone on 10
+      When the campaign is advanced
+      Then v2 is validated against v1 with every figure
+      And the validation_accuracy gate records a lower bound of -0.0008 for the difference
 
   Rule: A rejection names each failed gate with its figures
 

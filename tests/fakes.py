@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import math
+import statistics
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -29,6 +30,7 @@ from application.records import (
     StoredFeedback,
     StoredPrediction,
 )
+from domain.payloads import PairedCounts, PairedItems
 from domain.rules.curation import Candidate, item_reference
 from domain.rules.negative_comments import count_watched
 from domain.rules.phase_health import PhaseStats
@@ -127,7 +129,12 @@ class InMemoryFeedbackStore:
 
     def phase_stats(self, version_id: str, *, since: datetime, until: datetime) -> PhaseStats:
         window = [p for p in self._served(version_id, until) if since <= p.timestamp]
-        ok = [p.inference_ms for p in window if p.status == "ok" and p.inference_ms is not None]
+        segments = {image_type: self._stats([p for p in window if p.image_type == image_type], until)
+                    for image_type in sorted({p.image_type for p in window})}
+        return replace(self._stats(window, until), segments=segments)
+
+    def _stats(self, window: list[StoredPrediction], until: datetime) -> PhaseStats:
+        ok = [float(p.inference_ms) for p in window if p.status == "ok" and p.inference_ms is not None]
         answers = [self.latest_feedback(p.prediction_id, until) for p in window]
         rated = [a for a in answers if a is not None and a.user_feedback is not None]
         return PhaseStats(
@@ -137,6 +144,7 @@ class InMemoryFeedbackStore:
             satisfied=sum(1 for a in rated if a.user_feedback == 1),
             mean_latency_ms=math.fsum(ok) / len(ok) if ok else None,
             ok_predictions=len(ok),
+            latency_variance=statistics.variance(ok) if len(ok) > 1 else None,
         )
 
     # -- curation and review ------------------------------------------------------------------------
@@ -369,6 +377,9 @@ class FakeEvaluator:
         self.per_image_type: dict[str, dict[str, float]] = {}  # image type -> {model label: accuracy, "items": n}
         self.curated_validation_items = 20
         self.original_items = {"validation": 80, "test": 100}  # the lineage's original dataset, when it has one
+        # the items only the parent got right and only the candidate did, on "validation" or "test"; otherwise (and
+        # per image type) the fewest the two accuracies allow: the better model right wherever the other one is
+        self.discordant: dict[str, tuple[int, int]] = {}
 
     def compare(
         self, parent: ModelRef, candidate: ModelRef, dataset_id: str, original_dataset_id: str | None = None
@@ -376,9 +387,12 @@ class FakeEvaluator:
         validation_sets = [dataset_id, *([original_dataset_id] if original_dataset_id else [])]
         original = self.original_items if original_dataset_id else {"validation": 0, "test": 0}
         items = {"validation": self.curated_validation_items + original["validation"], "test": original["test"]}
+        before = self._measured(self.figures.get(parent.label, self.default), items)
+        after = self._measured(self.figures.get(candidate.label, self.default), items)
         return Comparison(
-            self._measured(self.figures.get(parent.label, self.default), items),
-            self._measured(self.figures.get(candidate.label, self.default), items),
+            before,
+            after,
+            paired=self._paired(before, after, items, (parent.label, candidate.label)),
             per_image_type={segment: dict(figures) for segment, figures in self.per_image_type.items()},
             measured_on={
                 "validation_accuracy": {"datasets": validation_sets, "split": "validation",
@@ -388,6 +402,31 @@ class FakeEvaluator:
                                "calls": 100 if items["validation"] else 0},
             },
         )
+
+    def _paired(self, before: ModelFigures, after: ModelFigures, items: dict[str, int],
+                labels: tuple[str, str]) -> PairedItems:
+        """The paired counts of each set and image type measured (none over 0 items)."""
+        paired = PairedItems()
+        if items["validation"]:
+            paired["validation"] = self._counts(self.discordant.get("validation"), items["validation"],
+                                                before.validation_accuracy, after.validation_accuracy)
+            paired["per_image_type"] = {
+                segment: self._counts(None, int(figures["items"]), figures[labels[0]], figures[labels[1]])
+                for segment, figures in self.per_image_type.items() if set(labels) <= set(figures)}
+        if items["test"]:
+            paired["test"] = self._counts(self.discordant.get("test"), items["test"], before.test_accuracy,
+                                          after.test_accuracy)
+        return paired
+
+    @staticmethod
+    def _counts(discordant: tuple[int, int] | None, n: int, before: float | None,
+                after: float | None) -> PairedCounts:
+        """Counts the accuracies agree with: given discordant items must make the accuracy difference."""
+        right_before, right_after = round((before or 0.0) * n), round((after or 0.0) * n)
+        b, c = discordant or (max(0, right_before - right_after), max(0, right_after - right_before))
+        assert discordant is None or math.isclose((c - b) / n, (after or 0.0) - (before or 0.0), abs_tol=1e-9), (
+            f"{c} - {b} discordant items of {n} do not make the accuracy difference {before} -> {after}")
+        return PairedCounts(n=n, b=b, c=c)
 
     @staticmethod
     def _measured(figures: ModelFigures, items: dict[str, int]) -> ModelFigures:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from typing import Annotated, Any
 
@@ -167,11 +168,29 @@ def _figure(value: Any) -> str:
 
 
 def _health(details: dict[str, Any]) -> str:
-    """A phase's health evidence, one figure per check: what the traffic shift was decided on."""
+    """A phase's health evidence, one figure per check: what the traffic shift was decided on. A comparison shows
+    both arms, the difference and its always-valid interval; older events show the candidate's figure alone."""
     evidence = details.get("evidence") or {}
-    checks = [f"{check} {_figure(e.get('observed'))} vs {_figure(e.get('threshold'))} over {e.get('samples')}"
-              for check, e in evidence.items() if isinstance(e, dict) and "observed" in e]
-    return f"; health: {', '.join(checks)}" if checks else ""
+    checks = [_check_line(check, e) for check, e in evidence.items()
+              if isinstance(e, dict) and "observed" in e and e.get("state") != "insufficient"]
+    return f"; health: {'; '.join(checks)}" if checks else ""
+
+
+def _check_line(check: str, e: dict[str, Any]) -> str:
+    state = "" if e.get("state") == "ok" else f" {str(e.get('state')).upper()}"
+    if e.get("difference") is None:
+        floor = f" ({e['rule']})" if str(e.get("rule", "")).startswith("floor set aside") else ""
+        return (f"{check}{state} {_figure(e.get('observed'))} vs {_figure(e.get('threshold'))} over "
+                f"{e.get('samples')}{floor}")
+    confidence = f"{1 - float(e.get('alpha') or 0):.1%}".replace(".0%", "%")
+    if check == "latency":  # compared as log(candidate / stable): shown as the ratio
+        found = (f"ratio x{math.exp(e['difference']):.2f}, {confidence} always-valid interval "
+                 f"x{math.exp(e['low']):.2f}..x{math.exp(e['high']):.2f} (limit x{e['threshold']:g})")
+    else:
+        found = (f"difference {e['difference']:+.3f}, {confidence} always-valid interval "
+                 f"{e['low']:+.3f}..{e['high']:+.3f}")
+    return (f"{check}{state} {_figure(e.get('observed'))} vs stable {_figure(e.get('stable'))} over "
+            f"{e.get('samples')}/{e.get('stable_samples')}: {found}")
 
 
 @views_app.command("status")

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from application.validation import describe_paired
+from domain.rules.validation_gates import NOT_MEASURABLE
+
 # How each trigger compares its observed figure with its threshold when it breaches (rule 4.1)
 BREACHED_WHEN = {"satisfaction": "<", "image_type": "<", "error_rate": ">", "latency": ">", "negative_comments": ">="}
 
@@ -33,11 +36,15 @@ def gate_line(gate: dict[str, Any]) -> str:
     """One validation gate: its verdict, both figures and its condition; a gate that could not be measured says on
     how many items, how many it needed and what to attach."""
     verdict = "passed" if gate.get("passed") else "FAILED"
-    figures = f"candidate {figure(gate.get('candidate'))} vs parent {figure(gate.get('parent'))} ({gate['condition']})"
-    if gate.get("reason"):
+    if gate.get("reason") == NOT_MEASURABLE:
         needed = f"{gate.get('items')} items, at least {gate.get('min_items')} needed"
         remedy = f"; {gate['remedy']}" if gate.get("remedy") else ""
         return f"{gate['name']} {verdict}, {gate['reason']}: {needed}{remedy}"
+    if gate.get("reason"):
+        verdict += f", {gate['reason'].replace('_', ' ')}"
+    paired = f"; {describe_paired(gate['paired'])}" if gate.get("paired") else ""
+    figures = (f"candidate {figure(gate.get('candidate'))} vs parent {figure(gate.get('parent'))} "
+               f"({gate['condition']}{paired})")
     on = f" on {gate['items']} items" if gate.get("items") is not None and "items" not in gate["condition"] else ""
     return f"{gate['name']} {verdict}: {figures}{on}"
 

@@ -9,10 +9,13 @@ from collections import defaultdict
 import torch
 
 from adapters.torch.datasets import ORIGINAL_SEGMENT, DatasetLoader, TensorSplit
-from adapters.torch.fitting import accuracy, pick_device
+from adapters.torch.fitting import pick_device
 from adapters.torch.models import load_model
 from application.ports import BlobStore, Comparison, ModelRef
+from domain.payloads import PairedCounts, PairedItems
 from domain.rules.validation_gates import ModelFigures
+
+_BATCH = 512
 
 
 class TorchEvaluator:
@@ -27,43 +30,52 @@ class TorchEvaluator:
     def compare(
         self, parent: ModelRef, candidate: ModelRef, dataset_id: str, original_dataset_id: str | None = None
     ) -> Comparison:
-        spec, classes = candidate.input_spec, candidate.classes
-        curated_validation = self.loader.split(dataset_id, "validation", spec, classes)
-        validation, test = curated_validation, None
-        if original_dataset_id:
-            original = self.loader.split(original_dataset_id, "validation", spec, classes)
-            # one segment, whatever its manifest says (older ImageFolder manifests said "unknown", as traffic does)
-            validation = _joined(curated_validation, original.as_segment(ORIGINAL_SEGMENT))
-            test = self.loader.split(original_dataset_id, "test", spec, classes)
+        validation, test = self._sets(candidate, dataset_id, original_dataset_id)
         models = {ref.label: load_model(self.blobs.get(ref.artifact_sha256), ref.architecture, len(ref.classes))
                   .to(self.device) for ref in (parent, candidate)}
         latency = self.latencies(models[parent.label], models[candidate.label], validation)
+        right = {label: (self._right(model, validation), self._right(model, test)) for label, model in models.items()}
         figures = {
-            label: ModelFigures(
-                validation_accuracy=self._accuracy(model, validation),
-                test_accuracy=self._accuracy(model, test),
-                latency_ms=None if latency is None else round(latency[index], 6),
-            )
-            for index, (label, model) in enumerate(models.items())
+            label: ModelFigures(validation_accuracy=_share(right[label][0]), test_accuracy=_share(right[label][1]),
+                                latency_ms=None if latency is None else round(latency[index], 6))
+            for index, label in enumerate(models)
         }
-        per_type = {
-            image_type: {label: round(accuracy(model, validation.subset(indices), self.device), 6)
-                         for label, model in models.items()} | {"items": len(indices)}
-            for image_type, indices in _by_type(validation).items()
-        }
+        by_type = _by_type(validation)
+        per_type = {image_type: {label: _share(_part(right[label][0], indices)) for label in models}
+                    | {"items": len(indices)} for image_type, indices in by_type.items()}
         validation_sets = [dataset_id, *([original_dataset_id] if original_dataset_id else [])]
         measured_on = {
             "validation_accuracy": {"datasets": validation_sets, "split": "validation", "items": len(validation)},
-            "test_accuracy": {"datasets": [original_dataset_id] if original_dataset_id else [], "split": "test",
+            "test_accuracy": {"datasets": validation_sets[1:], "split": "test",
                               "items": len(test) if test is not None else 0},
             "latency_ms": {"datasets": validation_sets, "split": "validation",
                            "calls": self.latency_calls if latency is not None else 0},
         }
-        return Comparison(figures[parent.label], figures[candidate.label], per_type, measured_on)
+        return Comparison(figures[parent.label], figures[candidate.label], per_type, measured_on,
+                          _paired_items(right[parent.label], right[candidate.label], by_type))
 
-    def _accuracy(self, model: torch.nn.Module, data: TensorSplit | None) -> float | None:
-        """No figure over 0 items: None when there is nothing to measure on."""
-        return round(accuracy(model, data, self.device), 6) if data is not None and len(data) else None
+    def _sets(self, candidate: ModelRef, dataset_id: str,
+              original_dataset_id: str | None) -> tuple[TensorSplit, TensorSplit | None]:
+        """The validation set (the curated split and the original one) and the original test set, if any."""
+        spec, classes = candidate.input_spec, candidate.classes
+        validation = self.loader.split(dataset_id, "validation", spec, classes)
+        if not original_dataset_id:
+            return validation, None
+        original = self.loader.split(original_dataset_id, "validation", spec, classes)
+        # one segment, whatever its manifest says (older ImageFolder manifests said "unknown", as traffic does)
+        return (_joined(validation, original.as_segment(ORIGINAL_SEGMENT)),
+                self.loader.split(original_dataset_id, "test", spec, classes))
+
+    def _right(self, model: torch.nn.Module, data: TensorSplit | None) -> torch.Tensor | None:
+        """Which items the model gets right (the accuracies and the paired counts come from it); None when there is
+        nothing to measure on: no figure over 0 items."""
+        if data is None or not len(data):
+            return None
+        model.eval()
+        with torch.inference_mode():
+            predicted = torch.cat([model(data.x[start:start + _BATCH].to(self.device)).argmax(dim=1).cpu()
+                                   for start in range(0, len(data), _BATCH)])
+        return predicted == data.y
 
     def latencies(self, parent: torch.nn.Module, candidate: torch.nn.Module,
                   data: TensorSplit) -> tuple[float, float] | None:
@@ -86,6 +98,35 @@ class TorchEvaluator:
                         torch.cuda.synchronize()
                     timings[index].append((time.perf_counter() - started) * 1000)
         return (math.fsum(timings[0]) / len(timings[0]), math.fsum(timings[1]) / len(timings[1]))
+
+
+def _share(right: torch.Tensor | None) -> float | None:
+    """The share of items right (an accuracy), as exact as a float division of the counts; None over no item."""
+    return round(int(right.sum()) / len(right), 6) if right is not None and len(right) else None
+
+
+def _part(right: torch.Tensor | None, indices: list[int]) -> torch.Tensor | None:
+    return None if right is None else right[indices]
+
+
+def _counts(parent: torch.Tensor, candidate: torch.Tensor) -> PairedCounts:
+    """Both models on the same items: n, b the items only the parent got right, c those only the candidate did."""
+    return PairedCounts(n=len(parent), b=int((parent & ~candidate).sum()), c=int((~parent & candidate).sum()))
+
+
+def _paired_items(parent: tuple[torch.Tensor | None, torch.Tensor | None],
+                  candidate: tuple[torch.Tensor | None, torch.Tensor | None],
+                  by_type: dict[str, list[int]]) -> PairedItems:
+    """The paired counts on the validation set, the original test set and each image type (none over 0 items)."""
+    paired = PairedItems()
+    (parent_validation, parent_test), (candidate_validation, candidate_test) = parent, candidate
+    if parent_validation is not None and candidate_validation is not None:
+        paired["validation"] = _counts(parent_validation, candidate_validation)
+        paired["per_image_type"] = {image_type: _counts(parent_validation[indices], candidate_validation[indices])
+                                    for image_type, indices in by_type.items()}
+    if parent_test is not None and candidate_test is not None:
+        paired["test"] = _counts(parent_test, candidate_test)
+    return paired
 
 
 def _joined(curated: TensorSplit, original: TensorSplit) -> TensorSplit:

@@ -1,20 +1,52 @@
-"""Rule 4.7: the health of a rollout phase, from the candidate's predictions in that phase only."""
+"""Rule 4.7: the health of a rollout phase is a comparison of the candidate with the stable version serving the same
+period (users split by bucket), with always-valid intervals, not a threshold re-checked on small samples.
+
+Checks, each on the difference candidate - stable, at a share of `rollout.alpha` (Bonferroni over the phase's checks,
+spent where it buys the most):
+
+| check | estimate | worse iff | alpha share |
+|---|---|---|---|
+| `satisfaction` | satisfied/rated, difference | interval below -margin | 0.45 |
+| `satisfaction/<type>` | the same within one image type (both sides with the minimum) | the same | 0.30, split |
+| `error_rate` | errors/predictions, difference | interval above +margin | 0.10 |
+| `latency` | log(mean candidate / mean stable) | interval above log(latency_factor) | 0.05 |
+| `satisfaction_floor`, `error_rate_floor` | the candidate alone | confidently below 0.70 / above 0.05 | 0.05 each |
+
+A floor that fails rolls the candidate back only when it is not confidently better than the stable version and the
+stable version is confidently within that floor: rolling back to a version that does worse, or may fail the floor as
+well, buys nothing (production's monitoring, rule 4.1, opens the next campaign). Every bound is one-sided (each side
+at its share of alpha, see always_valid.one_sided); the satisfaction comparison takes the pooled variance of the
+no-difference null. The first phase spends alpha; the later ones, with five times its traffic, a fifth of it.
+
+A check without its minimum samples on both sides is `insufficient`; per-type checks never hold a phase back, and
+exist only where the traffic has two image types or more."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from fractions import Fraction
+import math
+from dataclasses import dataclass, field
 from typing import Literal
 
 from domain.policy import RolloutPolicy
-from domain.rules.verdicts import exact
+from domain.rules.always_valid import (
+    Interval,
+    interval,
+    likelihood_ratio,
+    log_mean_ratio,
+    proportion_difference,
+    proportion_variance,
+)
 
 CheckState = Literal["ok", "failed", "insufficient"]
+ALPHA_SHARES = {"satisfaction": 0.45, "segments": 0.30, "error_rate": 0.10, "latency": 0.05, "floor": 0.05}
+LATER_PHASES = 0.2  # the alpha of every phase after the first, as a share of rollout.alpha
+# tau: the change each test is most sensitive to (see always_valid)
+TAU = {"satisfaction": 0.055, "error_rate": 0.04, "latency": 0.2}
 
 
 @dataclass(frozen=True)
 class PhaseStats:
-    """One version's traffic in the current phase."""
+    """One version's traffic in the current phase, in all and per image type."""
 
     predictions: int = 0
     errors: int = 0
@@ -22,15 +54,35 @@ class PhaseStats:
     satisfied: int = 0
     mean_latency_ms: float | None = None
     ok_predictions: int = 0
+    latency_variance: float | None = None  # the sample variance of the ok predictions' latency (ms^2)
+    segments: dict[str, PhaseStats] = field(default_factory=dict, hash=False, compare=True)
 
 
 @dataclass(frozen=True)
 class HealthCheck:
+    """One check's verdict and the evidence a person needs to agree: both arms' counts and estimates, the
+    always-valid interval of the difference, the statistic, alpha and the margin."""
+
     name: str
     state: CheckState
-    observed: float | None
+    observed: float | None  # the candidate's own figure
     threshold: float
-    samples: int
+    samples: int  # the candidate's sample
+    stable: float | None = None
+    stable_samples: int = 0
+    difference: float | None = None
+    low: float | None = None
+    high: float | None = None
+    statistic: float | None = None  # the mixture likelihood ratio against "no worse" (reject at 1/alpha)
+    alpha: float = 0.0
+    margin: float = 0.0
+    rule: str = ""  # what decided: "comparison", "floor", or why the floor was set aside
+
+    def evidence(self) -> dict[str, float | int | str | None]:
+        return {"state": self.state, "observed": self.observed, "threshold": self.threshold, "samples": self.samples,
+                "stable": self.stable, "stable_samples": self.stable_samples, "difference": self.difference,
+                "low": self.low, "high": self.high, "statistic": self.statistic, "alpha": self.alpha,
+                "margin": self.margin, "rule": self.rule}
 
 
 @dataclass(frozen=True)
@@ -43,41 +95,126 @@ class PhaseHealth:
 
     @property
     def enough_evidence(self) -> bool:
-        return all(check.state != "insufficient" for check in self.checks)
+        return all(check.state != "insufficient" for check in self.checks if "/" not in check.name)
 
     def evidence(self) -> dict[str, dict[str, float | int | str | None]]:
-        return {
-            c.name: {"state": c.state, "observed": c.observed, "threshold": c.threshold, "samples": c.samples}
-            for c in self.checks
-        }
+        return {check.name: check.evidence() for check in self.checks}
 
 
-def _satisfaction(stats: PhaseStats, policy: RolloutPolicy) -> HealthCheck:
-    if stats.rated < policy.satisfaction_min_feedback:
-        return HealthCheck("satisfaction", "insufficient", None, policy.satisfaction_min, stats.rated)
-    ok = Fraction(stats.satisfied, stats.rated) >= exact(policy.satisfaction_min)
-    observed = round(stats.satisfied / stats.rated, 6)
-    return HealthCheck("satisfaction", "ok" if ok else "failed", observed, policy.satisfaction_min, stats.rated)
+def assess_phase_health(candidate: PhaseStats, stable: PhaseStats, policy: RolloutPolicy, *,
+                        phase: int = 1) -> PhaseHealth:
+    """Every check of the phase, the candidate against the stable version, at `policy.alpha` family-wise in the
+    first phase and a fifth of it in the later ones, which have five times the traffic and more to lose."""
+    if phase > 1:
+        policy = policy.model_copy(update={"alpha": policy.alpha * LATER_PHASES})
+    segments = sorted(set(candidate.segments) & set(stable.segments))
+    if len(segments) < 2:  # one image type is the whole: its check would repeat the global one
+        segments = []
+    share = policy.alpha * ALPHA_SHARES["segments"] / max(1, len(segments))
+    satisfaction = _satisfaction("satisfaction", candidate, stable, policy, policy.alpha * ALPHA_SHARES["satisfaction"])
+    error_rate = _error_rate(candidate, stable, policy)
+    checks = [satisfaction, error_rate, _latency(candidate, stable, policy),
+              *(_satisfaction(f"satisfaction/{name}", candidate.segments[name], stable.segments[name], policy, share)
+                for name in segments)]
+    checks += [_satisfaction_floor(candidate, stable, satisfaction, policy),
+               _error_floor(candidate, stable, error_rate, policy)]
+    return PhaseHealth(checks)
 
 
-def _error_rate(stats: PhaseStats, policy: RolloutPolicy) -> HealthCheck:
-    if stats.predictions < policy.error_rate_min_predictions:
-        return HealthCheck("error_rate", "insufficient", None, policy.error_rate_max, stats.predictions)
-    ok = Fraction(stats.errors, stats.predictions) <= exact(policy.error_rate_max)
-    observed = round(stats.errors / stats.predictions, 6)
-    return HealthCheck("error_rate", "ok" if ok else "failed", observed, policy.error_rate_max, stats.predictions)
+def _satisfaction(name: str, candidate: PhaseStats, stable: PhaseStats, policy: RolloutPolicy,
+                  alpha: float) -> HealthCheck:
+    minimum = policy.satisfaction_min_feedback
+    if candidate.rated < minimum or stable.rated < minimum:
+        return _insufficient(name, candidate.rated, stable.rated, policy.satisfaction_min, alpha, policy.margin)
+    found, variance = proportion_difference(candidate.satisfied, candidate.rated, stable.satisfied, stable.rated,
+                                            alpha=alpha, tau=TAU["satisfaction"], pooled=True)
+    worse = found.high < -policy.margin
+    return _compared(name, worse, found, candidate.satisfied / candidate.rated, candidate.rated,
+                     stable.satisfied / stable.rated, stable.rated, policy.satisfaction_min, alpha, policy.margin,
+                     likelihood_ratio(found.estimate, -policy.margin, variance, tau=TAU["satisfaction"]))
+
+
+def _error_rate(candidate: PhaseStats, stable: PhaseStats, policy: RolloutPolicy) -> HealthCheck:
+    alpha, minimum = policy.alpha * ALPHA_SHARES["error_rate"], policy.error_rate_min_predictions
+    if candidate.predictions < minimum or stable.predictions < minimum:
+        return _insufficient("error_rate", candidate.predictions, stable.predictions, policy.error_rate_max, alpha,
+                             policy.margin)
+    found, variance = proportion_difference(candidate.errors, candidate.predictions, stable.errors,
+                                            stable.predictions, alpha=alpha, tau=TAU["error_rate"])
+    worse = found.low > policy.margin
+    return _compared("error_rate", worse, found, candidate.errors / candidate.predictions, candidate.predictions,
+                     stable.errors / stable.predictions, stable.predictions, policy.error_rate_max, alpha,
+                     policy.margin, likelihood_ratio(found.estimate, policy.margin, variance, tau=TAU["error_rate"]))
 
 
 def _latency(candidate: PhaseStats, stable: PhaseStats, policy: RolloutPolicy) -> HealthCheck:
-    samples = min(candidate.ok_predictions, stable.ok_predictions)
-    if samples < policy.latency_min_predictions or candidate.mean_latency_ms is None or stable.mean_latency_ms is None:
-        return HealthCheck("latency", "insufficient", None, 0.0, samples)
-    # Compared as the decimals the means print as, so that "exactly 1.5 x" is not lost to binary rounding.
-    limit = exact(policy.latency_factor) * exact(stable.mean_latency_ms)
-    state: CheckState = "ok" if exact(candidate.mean_latency_ms) <= limit else "failed"
-    return HealthCheck("latency", state, round(candidate.mean_latency_ms, 6), round(float(limit), 6), samples)
+    alpha, minimum = policy.alpha * ALPHA_SHARES["latency"], policy.latency_min_predictions
+    limit = math.log(policy.latency_factor)
+    if (candidate.ok_predictions < minimum or stable.ok_predictions < minimum or not candidate.mean_latency_ms
+            or not stable.mean_latency_ms):
+        return _insufficient("latency", candidate.ok_predictions, stable.ok_predictions, policy.latency_factor, alpha,
+                             limit)
+    found, variance = log_mean_ratio(
+        candidate.mean_latency_ms, candidate.latency_variance or 0.0, candidate.ok_predictions,
+        stable.mean_latency_ms, stable.latency_variance or 0.0, stable.ok_predictions, alpha=alpha, tau=TAU["latency"])
+    return _compared("latency", found.low > limit, found, candidate.mean_latency_ms, candidate.ok_predictions,
+                     stable.mean_latency_ms, stable.ok_predictions, policy.latency_factor, alpha, limit,
+                     likelihood_ratio(found.estimate, limit, variance, tau=TAU["latency"]))
 
 
-def assess_phase_health(candidate: PhaseStats, stable: PhaseStats, policy: RolloutPolicy) -> PhaseHealth:
-    """Satisfaction >= 0.70 (from 30 feedback), errors <= 5% (from 50), latency <= 1.5 x stable (from 50 each)."""
-    return PhaseHealth([_satisfaction(candidate, policy), _error_rate(candidate, policy), _latency(candidate, stable, policy)])
+def _satisfaction_floor(candidate: PhaseStats, stable: PhaseStats, comparison: HealthCheck,
+                        policy: RolloutPolicy) -> HealthCheck:
+    alpha = policy.alpha * ALPHA_SHARES["floor"]
+    candidate_bounds = _one_proportion(candidate.satisfied, candidate.rated, alpha)
+    stable_bounds = _one_proportion(stable.satisfied, stable.rated, alpha)
+    return _floor("satisfaction_floor", candidate.rated, candidate.satisfied, stable.rated, stable.satisfied,
+                  policy.satisfaction_min_feedback, policy.satisfaction_min, alpha,
+                  past=candidate_bounds.high < policy.satisfaction_min,
+                  stable_within=stable_bounds.low >= policy.satisfaction_min,
+                  better=comparison.low is not None and comparison.low > 0, tau=TAU["satisfaction"])
+
+
+def _error_floor(candidate: PhaseStats, stable: PhaseStats, comparison: HealthCheck, policy: RolloutPolicy) -> HealthCheck:
+    alpha = policy.alpha * ALPHA_SHARES["floor"]
+    candidate_bounds = _one_proportion(candidate.errors, candidate.predictions, alpha, TAU["error_rate"])
+    stable_bounds = _one_proportion(stable.errors, stable.predictions, alpha, TAU["error_rate"])
+    return _floor("error_rate_floor", candidate.predictions, candidate.errors, stable.predictions, stable.errors,
+                  policy.error_rate_min_predictions, policy.error_rate_max, alpha,
+                  past=candidate_bounds.low > policy.error_rate_max,
+                  stable_within=stable_bounds.high <= policy.error_rate_max,
+                  better=comparison.high is not None and comparison.high < 0, tau=TAU["error_rate"])
+
+
+def _floor(name: str, n: int, hits: int, stable_n: int, stable_hits: int, minimum: int, threshold: float,
+           alpha: float, *, past: bool, stable_within: bool, better: bool, tau: float) -> HealthCheck:
+    if n < minimum:
+        return HealthCheck(name, "insufficient", None, threshold, n, alpha=alpha, rule="floor")
+    found = _one_proportion(hits, n, alpha, tau)
+    rule = "floor"
+    if past and better:
+        rule = "floor set aside: the candidate is confidently better than the stable version"
+    elif past and not stable_within:
+        rule = "floor set aside: the stable version is not confidently within the floor either"
+    state: CheckState = "failed" if past and rule == "floor" else "ok"
+    return HealthCheck(name, state, round(hits / n, 6), threshold, n, round(stable_hits / stable_n, 6)
+                       if stable_n else None, stable_n, None, round(found.low, 6), round(found.high, 6), None, alpha,
+                       0.0, rule)
+
+
+def _one_proportion(hits: int, n: int, alpha: float, tau: float = TAU["satisfaction"]) -> Interval:
+    if n == 0:
+        return Interval(0.0, -math.inf, math.inf)
+    return interval(hits / n, proportion_variance(hits, n), alpha=alpha, tau=tau)
+
+
+def _insufficient(name: str, samples: int, stable_samples: int, threshold: float, alpha: float,
+                  margin: float) -> HealthCheck:
+    return HealthCheck(name, "insufficient", None, threshold, samples, stable_samples=stable_samples, alpha=alpha,
+                       margin=margin, rule="comparison")
+
+
+def _compared(name: str, worse: bool, found: Interval, observed: float, samples: int, stable: float,
+              stable_samples: int, threshold: float, alpha: float, margin: float, statistic: float) -> HealthCheck:
+    return HealthCheck(name, "failed" if worse else "ok", round(observed, 6), threshold, samples, round(stable, 6),
+                       stable_samples, round(found.estimate, 6), round(found.low, 6), round(found.high, 6),
+                       round(min(statistic, 1e12), 6), alpha, margin, "comparison")

@@ -1,15 +1,19 @@
 """Rule 4.6 ("tests de validation"): the candidate against its parent, measured side by side; and per image type, so
 that a candidate repairing one segment cannot pay for it with another. A gate measured on too few items is not
-measurable, and that rejects the candidate: no verdict is drawn from a handful of items, or from none."""
+measurable, and that rejects the candidate: no verdict is drawn from a handful of items, or from none. Each accuracy
+gate records the paired comparison on its items (McNemar, the difference's interval); with `require_significance`,
+the validation-accuracy gate also needs the interval's lower bound above 0."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
+from domain.rules.paired_comparison import CONFIDENCE, PairedComparison
 from domain.rules.verdicts import exact
 
 NOT_MEASURABLE = "not_measurable"
+NOT_SIGNIFICANT = "not_significant"  # better on accuracy, but the interval of the difference reaches 0 or below
 
 
 @dataclass(frozen=True)
@@ -29,10 +33,19 @@ class ItemCounts(NamedTuple):
     test: int
 
 
+class PairedOn(NamedTuple):
+    """The paired comparisons of the validation set and of the original test set (None over 0 items)."""
+
+    validation: PairedComparison | None = None
+    test: PairedComparison | None = None
+
+
 @dataclass(frozen=True)
 class Gate:
     """One gate's verdict. A gate that could not be measured fails with `reason` "not_measurable", its item count and
-    the minimum it needed; `remedy` says what to attach (the application names the command)."""
+    the minimum it needed; `remedy` says what to attach (the application names the command). An accuracy gate carries
+    the paired comparison of its items; a validation gate that fails only on significance has `reason`
+    "not_significant"."""
 
     name: str
     passed: bool
@@ -44,6 +57,7 @@ class Gate:
     min_items: int | None = None
     reason: str | None = None
     remedy: str | None = None
+    paired: PairedComparison | None = None
 
     @property
     def measurable(self) -> bool:
@@ -52,15 +66,31 @@ class Gate:
 
 def judge_candidate(
     parent: ModelFigures, candidate: ModelFigures, *, items: ItemCounts, min_items: ItemCounts,
-    max_test_regression: float, latency_factor: float,
+    max_test_regression: float, latency_factor: float, paired: PairedOn = PairedOn(),
+    require_significance: bool = False,
 ) -> list[Gate]:
     """Three gates: validation accuracy strictly better, test accuracy >= parent - 0.01, latency <= 1.5 x parent;
-    each needs its minimum of items (the latency gate: one validation image to time), else it is not measurable."""
+    each needs its minimum of items (the latency gate: one validation image to time), else it is not measurable.
+    `require_significance`: the validation gate also needs the lower bound of the difference's interval above 0."""
+    validation = _validation_gate(parent, candidate, items.validation, min_items.validation)
+    if validation.measurable:
+        validation = replace(validation, paired=paired.validation)
+        validation = significance_required(validation) if require_significance else validation
+    test = _test_gate(parent, candidate, items.test, min_items.test, max_test_regression)
     return [
-        _validation_gate(parent, candidate, items.validation, min_items.validation),
-        _test_gate(parent, candidate, items.test, min_items.test, max_test_regression),
+        validation,
+        replace(test, paired=paired.test) if test.measurable else test,
         _latency_gate(parent, candidate, items.validation, latency_factor),
     ]
+
+
+def significance_required(gate: Gate) -> Gate:
+    """The gate also needs the candidate better with confidence: the lower bound of the interval of the difference
+    above 0 (without a paired comparison, nothing shows it). Failing on that alone says so in `reason`."""
+    significant = gate.paired is not None and gate.paired.significant
+    condition = f"{gate.condition} and {CONFIDENCE:.0%} interval lower bound > 0"
+    reason = NOT_SIGNIFICANT if gate.passed and not significant else gate.reason
+    return replace(gate, passed=gate.passed and significant, condition=condition, reason=reason)
 
 
 def not_measurable(name: str, parent: float | None, candidate: float | None, condition: str, items: int,
@@ -114,6 +144,7 @@ class SegmentFigures:
     items: int
     parent: float
     candidate: float
+    paired: PairedComparison | None = None
 
 
 def segment_gates(segments: list[SegmentFigures], *, max_regression: float, min_items: int) -> list[Gate]:
@@ -130,6 +161,7 @@ def segment_gates(segments: list[SegmentFigures], *, max_regression: float, min_
             f"candidate >= parent - {max_regression} on {figures.items} {figures.segment} items",
             figures.items,
             min_items,
+            paired=figures.paired,
         )
         for figures in sorted(segments, key=lambda f: f.segment)
         if figures.items >= min_items

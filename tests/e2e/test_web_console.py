@@ -132,7 +132,9 @@ def test_a_reviewer_decides_three_items_with_the_keyboard(served: Server, browse
 def test_an_operator_pauses_the_rollout_from_the_page_with_a_reason(served: Server, browse: Any) -> None:
     page = sign_in(browse, "operator", "/ui/rollout")
     assert page.inner_text("#state") == "active" and page.inner_text("#percent") == "10%"
-    assert page.locator("table.health tbody tr").count() == 3
+    assert page.locator("table.health tbody tr").count() == 5  # 3 comparisons with the stable version, 2 floors
+    header = page.inner_text("table.health thead")
+    assert all(column in header for column in ("candidate", "stable", "difference", "always-valid interval"))
     assert re.fullmatch(r"2[34]\.\d h", page.inner_text("#time-left"))  # of the 24 h phase just started
     page.click("form.operate-pause button")  # an empty reason: the browser asks for one, nothing is sent
     assert page.inner_text("#state") == "active"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import statistics
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,6 +13,7 @@ import pytest
 from adapters.sql import feedback_store
 from adapters.sql.feedback_store import SqlAlchemyFeedbackStore
 from application.records import ReviewItem, StoredFeedback, StoredPrediction
+from domain.rules.phase_health import PhaseStats
 from tests.fakes import InMemoryFeedbackStore
 
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
@@ -128,6 +131,96 @@ def test_phase_stats_count_only_the_phase(store) -> None:
     assert (stats.predictions, stats.errors, stats.rated, stats.satisfied) == (3, 1, 2, 1)
     assert stats.mean_latency_ms == pytest.approx(5.0)
     assert stats.ok_predictions == 2
+
+
+def test_phase_stats_give_each_image_type_its_own_statistics(store) -> None:
+    start = T0 + timedelta(days=1)
+    store.add(
+        [prediction("s1", start, ms=4.0), prediction("s2", start, ms=6.0), prediction("s3", start, status="error"),
+         prediction("p1", start, ms=10.0, image_type="phone"), prediction("p2", start, status="error", image_type="phone"),
+         prediction("x1", start, status="error", image_type="xray"),
+         prediction("other", start, version=W, ms=50.0, image_type="tablet")],
+        [answer("s1", 1, start), answer("s2", 0, start), answer("s3", 1, start), answer("p1", 1, start),
+         answer("p2", None, start)],
+    )
+    stats = store.phase_stats(V, since=start, until=start + timedelta(hours=1))
+    assert stats.segments == {
+        "scan": PhaseStats(predictions=3, errors=1, rated=3, satisfied=2, mean_latency_ms=5.0, ok_predictions=2,
+                           latency_variance=2.0),
+        "phone": PhaseStats(predictions=2, errors=1, rated=1, satisfied=1, mean_latency_ms=10.0, ok_predictions=1),
+        "xray": PhaseStats(predictions=1, errors=1),
+    }
+    assert (stats.predictions, stats.errors, stats.rated, stats.satisfied, stats.ok_predictions) == (6, 3, 4, 3, 3)
+    assert stats.mean_latency_ms == pytest.approx(20 / 3)
+    assert stats.latency_variance == pytest.approx(statistics.variance([4.0, 6.0, 10.0]))
+
+
+def test_phase_stats_take_the_latest_feedback_as_of_the_end_in_each_image_type(store) -> None:
+    start, until = T0 + timedelta(days=1), T0 + timedelta(days=1, hours=1)
+    store.add(
+        [prediction("s1", start), prediction("s2", start), prediction("p1", start, image_type="phone"),
+         prediction("p2", start, image_type="phone")],
+        [answer("s1", 0, start + timedelta(minutes=1)), answer("p1", 1, start + timedelta(minutes=1)),
+         answer("p2", 0, until)],
+    )
+    # given after the phase's end: each changes nothing as of `until`
+    store.add([], [answer("s1", 1, until + timedelta(microseconds=1)), answer("s2", 1, until + timedelta(hours=1)),
+                   answer("p1", 0, until + timedelta(hours=2)), answer("p2", 1, until + timedelta(hours=2))])
+    stats = store.phase_stats(V, since=start, until=until)
+    assert {name: (s.rated, s.satisfied) for name, s in stats.segments.items()} == {"scan": (1, 0), "phone": (2, 1)}
+    assert (stats.rated, stats.satisfied) == (3, 1)
+    later = store.phase_stats(V, since=start, until=until + timedelta(hours=2))
+    assert {name: (s.rated, s.satisfied) for name, s in later.segments.items()} == {"scan": (2, 2), "phone": (2, 1)}
+
+
+def test_phase_stats_latency_variance_is_the_sample_variance_of_the_ok_predictions(store) -> None:
+    rng = random.Random(25)
+    start = T0 + timedelta(days=1)
+    values = {f"p{i}": (round(rng.uniform(20.0, 400.0), 3), "phone" if i % 3 else "scan") for i in range(60)}
+    errors = [StoredPrediction(f"e{i}", V, start, "3", 9000.0, "error", 0.8, "scan", None, None, fingerprint=f"fp-e{i}")
+              for i in range(3)]  # an error's latency, when recorded, is no ok prediction's
+    store.add([prediction(pid, start + timedelta(seconds=i), ms=ms, image_type=kind)
+               for i, (pid, (ms, kind)) in enumerate(values.items())] + errors, [])
+    stats = store.phase_stats(V, since=start, until=start + timedelta(hours=1))
+    everything = [ms for ms, _ in values.values()]
+    assert stats.ok_predictions == 60 and stats.errors == 3
+    assert stats.mean_latency_ms == pytest.approx(statistics.fmean(everything), rel=1e-12)
+    assert stats.latency_variance == pytest.approx(statistics.variance(everything), rel=1e-9)
+    for kind in ("phone", "scan"):
+        mine = [ms for ms, k in values.values() if k == kind]
+        assert stats.segments[kind].latency_variance == pytest.approx(statistics.variance(mine), rel=1e-9)
+
+
+def test_phase_stats_latency_variance_of_equal_latencies_is_zero_never_below(store) -> None:
+    start = T0 + timedelta(days=1)
+    store.add([prediction(f"p{i}", start, ms=1000.1) for i in range(11)], [])  # unclamped: -5.6e-10
+    stats = store.phase_stats(V, since=start, until=start + timedelta(hours=1))
+    assert stats.latency_variance is not None and 0.0 <= stats.latency_variance < 1e-6
+
+
+def test_phase_stats_have_no_latency_variance_below_two_ok_predictions(store) -> None:
+    start = T0 + timedelta(days=1)
+    store.add([prediction("ok", start, ms=12.0), prediction("e", start, status="error")], [])
+    stats = store.phase_stats(V, since=start, until=start + timedelta(hours=1))
+    assert (stats.ok_predictions, stats.mean_latency_ms, stats.latency_variance) == (1, 12.0, None)
+    assert stats.segments["scan"].latency_variance is None
+    empty = store.phase_stats(V, since=start + timedelta(hours=2), until=start + timedelta(hours=3))
+    assert empty == PhaseStats()
+
+
+def test_phase_stats_window_holds_both_ends_in_every_image_type(store) -> None:
+    start, until = T0 + timedelta(days=1), T0 + timedelta(days=1, hours=1)
+    store.add(
+        [prediction("before", start - timedelta(microseconds=1), ms=1.0, image_type="phone"),
+         prediction("first", start, ms=2.0, image_type="phone"), prediction("last", until, ms=4.0, image_type="phone"),
+         prediction("after", until + timedelta(microseconds=1), ms=8.0, image_type="phone"),
+         prediction("later", until + timedelta(microseconds=1), ms=8.0, image_type="xray")],
+        [answer(pid, 1, until) for pid in ("before", "first", "last")] + [answer("after", 1, until + timedelta(seconds=1))],
+    )
+    stats = store.phase_stats(V, since=start, until=until)
+    assert stats.segments == {"phone": PhaseStats(predictions=2, rated=2, satisfied=2, mean_latency_ms=3.0,
+                                                  ok_predictions=2, latency_variance=2.0)}
+    assert (stats.predictions, stats.rated, stats.ok_predictions, stats.latency_variance) == (2, 2, 2, 2.0)
 
 
 def test_curation_candidates_carry_the_latest_feedback_and_consent(store) -> None:

@@ -65,9 +65,14 @@ def serve_in_phase(harness: Harness, label: str, count: int, **traffic: Any) -> 
 
 
 def serve_healthy_traffic(harness: Harness) -> None:
+    """The candidate and the stable version both at 75% satisfied (in batches of 20, so that the stable version's
+    last 100 ratings, which its monitoring reads, are 75% too), the candidate slightly slower."""
     rollout = latest_rollout(harness)
     serve_in_phase(harness, rollout.candidate_label, 60, satisfied=45, inference_ms=11.0)
-    serve_in_phase(harness, rollout.stable_label, 60, inference_ms=10.0)
+    harness.clock.advance(MINUTE)
+    for _ in range(27):
+        harness.serve(rollout.stable_label, 20, satisfied=15, inference_ms=10.0)
+    harness.clock.advance(MINUTE)
 
 
 def check_into_phase(harness: Harness, hours: float) -> None:
@@ -112,6 +117,12 @@ def rolled_out_fully(harness: Harness, candidate: str) -> Rollout:
 @given(parsers.parse("in this phase {label} has {rated:d} rated predictions of which {satisfied:d} are satisfied"))
 def rated_in_phase(harness: Harness, label: str, rated: int, satisfied: int) -> None:
     serve_in_phase(harness, label, rated, satisfied=satisfied)
+
+
+@given(parsers.parse('in this phase {label} has {rated:d} rated "{image_type}" predictions of which {satisfied:d} are '
+                     'satisfied'))
+def rated_of_type_in_phase(harness: Harness, label: str, rated: int, image_type: str, satisfied: int) -> None:
+    serve_in_phase(harness, label, rated, satisfied=satisfied, image_type=image_type)
 
 
 @given(parsers.parse("in this phase {label} has {count:d} predictions of which {errors:d} failed"))
@@ -304,8 +315,11 @@ def traffic_shifted(harness: Harness, low: float, high: float, actor: str) -> No
 def shift_records_evidence(harness: Harness) -> None:
     evidence = rows(harness, "TrafficShifted")[-1]["details"]["evidence"]
     assert {name: check["state"] for name, check in evidence.items()} == {
-        "satisfaction": "ok", "error_rate": "ok", "latency": "ok"}
-    assert evidence["satisfaction"]["samples"] == 60 and evidence["satisfaction"]["observed"] == 0.75
+        "satisfaction": "ok", "error_rate": "ok", "latency": "ok", "satisfaction_floor": "ok", "error_rate_floor": "ok"}
+    satisfaction = evidence["satisfaction"]
+    assert (satisfaction["samples"], satisfaction["observed"], satisfaction["stable_samples"]) == (60, 0.75, 540)
+    assert satisfaction["stable"] == 0.75
+    assert satisfaction["low"] < satisfaction["difference"] < satisfaction["high"] and satisfaction["alpha"] > 0
 
 
 @then(parsers.parse('that shift records the reason "{reason}"'))
@@ -331,7 +345,7 @@ def rollout_continues(harness: Harness, percent: float) -> None:
     assert not rows(harness, "RolledBack", "Rollout")
 
 
-@then(parsers.re(r"the rollout is rolled back because of (?P<check>\w+)$"))
+@then(parsers.re(r"the rollout is rolled back because of (?P<check>[\w/]+)$"))
 def rolled_back_on_check(harness: Harness, check: str) -> None:
     rollout = latest_rollout(harness)
     assert (rollout.state, rollout.percent) == ("rolled_back", 0)
@@ -355,8 +369,10 @@ def version_rolled_back(harness: Harness, label: str, actor: str) -> None:
     (row,) = [r for r in rows(harness, "RolledBack", "ModelVersion") if r["version"] == label]
     assert row["actor"] == actor
     assert row["details"]["rollout_id"] == str(latest_rollout(harness).id)
-    assert row["details"]["evidence"]["satisfaction"] == {
-        "state": "failed", "observed": 0.5, "threshold": 0.7, "samples": 40}
+    satisfaction = row["details"]["evidence"]["satisfaction"]
+    assert (satisfaction["state"], satisfaction["observed"], satisfaction["samples"]) == ("failed", 0.333333, 60)
+    assert (satisfaction["stable"], satisfaction["stable_samples"], satisfaction["rule"]) == (0.8, 600, "comparison")
+    assert satisfaction["high"] < 0 and round(satisfaction["alpha"], 6) == 0.0225
 
 
 @then("the rollout's end records its health at that moment")
@@ -364,7 +380,8 @@ def rollout_end_records_health(harness: Harness) -> None:
     (ended,) = rows(harness, "RolledBack", "Rollout")
     candidate = [r for r in rows(harness, "RolledBack", "ModelVersion") if r["version"] == ended["version"]]
     for row in (ended, *candidate):
-        assert set(row["details"]["evidence"]) == {"satisfaction", "error_rate", "latency"}, row["details"]
+        assert set(row["details"]["evidence"]) == {"satisfaction", "error_rate", "latency", "satisfaction_floor",
+                                                   "error_rate_floor"}, row["details"]
         assert all("state" in check and "samples" in check for check in row["details"]["evidence"].values())
 
 

@@ -6,10 +6,14 @@ weights really load and whose figures are really measured.
 
 from __future__ import annotations
 
+from dataclasses import asdict
+from typing import Any
+
 from pytest_bdd import given, parsers, then
 
 from application.ports import TrainingRequest
 from domain.retrain_campaign import RetrainCampaign
+from domain.rules.paired_comparison import compare_paired
 from domain.rules.validation_gates import ItemCounts, ModelFigures, judge_candidate
 from tests.harness import Harness
 from tests.steps.curation_steps import current
@@ -134,3 +138,29 @@ def judged(harness: Harness, campaign: RetrainCampaign, candidate: str, parent: 
     assert measured_on["test_accuracy"]["datasets"] == originals
     assert measured_on["validation_accuracy"]["items"] > 0 and measured_on["latency_ms"]["calls"] > 0
     assert measured_on["test_accuracy"]["items"] > 0 or not originals
+    paired_on_the_same_items(figures, {gate["name"]: gate for gate in row["details"]["gates"]})
+
+
+def paired_on_the_same_items(figures: dict[str, Any], gates: dict[str, dict[str, Any]]) -> None:
+    """Parent and candidate on the same items: the paired counts make both accuracies' difference, and each accuracy
+    gate records the comparison the rule draws from its counts (none for latency)."""
+    on, paired = figures["measured_on"], figures["paired"]
+    for figure, key, gate in (("validation_accuracy", "validation", "validation_accuracy"),
+                              ("test_accuracy", "test", "test_regression")):
+        counts = paired.get(key)
+        if not on[figure]["items"]:
+            assert counts is None and gates[gate]["paired"] is None
+            continue
+        assert counts["n"] == on[figure]["items"]
+        difference = figures["candidate"][figure] - figures["parent"][figure]
+        assert abs((counts["c"] - counts["b"]) / counts["n"] - difference) < 2e-6, (counts, difference)
+        expected = compare_paired(counts["n"], counts["b"], counts["c"])
+        assert expected is not None
+        assert gates[gate]["paired"] == {**asdict(expected), "interval": list(expected.interval)}
+    per_type = paired.get("per_image_type", {})
+    assert {segment: counts["n"] for segment, counts in per_type.items()} == {
+        segment: f["items"] for segment, f in figures["per_image_type"].items()}
+    if sum(counts["n"] for counts in per_type.values()) == on["validation_accuracy"]["items"]:  # the types part the set
+        assert sum(counts["c"] - counts["b"] for counts in per_type.values()) == (
+            paired["validation"]["c"] - paired["validation"]["b"])
+    assert gates["latency"]["paired"] is None

@@ -3,12 +3,16 @@ items each gate needs (the lineage's original datasets, registered or attached l
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any
 
 from pytest_bdd import given, parsers, then
 
+from application.validation import describe_gate
 from domain.retrain_campaign import RetrainCampaign
-from domain.rules.validation_gates import ModelFigures
+from domain.rules.paired_comparison import compare_paired
+from domain.rules.validation_gates import NOT_SIGNIFICANT, ModelFigures
 from tests.fakes import FakeEvaluator
 from tests.harness import Harness
 from tests.steps.curation_steps import campaign_events, current
@@ -30,6 +34,22 @@ def measured_side_by_side(harness: Harness, label: str, validation: float, test:
 def measured_per_segment(harness: Harness, items: int, segment: str, parent: str, before: float, candidate: str,
                          after: float) -> None:
     harness.evaluator.per_image_type[segment] = {parent: before, candidate: after, "items": items}
+
+
+@given("validation requires significance", target_fixture="harness")
+def significance_required(make_harness: Callable[..., Harness]) -> Harness:
+    """A fresh application whose settings say validation.require_significance = true."""
+    return make_harness(validation={"require_significance": True})
+
+
+@given(parsers.parse("on the {items:d} {kind} items, {parent} alone is right on {only_parent:d} and {candidate} alone "
+                     "on {only_candidate:d}"))
+def discordant_items(harness: Harness, items: int, kind: str, parent: str, only_parent: int, candidate: str,
+                     only_candidate: int) -> None:
+    """Which items only one of the two models gets right, on the set the evaluator measures ("validation", "test")."""
+    original = harness.evaluator.original_items
+    assert items == (original[kind] + harness.evaluator.curated_validation_items * (kind == "validation")), items
+    harness.evaluator.discordant[kind] = (only_parent, only_candidate)
 
 
 @given(parsers.parse("{label} is in production without original datasets"))
@@ -113,6 +133,50 @@ def candidate_rejected(harness: Harness, campaign: RetrainCampaign, candidate: s
     (completed,) = campaign_events(harness, campaign, "Completed")
     assert completed["details"]["outcome"] == "candidate_rejected"
     assert completed["details"]["details"]["failed"] == failed
+
+
+@then(parsers.parse('{candidate} is rejected against {parent} for failing "{gate}" as not significant'))
+def rejected_not_significant(harness: Harness, campaign: RetrainCampaign, candidate: str, parent: str,
+                             gate: str) -> None:
+    """Better on accuracy, but the interval of the difference reaches 0: the gate failed for that, and says so."""
+    candidate_rejected(harness, campaign, candidate, parent, gate)
+    recorded = recorded_gate(harness, campaign, gate)
+    assert recorded["candidate"] > recorded["parent"], recorded
+    assert (recorded["reason"], recorded["paired"]["interval"][0] <= 0) == (NOT_SIGNIFICANT, True), recorded
+    assert "FAILED, not significant" in describe_gate(recorded)
+
+
+@then(parsers.parse("the {gate} gate records the paired comparison of {items:d} items, {only_parent:d} right only by "
+                    "{parent} and {only_candidate:d} only by {candidate}"))
+def paired_recorded(harness: Harness, campaign: RetrainCampaign, gate: str, items: int, only_parent: int,
+                    parent: str, only_candidate: int, candidate: str) -> None:
+    """The counts, McNemar's p-value and the interval, as the rule computes them from the counts."""
+    recorded = recorded_gate(harness, campaign, gate)["paired"]
+    expected = compare_paired(items, only_parent, only_candidate)
+    assert expected is not None
+    assert recorded == {**asdict(expected), "interval": list(expected.interval)}, recorded
+
+
+@then(parsers.parse("the {gate} gate records no paired comparison"))
+def no_paired_recorded(harness: Harness, campaign: RetrainCampaign, gate: str) -> None:
+    assert recorded_gate(harness, campaign, gate)["paired"] is None
+
+
+@then(parsers.parse("the {gate} gate records a lower bound of {low} for the difference"))
+def lower_bound_recorded(harness: Harness, campaign: RetrainCampaign, gate: str, low: str) -> None:
+    """The lower bound to the precision written, on the same side of 0."""
+    recorded = recorded_gate(harness, campaign, gate)["paired"]["interval"][0]
+    precision = 0.5 * 10 ** -len(low.partition(".")[2])
+    assert abs(recorded - float(low)) <= precision and (recorded > 0) == (float(low) > 0), recorded
+
+
+def recorded_gate(harness: Harness, campaign: RetrainCampaign, gate: str) -> dict[str, Any]:
+    """One gate of the candidate's verdict, as the history shows it."""
+    label = current(harness, campaign).candidate["label"]
+    (row,) = [row for row in harness.app.audit.history()
+              if row["version"] == label and row["event"] in ("CandidateValidated", "CandidateRejected")]
+    (recorded,) = [g for g in row["details"]["gates"] if g["name"] == gate]
+    return recorded
 
 
 @then(parsers.parse("the {gate} gate records parent {parent:g}, candidate {candidate:g} and limit {limit:g}"))

@@ -61,7 +61,9 @@ def test_a_rollout_shows_time_left_and_each_check_against_its_minimum() -> None:
     assert (shown["candidate"], shown["percent"], shown["seconds_left"]) == ("v2", 10, 18 * 3600)
     assert {c["name"]: (c["state"], c["samples"], c["minimum"]) for c in shown["checks"]} == {
         "satisfaction": ("insufficient", 0, 30), "error_rate": ("insufficient", 0, 50),
-        "latency": ("insufficient", 0, 50)}
+        "latency": ("insufficient", 0, 50), "satisfaction_floor": ("insufficient", 0, 30),
+        "error_rate_floor": ("insufficient", 0, 50)}
+    assert shown["alpha"] == 0.05
     h.app.rollouts.pause(reason="a complaint", actor="api:olivia")
     latest = h.app.console.rollout()["decisions"]
     assert [(d["event"], d["actor"], d["reason"]) for d in latest[:2]] == [

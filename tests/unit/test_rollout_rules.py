@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import hashlib
+import math
 from datetime import timedelta
 
 import pytest
 
 from domain.policy import RolloutPolicy
-from domain.rules.phase_health import CheckState, HealthCheck, PhaseHealth, PhaseStats, assess_phase_health
+from domain.rules.phase_health import (
+    ALPHA_SHARES,
+    TAU,
+    CheckState,
+    HealthCheck,
+    PhaseHealth,
+    PhaseStats,
+    assess_phase_health,
+)
 from domain.rules.rollback import restore_refusal
 from domain.rules.rollout_decisions import decide_phase
 from domain.rules.routing import bucket, routing_key, serves_candidate
@@ -55,62 +64,149 @@ def test_the_routing_key_is_the_user_ref_when_given_else_the_prediction_id(user_
     assert routing_key(user_ref, "p-1") == key
 
 
-# -- phase health ---------------------------------------------------------------------------------------------
-STABLE = PhaseStats(predictions=100, ok_predictions=100, mean_latency_ms=10.0)
+# -- phase health: the candidate against the stable version, always valid -----------------------------------------
+def stats(rated: int = 0, satisfied: int = 0, predictions: int | None = None, errors: int = 0,
+          latency: tuple[float, float] | None = (10.0, 4.0), **segments: PhaseStats) -> PhaseStats:
+    """A version's phase: ratings, predictions (default: as many as ratings), errors, and (mean, variance) of the
+    latency of its ok predictions."""
+    predictions = rated if predictions is None else predictions
+    mean, variance = latency if latency else (None, None)
+    return PhaseStats(predictions=predictions, errors=errors, rated=rated, satisfied=satisfied, mean_latency_ms=mean,
+                      ok_predictions=predictions - errors if latency else 0, latency_variance=variance,
+                      segments=segments)
 
 
-@pytest.mark.parametrize(("rated", "satisfied", "state"), [
-    (100, 70, "ok"), (100, 69, "failed"), (30, 21, "ok"), (30, 20, "failed"), (29, 0, "insufficient"),
-    (1000, 700, "ok"), (1000, 699, "failed"),
-])
-def test_satisfaction_in_a_phase_is_at_least_70_percent_from_30_feedback(rated: int, satisfied: int,
-                                                                         state: str) -> None:
-    health = assess_phase_health(PhaseStats(rated=rated, satisfied=satisfied), STABLE, POLICY)
+def expected_high(candidate: PhaseStats, stable: PhaseStats, alpha: float, tau: float) -> float:
+    """The upper bound from the formula of Johari et al. (2017), computed here independently: the pooled variance of
+    the no-difference null, and the two-sided level 2 alpha / (1 + alpha) that makes each bound one-sided."""
+    p = (candidate.satisfied + stable.satisfied + 1) / (candidate.rated + stable.rated + 2)
+    v = p * (1 - p) * (1 / candidate.rated + 1 / stable.rated)
+    level = 2 * alpha / (1 + alpha)
+    radius = math.sqrt(2 * v * (v + tau ** 2) / tau ** 2 * math.log(math.sqrt((v + tau ** 2) / v) / level))
+    return candidate.satisfied / candidate.rated - stable.satisfied / stable.rated + radius
+
+
+STABLE = stats(3000, 2250, 3000)  # 75% over 3,000 ratings
+
+
+@pytest.mark.parametrize(("satisfied", "state"), [(300, "ok"), (225, "ok"), (201, "ok"), (200, "failed"),
+                                                   (150, "failed")])
+def test_satisfaction_fails_only_when_the_candidate_is_confidently_worse_than_the_stable_version(
+        satisfied: int, state: str) -> None:
+    health = assess_phase_health(stats(300, satisfied), STABLE, POLICY)
     assert states(health)["satisfaction"] == state
 
 
-@pytest.mark.parametrize(("predictions", "errors", "state"), [
-    (100, 5, "ok"), (100, 6, "failed"), (50, 2, "ok"), (50, 3, "failed"), (49, 49, "insufficient"),
-    (20, 1, "insufficient"), (1000, 50, "ok"), (1000, 51, "failed"),
-])
-def test_the_error_rate_in_a_phase_is_at_most_5_percent_from_50_predictions(predictions: int, errors: int,
-                                                                            state: str) -> None:
-    health = assess_phase_health(PhaseStats(predictions=predictions, errors=errors), STABLE, POLICY)
+def test_the_satisfaction_boundary_is_the_always_valid_intervals_upper_bound_at_its_share_of_alpha() -> None:
+    alpha = POLICY.alpha * ALPHA_SHARES["satisfaction"]
+    failing = [k for k in range(301) if states(assess_phase_health(stats(300, k), STABLE, POLICY))["satisfaction"]
+               == "failed"]
+    boundary = max(failing)
+    assert failing == list(range(boundary + 1))  # every count up to the boundary fails, none above it
+    assert expected_high(stats(300, boundary), STABLE, alpha, TAU["satisfaction"]) < 0
+    assert expected_high(stats(300, boundary + 1), STABLE, alpha, TAU["satisfaction"]) >= 0
+
+
+def test_a_margin_lets_a_candidate_be_that_much_worse() -> None:
+    candidate = stats(3000, 2100, 3000)  # 70% against 75%, confidently worse
+    assert states(assess_phase_health(candidate, STABLE, POLICY))["satisfaction"] == "failed"
+    assert states(assess_phase_health(candidate, STABLE, POLICY.model_copy(update={"margin": 0.1})))[
+        "satisfaction"] == "ok"
+
+
+@pytest.mark.parametrize(("candidate_rated", "stable_rated"), [(29, 3000), (300, 29)])
+def test_satisfaction_needs_30_ratings_on_each_side(candidate_rated: int, stable_rated: int) -> None:
+    health = assess_phase_health(stats(candidate_rated, 0), stats(stable_rated, stable_rated), POLICY)
+    assert states(health)["satisfaction"] == "insufficient"
+
+
+@pytest.mark.parametrize(("errors", "state"), [(20, "ok"), (40, "ok"), (160, "failed")])
+def test_the_error_rate_fails_only_when_confidently_above_the_stable_versions(errors: int, state: str) -> None:
+    health = assess_phase_health(stats(0, 0, 2000, errors), stats(0, 0, 18000, 360), POLICY)
     assert states(health)["error_rate"] == state
 
 
-@pytest.mark.parametrize(("candidate_ms", "stable_ms", "candidate_n", "stable_n", "state"), [
-    (15.0, 10.0, 50, 50, "ok"), (15.01, 10.0, 50, 50, "failed"), (15.15, 10.1, 50, 50, "ok"),
-    (0.45, 0.3, 50, 50, "ok"), (0.4501, 0.3, 50, 50, "failed"),
-    (40.0, 10.0, 49, 50, "insufficient"), (40.0, 10.0, 50, 49, "insufficient"),
-])
-def test_latency_in_a_phase_is_at_most_1_5_times_the_stable_versions_from_50_predictions_each(
-    candidate_ms: float, stable_ms: float, candidate_n: int, stable_n: int, state: str
-) -> None:
-    candidate = PhaseStats(predictions=candidate_n, ok_predictions=candidate_n, mean_latency_ms=candidate_ms)
-    stable = PhaseStats(predictions=stable_n, ok_predictions=stable_n, mean_latency_ms=stable_ms)
-    assert states(assess_phase_health(candidate, stable, POLICY))["latency"] == state
+@pytest.mark.parametrize(("mean", "state"), [(10.0, "ok"), (14.0, "ok"), (20.0, "failed")])
+def test_latency_fails_only_when_confidently_beyond_1_5_times_the_stable_versions(mean: float, state: str) -> None:
+    health = assess_phase_health(stats(0, 0, 2000, latency=(mean, 16.0)), stats(0, 0, 18000, latency=(10.0, 4.0)),
+                                 POLICY)
+    assert states(health)["latency"] == state
 
 
-def test_a_phase_without_any_latency_has_insufficient_latency_evidence() -> None:
-    health = assess_phase_health(PhaseStats(predictions=60, errors=60), STABLE, POLICY)
+@pytest.mark.parametrize(("candidate_n", "stable_n"), [(49, 50), (50, 49)])
+def test_latency_needs_50_ok_predictions_on_each_side(candidate_n: int, stable_n: int) -> None:
+    health = assess_phase_health(stats(0, 0, candidate_n, latency=(40.0, 1.0)), stats(0, 0, stable_n), POLICY)
     assert states(health)["latency"] == "insufficient"
 
 
-def test_the_evidence_of_a_phase_names_each_check_with_its_figures() -> None:
-    candidate = PhaseStats(predictions=60, errors=3, rated=40, satisfied=30, ok_predictions=57, mean_latency_ms=12.0)
-    evidence = assess_phase_health(candidate, STABLE, POLICY).evidence()
-    assert evidence == {
-        "satisfaction": {"state": "ok", "observed": 0.75, "threshold": 0.7, "samples": 40},
-        "error_rate": {"state": "ok", "observed": 0.05, "threshold": 0.05, "samples": 60},
-        "latency": {"state": "ok", "observed": 12.0, "threshold": 15.0, "samples": 57},
-    }
+def test_one_image_type_much_worse_fails_its_own_check_while_the_whole_is_still_fine() -> None:
+    candidate = stats(400, 300, phone=stats(120, 60), scan=stats(280, 240))
+    stable = stats(4000, 3150, phone=stats(1200, 900), scan=stats(2800, 2250))
+    found = states(assess_phase_health(candidate, stable, POLICY))
+    assert (found["satisfaction"], found["satisfaction/phone"], found["satisfaction/scan"]) == ("ok", "failed", "ok")
 
 
-def test_the_thresholds_of_phase_health_come_from_the_policy() -> None:
-    strict = RolloutPolicy(satisfaction_min=0.9, satisfaction_min_feedback=10)
-    health = assess_phase_health(PhaseStats(rated=10, satisfied=8), STABLE, strict)
-    assert states(health)["satisfaction"] == "failed"
+def test_an_image_type_without_30_ratings_on_each_side_is_not_checked_and_holds_nothing_back() -> None:
+    candidate = stats(400, 300, phone=stats(29, 0), scan=stats(371, 300))
+    stable = stats(4000, 3000, phone=stats(1200, 900), scan=stats(2800, 2100))
+    health = assess_phase_health(candidate, stable, POLICY)
+    assert states(health)["satisfaction/phone"] == "insufficient" and health.enough_evidence
+
+
+def test_traffic_of_one_image_type_is_checked_once_as_the_whole() -> None:
+    health = assess_phase_health(stats(400, 300, phone=stats(400, 300)), stats(4000, 3000, phone=stats(4000, 3000)),
+                                 POLICY)
+    assert not [check for check in health.checks if "/" in check.name]
+
+
+def test_a_candidate_confidently_below_the_floor_and_no_better_than_stable_is_rolled_back() -> None:
+    health = assess_phase_health(stats(2000, 1200), stats(18000, 13500), POLICY)
+    assert states(health)["satisfaction_floor"] == "failed"
+
+
+def test_the_floor_is_set_aside_for_a_candidate_confidently_better_than_a_drifted_stable_version() -> None:
+    health = assess_phase_health(stats(4000, 2640), stats(36000, 22320), POLICY)  # 0.66 against 0.62
+    floor = next(check for check in health.checks if check.name == "satisfaction_floor")
+    assert floor.state == "ok" and floor.rule.startswith("floor set aside: the candidate is confidently better")
+    assert not health.failed
+
+
+@pytest.mark.parametrize("stable", [stats(9000, 5400), stats(3000, 2130)])  # 0.60, and 0.71 but not confidently
+def test_the_floor_is_set_aside_unless_the_stable_version_is_confidently_within_it(stable: PhaseStats) -> None:
+    health = assess_phase_health(stats(1000, 600), stable, POLICY)
+    floor = next(check for check in health.checks if check.name == "satisfaction_floor")
+    assert floor.state == "ok" and "stable version is not confidently within the floor either" in floor.rule
+
+
+def test_later_phases_spend_a_fifth_of_alpha() -> None:
+    first = assess_phase_health(stats(300, 225), STABLE, POLICY).evidence()["satisfaction"]
+    second = assess_phase_health(stats(300, 225), STABLE, POLICY, phase=2).evidence()["satisfaction"]
+    assert second["alpha"] == pytest.approx(first["alpha"] / 5)
+    assert second["high"] > first["high"]
+
+
+def test_an_error_rate_confidently_above_5_percent_fails_its_floor_unless_stable_is_as_bad() -> None:
+    assert states(assess_phase_health(stats(0, 0, 2000, 200), stats(0, 0, 18000, 360), POLICY))[
+        "error_rate_floor"] == "failed"
+    assert states(assess_phase_health(stats(0, 0, 2000, 200), stats(0, 0, 18000, 1800), POLICY))[
+        "error_rate_floor"] == "ok"
+
+
+def test_the_evidence_of_each_check_holds_both_arms_the_interval_the_statistic_alpha_and_margin() -> None:
+    evidence = assess_phase_health(stats(300, 225), STABLE, POLICY).evidence()
+    satisfaction = evidence["satisfaction"]
+    assert (satisfaction["observed"], satisfaction["samples"], satisfaction["stable"], satisfaction["stable_samples"]) \
+        == (0.75, 300, 0.75, 3000)
+    assert satisfaction["difference"] == 0.0 and satisfaction["low"] < 0 < satisfaction["high"]
+    assert satisfaction["alpha"] == pytest.approx(0.0225) and satisfaction["margin"] == 0.0
+    pooled = (2476 / 3302) * (826 / 3302) * (1 / 300 + 1 / 3000)
+    assert satisfaction["statistic"] == pytest.approx(math.sqrt(pooled / (pooled + TAU["satisfaction"] ** 2)), rel=1e-3)
+    assert satisfaction["rule"] == "comparison"
+    assert set(evidence) == {"satisfaction", "error_rate", "latency", "satisfaction_floor", "error_rate_floor"}
+
+
+def test_the_alpha_shares_of_a_phase_add_up_to_the_policys_alpha() -> None:
+    assert sum(ALPHA_SHARES.values()) + ALPHA_SHARES["floor"] == pytest.approx(1.0)
 
 
 # -- phase decisions -------------------------------------------------------------------------------------------
