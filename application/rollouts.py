@@ -65,6 +65,13 @@ class Rollouts:
         stable = self.feedback.phase_stats(rollout.stable_id, since=since, until=now)
         return assess_phase_health(candidate, stable, self.policy, phase=rollout.phase)
 
+    def active_health(self) -> tuple[Rollout, PhaseHealth] | None:
+        """The active rollout and its phase's health now (every check's evidence), or None when none is active."""
+        rollout = self.ledger.active_rollout()
+        if rollout is None or rollout.state != "active":
+            return None
+        return rollout, self.health(rollout, self.clock.now())
+
     def step(self) -> Rollout | None:
         """One tick of the active rollout: roll back, advance, extend, pause or wait."""
         active = self.ledger.active_rollout()

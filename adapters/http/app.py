@@ -134,7 +134,8 @@ def create_app(container: Container, *, background: bool | Literal["lock"] = Tru
     retrain: Retrain = container.retrain
     auth = Authenticator(container.settings.api.tokens)
     metrics = Metrics(ledger=retrain.ledger, router=retrain.router)
-    loop = BackgroundLoop(retrain, interval=container.settings.serve.tick_seconds, monitored=metrics.monitored)
+    loop = BackgroundLoop(retrain, interval=container.settings.serve.tick_seconds, monitored=metrics.monitored,
+                          checked=metrics.rollout_checked)
     batcher = PredictionBatcher(retrain.serving, max_batch=container.settings.serve.max_batch)
     loop_lock = LoopLock(container.settings.home / "serve-loop.lock")
 

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -24,10 +25,12 @@ POKED_EVERY = 1.0  # seconds between two evaluations woken by new records
 
 
 class BackgroundLoop:
-    def __init__(self, retrain: Retrain, *, interval: float, monitored: Callable[[list[VersionReport]], None]) -> None:
+    def __init__(self, retrain: Retrain, *, interval: float, monitored: Callable[[list[VersionReport]], None],
+                 checked: Callable[[Any], None] | None = None) -> None:
         self.retrain = retrain
         self.interval = interval
         self.monitored = monitored
+        self.checked = checked  # the active rollout's phase health after each full pass (metrics)
         self._poked = threading.Event()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="retrain-loop", daemon=True)
@@ -52,6 +55,8 @@ class BackgroundLoop:
             try:
                 if started >= next_tick:  # a full pass: monitor and rollout phases
                     self.monitored(self.retrain.tick(campaign_steps=False).monitor)
+                    if self.checked is not None:
+                        self.checked(self.retrain.rollouts.active_health())
                     next_tick = started + self.interval
                 elif self._poked.is_set():
                     self._poked.clear()

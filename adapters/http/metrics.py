@@ -4,6 +4,7 @@ type, breached rules, rollout percent, ingest rejects, inference latency."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
@@ -51,6 +52,10 @@ class Metrics:
                                   registry=self.registry)
         self.breached = Gauge("retrain_rule_breached", "1 while a trigger is breached, per version, rule and "
                               "segment", ["version", "rule", "segment"], registry=self.registry)
+        self.phase_check = Gauge(
+            "retrain_rollout_check", "The active rollout's phase checks, candidate against stable: each arm's figure, "
+            "the difference and its always-valid bounds (latency: log of the ratio), and 1 if the check failed",
+            ["check", "figure"], registry=self.registry)
         self.registry.register(_RolloutCollector(router))
 
     def served(self, predictions: Sequence[Served]) -> None:
@@ -79,6 +84,20 @@ class Metrics:
                     self.satisfaction.labels(report.version, "all").set(verdict.observed)
                 elif verdict.rule == "image_type":
                     self.satisfaction.labels(report.version, segment).set(verdict.observed)
+
+    def rollout_checked(self, active: Any) -> None:
+        """The evidence of the active rollout's phase, after each full pass of the loop (none: cleared)."""
+        self.phase_check.clear()
+        if active is None:
+            return
+        _, health = active
+        for check in health.checks:
+            self.phase_check.labels(check.name, "failed").set(check.state == "failed")
+            figures = {"candidate": check.observed, "stable": check.stable, "difference": check.difference,
+                       "low": check.low, "high": check.high}
+            for figure, value in figures.items():
+                if value is not None:
+                    self.phase_check.labels(check.name, figure).set(value)
 
     def _label(self, version_id: str) -> str:
         if version_id not in self._labels:
