@@ -182,13 +182,12 @@ def _check_line(check: str, e: dict[str, Any]) -> str:
         floor = f" ({e['rule']})" if str(e.get("rule", "")).startswith("floor set aside") else ""
         return (f"{check}{state} {_figure(e.get('observed'))} vs {_figure(e.get('threshold'))} over "
                 f"{e.get('samples')}{floor}")
-    confidence = f"{1 - float(e.get('alpha') or 0):.1%}".replace(".0%", "%")
+    bounds = f"always-valid bounds (each one-sided {100 * (1 - float(e.get('alpha') or 0)):.4g}%)"
     if check == "latency":  # compared as log(candidate / stable): shown as the ratio
-        found = (f"ratio x{math.exp(e['difference']):.2f}, {confidence} always-valid interval "
+        found = (f"ratio x{math.exp(e['difference']):.2f}, {bounds} "
                  f"x{math.exp(e['low']):.2f}..x{math.exp(e['high']):.2f} (limit x{e['threshold']:g})")
     else:
-        found = (f"difference {e['difference']:+.3f}, {confidence} always-valid interval "
-                 f"{e['low']:+.3f}..{e['high']:+.3f}")
+        found = f"difference {e['difference']:+.3f}, {bounds} {e['low']:+.3f}..{e['high']:+.3f}"
     return (f"{check}{state} {_figure(e.get('observed'))} vs stable {_figure(e.get('stable'))} over "
             f"{e.get('samples')}/{e.get('stable_samples')}: {found}")
 
