@@ -37,6 +37,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
     assert closed, result.stdout[-2000:]
     assert float(closed.group(2)) >= 20 and float(closed.group(3)) >= -1  # SPEC 10's demo row
     assert "Traceback" not in result.stderr
+    # the story tells why each phase moved on: the candidate against the stable version, with always-valid bounds
+    assert re.search(r"10% -> 50% \(phase 1 healthy\); health: satisfaction [\d.]+ vs stable [\d.]+ over \d+/\d+: "
+                     r"difference [+-][\d.]+, always-valid bounds \(each one-sided [\d.]+%\)", result.stdout)
     return home, run(home, "history", "--json").stdout, closed.group(1)
 
 
