@@ -12,6 +12,7 @@ import io
 import json
 from collections import Counter
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +29,10 @@ def stored_original(blobs: BlobStore, sources: dict[str, str], classes: list[str
     sentence when a source cannot be read or its labels are not the model's classes."""
     items: list[dict[str, Any]] = []
     shapes: Counter[tuple[str, int, int]] = Counter()
-    for split, source in sources.items():
-        for label, data, origin in _read(source, split, classes, blobs, fetch):
+    splits = {split: _entries(source, split, classes, blobs, fetch) for split, source in sources.items()}
+    for split, entries in splits.items():  # every source checked first; then one image in memory at a time
+        for label, read, origin in entries:
+            data = read()
             shapes[_shape(data, origin)] += 1
             items.append({"image_sha256": blobs.put(data), "label": label, "image_type": ORIGINAL_SEGMENT,
                           "split": split})
@@ -42,15 +45,18 @@ def stored_original(blobs: BlobStore, sources: dict[str, str], classes: list[str
                            {"mode": "L" if grey else "RGB", "size": [height, width]}, sizes)
 
 
-def _read(source: str, split: str, classes: list[str], blobs: BlobStore,
-          fetch: Fetch | None) -> list[tuple[str, bytes, str]]:
-    """(label, image bytes, where it came from) of each image of one split's source."""
+Entry = tuple[str, Callable[[], bytes], str]  # label, how to read the image's bytes, where it comes from
+
+
+def _entries(source: str, split: str, classes: list[str], blobs: BlobStore, fetch: Fetch | None) -> list[Entry]:
+    """Each image of one split's source, checked (folders against the classes, labels, rows) but not read yet, so
+    that a dataset of any size is copied one image at a time."""
     path = Path(source)
     option = "--val" if split == "validation" else f"--{split}"
     if path.is_dir():
         pairs = _image_folder(path, classes)
     elif path.is_file():
-        pairs = [(label, _image_bytes(where, path.parent, blobs, fetch, f"{path.name} line {line}"),
+        pairs = [(label, partial(_image_bytes, where, path.parent, blobs, fetch, f"{path.name} line {line}"),
                   f"{path.name} line {line}") for line, where, label in _manifest_rows(path)]
         unknown = sorted({label for label, _, _ in pairs} - set(classes))
         if unknown:
@@ -63,12 +69,12 @@ def _read(source: str, split: str, classes: list[str], blobs: BlobStore,
     return pairs
 
 
-def _image_folder(root: Path, classes: list[str]) -> list[tuple[str, bytes, str]]:
+def _image_folder(root: Path, classes: list[str]) -> list[Entry]:
     folders = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
     if set(folders) != set(classes):
         raise ValueError(f"the class names do not match the folders of {root}: classes {', '.join(classes)}; "
                          f"folders {', '.join(folders) or '(none)'}")
-    return [(label, path.read_bytes(), str(path)) for label in folders for path in sorted((root / label).rglob("*"))
+    return [(label, path.read_bytes, str(path)) for label in folders for path in sorted((root / label).rglob("*"))
             if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file()]
 
 
