@@ -9,10 +9,12 @@ from typing import Any
 
 from application.audit import Audit
 from application.campaigns import Campaigns
+from application.documents import rollout_summary
 from application.ledger import Ledger
 from application.ports import Clock, FeedbackStore
 from application.rollouts import Rollouts
 from domain.policy import RolloutPolicy
+from domain.rules.phase_health import HealthCheck
 
 RECENT = 8  # the rollout's latest decisions shown beside its health
 MINIMUMS = {"satisfaction": "satisfaction_min_feedback", "error_rate": "error_rate_min_predictions",
@@ -65,15 +67,46 @@ class Console:
         checks = [{"name": c.name, **c.evidence(), "minimum": getattr(self.policy, MINIMUMS[_base(c.name)])}
                   for c in health.checks]
         ends = rollout.phase_started_at + rollout.phase_duration
-        decisions = [{"time": row["time"], "event": row["event"], "actor": row["actor"],
-                      "reason": row["details"].get("reason"), "to_percent": row["details"].get("to_percent")}
-                     for row in self.ledger.read.events(aggregate_ids=[str(rollout.id)], until=as_of)]
+        decisions = self._decisions(str(rollout.id), as_of)
         return {
             **self.rollouts.status(as_of), "now": now.isoformat(), "phase_ends_at": ends.isoformat(),
             "seconds_left": (ends - now).total_seconds(), "extended": rollout.extended,
             "plan": rollout.plan, "checks": checks, "decisions": decisions[-RECENT:][::-1],
+            "trajectory": self._trajectory(rollout, now),
             "latency_factor": self.policy.latency_factor, "alpha": self.policy.alpha, "margin": self.policy.margin,
         }
+
+    def last_rollout(self, as_of: datetime | None = None) -> dict[str, Any] | None:
+        """The latest rollout when none is active: how it ended, and each of its decisions with its evidence."""
+        if as_of is None:
+            known = self.ledger.read.documents("rollout")
+        else:
+            known = [rollout_summary(r) for r in self.ledger.rollouts(as_of)]
+        if not known or known[-1]["state"] in ("active", "paused"):
+            return None
+        last = known[-1]
+        return {**last, "decisions": self._decisions(last["id"], as_of)[::-1]}
+
+    def _decisions(self, rollout_id: str, as_of: datetime | None) -> list[dict[str, Any]]:
+        """A rollout's decisions, oldest first, each with the evidence it recorded."""
+        return [{"time": row["time"], "event": row["event"], "actor": row["actor"],
+                 "reason": row["details"].get("reason"), "to_percent": row["details"].get("to_percent"),
+                 "evidence": _shown_evidence(row["details"].get("evidence"))}
+                for row in self.ledger.read.events(aggregate_ids=[rollout_id], until=as_of)]
+
+    def _trajectory(self, rollout: Any, now: datetime) -> list[dict[str, Any]]:
+        """Each check of the phase over its time so far: at each moment, the difference (or the candidate's figure,
+        for a floor) and its always-valid bounds; with the line the check fails beyond."""
+        series: dict[str, dict[str, Any]] = {}
+        for moment, health in self.rollouts.trajectory(rollout, now):
+            for check in health.checks:
+                shown = series.setdefault(check.name, {"name": check.name, "boundary": _boundary(check),
+                                                       "since": rollout.phase_started_at.isoformat(), "points": []})
+                shown["points"].append({
+                    "time": moment.isoformat(), "state": check.state, "samples": check.samples,
+                    "estimate": check.difference if check.difference is not None else check.observed,
+                    "low": check.low, "high": check.high})
+        return list(series.values())
 
     def satisfaction(self, as_of: datetime | None = None) -> dict[str, list[dict[str, Any]]]:
         """Daily satisfaction per version and per image type, from each rated prediction's latest answer."""
@@ -118,3 +151,22 @@ def _series(table: dict[tuple[str, str], list[int]]) -> list[dict[str, Any]]:
     return [{"name": name, "points": [{"day": day, "rated": n, "satisfied": s, "rate": s / n}
                                       for (key, day), (n, s) in sorted(table.items()) if key == name]}
             for name in names]
+
+
+def _boundary(check: HealthCheck) -> float:
+    """Where the check's interval must lie beyond for it to fail: -margin below (satisfaction), +margin above (error
+    rate), log(latency factor) above (latency), the floor itself (floors)."""
+    if check.name.endswith("_floor"):
+        return check.threshold
+    if check.name == "latency":
+        return check.margin  # log(latency_factor)
+    return (-check.margin or 0.0) if check.name.startswith("satisfaction") else check.margin
+
+
+def _shown_evidence(evidence: Any) -> list[dict[str, Any]]:
+    """A decision's recorded evidence, one row per check that had its samples (failed checks first)."""
+    if not isinstance(evidence, dict):
+        return []
+    rows = [{"name": name, **e} for name, e in evidence.items()
+            if isinstance(e, dict) and e.get("state") in ("ok", "failed")]
+    return sorted(rows, key=lambda row: row["state"] != "failed")

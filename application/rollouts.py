@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -18,6 +18,7 @@ from domain.rules.rollout_decisions import decide_phase
 
 log = structlog.get_logger()
 SYSTEM = "system:rollout"
+TRAJECTORY_POINTS = 16  # moments of a phase shown by the rollout page's interval charts
 
 
 class Rollouts:
@@ -64,6 +65,16 @@ class Rollouts:
         candidate = self.feedback.phase_stats(rollout.candidate_id, since=since, until=now)
         stable = self.feedback.phase_stats(rollout.stable_id, since=since, until=now)
         return assess_phase_health(candidate, stable, self.policy, phase=rollout.phase)
+
+    def trajectory(self, rollout: Rollout, now: datetime, *, points: int = TRAJECTORY_POINTS
+                   ) -> list[tuple[datetime, PhaseHealth]]:
+        """The phase's health at `points` moments evenly spread from its start to `now`, as each tick saw it then:
+        the checks are recomputed from the feedback store's traffic up to each moment (no tick's figures are stored
+        beside its decision unless it decided something)."""
+        start = rollout.phase_started_at
+        span = max(now - start, timedelta(0))
+        moments = [start + span * (index / points) for index in range(1, points + 1)] if span else [now]
+        return [(moment, self.health(rollout, moment)) for moment in moments]
 
     def active_health(self) -> tuple[Rollout, PhaseHealth] | None:
         """The active rollout and its phase's health now (every check's evidence), or None when none is active."""

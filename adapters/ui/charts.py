@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from markupsafe import Markup, escape
@@ -105,3 +105,66 @@ def _ticks(span: float) -> int:
         if round(span / step) <= 5:
             return max(1, round(span / step))
     return 4
+
+
+def interval_chart(series: dict[str, Any]) -> Markup:
+    """One check of a rollout phase over the phase's time: its always-valid interval as a band, its estimate as a
+    line, no difference at 0 and the line the check fails beyond (dashed). Differences show in points, latency as
+    the candidate's ratio to the stable version, floors as the candidate's own rate."""
+    name, boundary = series["name"], float(series["boundary"])
+    kind = "ratio" if name == "latency" else "rate" if name.endswith("_floor") else "points"
+    title = f"{name} over the phase: always-valid interval"
+    known = [p for p in series["points"] if p["low"] is not None and p["high"] is not None]
+    if not known:
+        return _frame(title, [f'<text class="empty" x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle">'
+                              'not enough samples yet</text>'])
+    clip = {"ratio": (math.log(0.1), math.log(10.0)), "rate": (0.0, 1.0), "points": (-1.0, 1.0)}[kind]
+    values = [boundary, *([] if kind == "rate" else [0.0])]
+    values += [v for p in known for v in (p["low"], p["high"]) if math.isfinite(v)]
+    low, high = max(clip[0], min(values)), min(clip[1], max(values))
+    pad = (high - low) * 0.08 or 0.05
+    low, high = max(clip[0], low - pad), min(clip[1], high + pad)
+    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+
+    def y(value: float) -> float:
+        return TOP + plot_h * (1 - (min(max(value, low), high) - low) / (high - low))
+
+    def label(value: float) -> str:
+        if kind == "ratio":
+            return f"x{math.exp(value):.2f}"
+        return f"{value:.0%}" if kind == "rate" else f"{100 * value:+.0f} pts"
+
+    parts = []
+    for i in range(5):
+        value = low + (high - low) * i / 4
+        parts.append(f'<line class="grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y(value):.1f}" y2="{y(value):.1f}"/>'
+                     f'<text class="tick" x="{LEFT - 4}" y="{y(value) + 4:.1f}" text-anchor="end">{label(value)}'
+                     '</text>')
+    times = [datetime.fromisoformat(p["time"]) for p in series["points"]]
+    first = datetime.fromisoformat(series["since"]) if series.get("since") else times[0]
+    span = max((times[-1] - first).total_seconds(), 1.0)
+
+    def x(moment: datetime) -> float:
+        return LEFT + plot_w * (moment - first).total_seconds() / span
+
+    for moment in (first, first + (times[-1] - first) / 2, times[-1]):
+        parts.append(f'<text class="tick" x="{x(moment):.1f}" y="{HEIGHT - 10}" text-anchor="middle">'
+                     f'{moment:%b %d %H:%M}</text>')
+    if kind != "rate":
+        parts.append(f'<line class="zero" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y(0.0):.1f}" y2="{y(0.0):.1f}"/>')
+    fails = "fails below" if name.startswith("satisfaction") else "fails above"
+    parts.append(f'<line class="threshold" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y(boundary):.1f}" '
+                 f'y2="{y(boundary):.1f}"/><text class="threshold-label" x="{WIDTH - RIGHT + 4}" '
+                 f'y="{y(boundary) + 4:.1f}">{fails} {label(boundary)}</text>')
+    at = [(x(datetime.fromisoformat(p["time"])), p) for p in known]
+    band = [f"{px:.1f},{y(p['high']):.1f}" for px, p in at] + [f"{px:.1f},{y(p['low']):.1f}" for px, p in at[::-1]]
+    parts.append(f'<polygon class="band" points="{" ".join(band)}"/>')
+    estimates = [(px, p) for px, p in at if p["estimate"] is not None]
+    parts.append('<polyline class="series estimate" fill="none" points="'
+                 + " ".join(f"{px:.1f},{y(p['estimate']):.1f}" for px, p in estimates) + '"/>')
+    for px, p in at:
+        estimate = "" if p["estimate"] is None else f"{label(p['estimate'])}, "
+        parts.append(f'<circle class="point {escape(p["state"])}" cx="{px:.1f}" cy="{y(p["estimate"] or 0.0):.1f}" '
+                     f'r="3"><title>{escape(p["time"])}: {estimate}interval {label(p["low"])} .. {label(p["high"])}'
+                     f' over {p["samples"]} candidate samples ({escape(p["state"])})</title></circle>')
+    return _frame(title, parts)

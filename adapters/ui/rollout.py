@@ -7,9 +7,11 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
+from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
 from adapters.http.auth import READ_ROLES, Authenticator, Principal
+from adapters.ui import charts
 from adapters.ui.rendering import Renderer, as_of, form_text, refusal_status
 from adapters.ui.session import CSRF_FIELD, check_csrf, signed_in
 from application.retrain import Retrain
@@ -20,11 +22,23 @@ DONE = {"pause": "paused", "resume": "resumed", "abort": "aborted", "promote-now
 OPERATOR = frozenset({"operator"})
 
 
+def _interval_charts(rollout: dict[str, Any] | None) -> list[tuple[str, Markup]]:
+    """One chart per check over the phase's time; a per-type check only once it has its samples."""
+    if rollout is None:
+        return []
+    shown = [series for series in rollout["trajectory"]
+             if "/" not in series["name"] or any(p["low"] is not None for p in series["points"])]
+    return [(series["name"], charts.interval_chart(series)) for series in shown]
+
+
 def add_rollout_pages(app: FastAPI, retrain: Retrain, auth: Authenticator, page: Renderer) -> None:
     def context(who: Principal, when: str | None, message: str | None = None,
                 error: str | None = None) -> dict[str, Any]:
         moment = as_of(when)
-        return {"title": "Rollout", "principal": who, "rollout": retrain.console.rollout(moment), "as_of": when,
+        rollout = retrain.console.rollout(moment)
+        return {"title": "Rollout", "principal": who, "rollout": rollout, "as_of": when,
+                "charts": _interval_charts(rollout),
+                "last": None if rollout is not None else retrain.console.last_rollout(moment),
                 "can_operate": bool(who.roles & OPERATOR) and moment is None, "message": message, "error": error}
 
     @app.get("/ui/rollout", include_in_schema=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -85,3 +85,46 @@ def start_rollout(home: Path, weights: Path) -> None:
         container.retrain.rollouts.start("v2", actor="user:test")
     finally:
         container.close()
+
+
+def rollout_with_traffic(root: Path, weights: Path) -> Path:
+    """v1 in production; v2 rolled out at 10% twelve hours ago, and served for its first six hours: 40 predictions an
+    hour, 32 of them rated satisfied, against v1's 120, 100 satisfied (the candidate a little worse, not confidently)."""
+    home = root / "home"
+    started = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=12)
+    for label, production in (("v1", True), ("v2", False)):
+        registered = run(home, "model", "register", "--weights", str(weights), "--arch", "digits-cnn", "--classes",
+                         CLASSES, *(["--production", "--baseline-ms", "4"] if production else ["--allow-duplicate"]),
+                         "--now", (started - timedelta(days=1)).isoformat())
+        assert registered.returncode == 0, (label, registered.stderr)
+    from adapters.clock import SimulatedClock
+    from application.settings import load_settings
+    from bootstrap import Container
+
+    container = Container(load_settings(home=home), SimulatedClock(started))
+    try:
+        v1, v2 = container.ledger.version("v1"), container.ledger.version("v2")
+        v2.validate(parent_id=str(v1.id), gates=[], figures={}, actor="user:test", timestamp=started)
+        container.ledger.save(v2)
+        container.retrain.rollouts.start("v2", actor="user:test")
+    finally:
+        container.close()
+    serve_hours(home, started, range(1, 7), candidate_satisfied=32)
+    return home
+
+
+def serve_hours(home: Path, started: datetime, hours: range, *, candidate_satisfied: int) -> None:
+    """Each hour after `started`: v2 serves 40 predictions, `candidate_satisfied` of them rated satisfied, v1 120,
+    100 satisfied; ingested through the CLI."""
+    records = []
+    for hour in hours:
+        for version, count, satisfied in (("v2", 40, candidate_satisfied), ("v1", 120, 100)):
+            for index in range(count):
+                records.append({"prediction_id": f"{version}-{hour}-{index}", "model_version": version,
+                                "timestamp": (started + timedelta(hours=hour, seconds=index)).isoformat(),
+                                "predicted_label": "3", "confidence": 0.9, "inference_ms": 4.0 + index % 3,
+                                "image_type": "scan", "user_feedback": int(index < satisfied), "gdpr_consent": True})
+    served = home.parent / f"served-{hours.start}.jsonl"
+    served.write_text("".join(json.dumps(r) + "\n" for r in records))
+    ingested = run(home, "ingest", str(served))
+    assert ingested.returncode == 0, ingested.stderr

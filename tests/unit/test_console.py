@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from adapters.ui.charts import accuracy_chart, satisfaction_chart
+from adapters.ui.charts import accuracy_chart, interval_chart, satisfaction_chart
 from adapters.ui.review import class_keys, current_item
 from adapters.ui.session import safe_next
 from application.records import ReviewItem, StoredFeedback, StoredPrediction
@@ -68,6 +68,57 @@ def test_a_rollout_shows_time_left_and_each_check_against_its_minimum() -> None:
     latest = h.app.console.rollout()["decisions"]
     assert [(d["event"], d["actor"], d["reason"]) for d in latest[:2]] == [
         ("Paused", "api:olivia", "a complaint"), ("TrafficShifted", "user:test", "rollout started")]
+
+
+def test_each_check_is_told_over_the_phase_with_its_interval_and_each_decision_with_its_evidence() -> None:
+    h = build_harness()
+    h.register()
+    h.register(production=False)
+    v1, v2 = h.app.ledger.version("v1"), h.app.ledger.version("v2")
+    v2.validate(parent_id=str(v1.id), gates=[], figures={}, actor="user:test", timestamp=T0)
+    h.app.ledger.save(v2)
+    h.app.rollouts.start("v2", actor="user:test")
+    for hour in range(1, 7):  # the candidate worse than the stable version, hour after hour
+        h.serve("v2", 40, satisfied=16, at=T0 + timedelta(hours=hour))
+        h.serve("v1", 120, satisfied=100, at=T0 + timedelta(hours=hour))
+    h.clock.advance(timedelta(hours=8))
+    shown = h.app.console.rollout()
+    series = {s["name"]: s for s in shown["trajectory"]}
+    satisfaction = series["satisfaction"]
+    assert satisfaction["boundary"] == 0.0  # fails below -margin
+    assert len(satisfaction["points"]) == 16
+    times = [p["time"] for p in satisfaction["points"]]
+    assert times == sorted(times) and times[-1] == h.clock.now().isoformat()
+    first, last = satisfaction["points"][0], satisfaction["points"][-1]
+    assert (first["state"], first["low"]) == ("insufficient", None)  # 30 minutes in: nothing served yet
+    assert last["state"] == "failed" and last["high"] < 0 and last["low"] < last["estimate"] < last["high"]
+    widths = [p["high"] - p["low"] for p in satisfaction["points"] if p["low"] is not None]
+    assert widths == sorted(widths, reverse=True)  # the interval narrows as the ratings come in
+    assert series["satisfaction_floor"]["boundary"] == 0.7 and series["latency"]["boundary"] > 0
+    assert h.app.console.last_rollout() is None  # one is active
+    h.app.rollouts.step()
+    assert h.app.console.rollout() is None
+    ended = h.app.console.last_rollout()
+    assert ended is not None and (ended["number"], ended["state"]) == (1, "rolled_back")
+    rolled_back = ended["decisions"][0]
+    assert (rolled_back["event"], rolled_back["actor"]) == ("RolledBack", "system:rollout")
+    failed = [e for e in rolled_back["evidence"] if e["state"] == "failed"]
+    assert [e["name"] for e in failed] == ["satisfaction", "satisfaction_floor"]
+    assert failed[0]["high"] < 0 and failed[0]["samples"] == 240 and failed[0]["stable_samples"] == 720
+    assert h.app.console.last_rollout(h.clock.now() - timedelta(seconds=1)) is None  # then it was still active
+    drawn = interval_chart(satisfaction)
+    assert drawn.startswith("<svg") and 'class="band"' in drawn and "fails below +0 pts" in drawn
+    assert "not enough samples yet" in interval_chart({**satisfaction, "points": satisfaction["points"][:1]})
+
+
+def test_a_decision_shows_each_check_of_its_evidence_failed_first() -> None:
+    from application.console import _shown_evidence
+
+    evidence = {"satisfaction": {"state": "ok", "low": -0.01, "high": 0.2},
+                "error_rate": {"state": "failed", "low": 0.01, "high": 0.09},
+                "latency": {"state": "insufficient", "low": None, "high": None}, "note": "not a check"}
+    assert [row["name"] for row in _shown_evidence(evidence)] == ["error_rate", "satisfaction"]
+    assert _shown_evidence(None) == []
 
 
 @pytest.mark.parametrize(("asked", "kept"), [
