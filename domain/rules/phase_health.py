@@ -6,10 +6,10 @@ spent where it buys the most):
 
 | check | estimate | worse iff | alpha share |
 |---|---|---|---|
-| `satisfaction` | satisfied/rated, difference | interval below -margin | 0.45 |
+| `satisfaction` | satisfied/rated, difference | interval below -margin | 0.52 |
 | `satisfaction/<type>` | the same within one image type (both sides with the minimum) | the same | 0.30, split |
-| `error_rate` | errors/predictions, difference | interval above +margin | 0.10 |
-| `latency` | log(mean candidate / mean stable) | interval above log(latency_factor) | 0.05 |
+| `error_rate` | errors/predictions, difference | interval above +margin | 0.05 |
+| `latency` | log(mean candidate / mean stable) | interval above log(latency_factor) | 0.03 |
 | `satisfaction_floor`, `error_rate_floor` | the candidate alone | confidently below 0.70 / above 0.05 | 0.05 each |
 
 A floor that fails rolls the candidate back only when it is not confidently better than the stable version and the
@@ -17,6 +17,14 @@ stable version is confidently within that floor: rolling back to a version that 
 well, buys nothing (production's monitoring, rule 4.1, opens the next campaign). Every bound is one-sided (each side
 at its share of alpha, see always_valid.one_sided); the satisfaction comparison takes the pooled variance of the
 no-difference null. The first phase spends alpha; the later ones, with five times its traffic, a fifth of it.
+
+The shares follow what each check needs to catch what matters (benchmarks/decision_bench.py): satisfaction holds most,
+since a 10-point regression must be caught within the 10% phase's few hundred ratings; error rate and latency changes
+worth a rollback (4x the errors, +60% latency) are caught with a small share over thousands of predictions. While the
+stable version is itself confidently below the satisfaction floor, the satisfaction comparisons spend a fifth of their
+share (`BREACHED_STABLE`): the candidate was most likely made to repair it, and a rollback would return every user to
+a version known to fail the floor, so it takes stronger evidence. Spending less than the share keeps alpha
+family-wise.
 
 A check without its minimum samples on both sides is `insufficient`; per-type checks never hold a phase back, and
 exist only where the traffic has two image types or more."""
@@ -38,7 +46,8 @@ from domain.rules.always_valid import (
 )
 
 CheckState = Literal["ok", "failed", "insufficient"]
-ALPHA_SHARES = {"satisfaction": 0.45, "segments": 0.30, "error_rate": 0.10, "latency": 0.05, "floor": 0.05}
+ALPHA_SHARES = {"satisfaction": 0.52, "segments": 0.30, "error_rate": 0.05, "latency": 0.03, "floor": 0.05}
+BREACHED_STABLE = 0.2  # the satisfaction comparisons' alpha, as a share, while the stable version is in breach
 LATER_PHASES = 0.2  # the alpha of every phase after the first, as a share of rollout.alpha
 # tau: the change each test is most sensitive to (see always_valid)
 TAU = {"satisfaction": 0.055, "error_rate": 0.04, "latency": 0.2}
@@ -110,8 +119,10 @@ def assess_phase_health(candidate: PhaseStats, stable: PhaseStats, policy: Rollo
     segments = sorted(set(candidate.segments) & set(stable.segments))
     if len(segments) < 2:  # one image type is the whole: its check would repeat the global one
         segments = []
-    share = policy.alpha * ALPHA_SHARES["segments"] / max(1, len(segments))
-    satisfaction = _satisfaction("satisfaction", candidate, stable, policy, policy.alpha * ALPHA_SHARES["satisfaction"])
+    breach = _stable_in_breach(stable, policy)
+    spent = policy.alpha * (BREACHED_STABLE if breach else 1.0)
+    share = spent * ALPHA_SHARES["segments"] / max(1, len(segments))
+    satisfaction = _satisfaction("satisfaction", candidate, stable, policy, spent * ALPHA_SHARES["satisfaction"])
     error_rate = _error_rate(candidate, stable, policy)
     checks = [satisfaction, error_rate, _latency(candidate, stable, policy),
               *(_satisfaction(f"satisfaction/{name}", candidate.segments[name], stable.segments[name], policy, share)
@@ -119,6 +130,16 @@ def assess_phase_health(candidate: PhaseStats, stable: PhaseStats, policy: Rollo
     checks += [_satisfaction_floor(candidate, stable, satisfaction, policy),
                _error_floor(candidate, stable, error_rate, policy)]
     return PhaseHealth(checks)
+
+
+def _stable_in_breach(stable: PhaseStats, policy: RolloutPolicy) -> bool:
+    """Whether the stable version is itself confidently below the satisfaction floor (at the floor's share of alpha):
+    the candidate was most likely made to repair it, and rolling back returns every user to a version known to fail
+    the procedure's floor."""
+    if stable.rated < policy.satisfaction_min_feedback:
+        return False
+    bounds = _one_proportion(stable.satisfied, stable.rated, policy.alpha * ALPHA_SHARES["floor"])
+    return bounds.high < policy.satisfaction_min
 
 
 def _satisfaction(name: str, candidate: PhaseStats, stable: PhaseStats, policy: RolloutPolicy,
@@ -190,6 +211,7 @@ def _floor(name: str, n: int, hits: int, stable_n: int, stable_hits: int, minimu
     if n < minimum:
         return HealthCheck(name, "insufficient", None, threshold, n, alpha=alpha, rule="floor")
     found = _one_proportion(hits, n, alpha, tau)
+    low, high = max(0.0, found.low), min(1.0, found.high)  # a rate's bounds: within [0, 1] whatever the approximation
     rule = "floor"
     if past and better:
         rule = "floor set aside: the candidate is confidently better than the stable version"
@@ -197,7 +219,7 @@ def _floor(name: str, n: int, hits: int, stable_n: int, stable_hits: int, minimu
         rule = "floor set aside: the stable version is not confidently within the floor either"
     state: CheckState = "failed" if past and rule == "floor" else "ok"
     return HealthCheck(name, state, round(hits / n, 6), threshold, n, round(stable_hits / stable_n, 6)
-                       if stable_n else None, stable_n, None, round(found.low, 6), round(found.high, 6), None, alpha,
+                       if stable_n else None, stable_n, None, round(low, 6), round(high, 6), None, alpha,
                        0.0, rule)
 
 

@@ -75,7 +75,7 @@ def test_after_the_rollback_the_page_tells_the_decision_with_its_evidence(page: 
     text = decision.inner_text()
     assert "RolledBack" in text and "phase health failed: satisfaction" in text, text
     failed = decision.locator("span.check.failed").first.inner_text()
-    assert re.match(r"satisfaction FAILED -21\.\d pts \[-\d+\.\d … -\d+\.\d\] \(440/1320\), α 0\.0225", failed), failed
+    assert re.match(r"satisfaction FAILED -21\.\d pts \[-\d+\.\d … -\d+\.\d\] \(440/1320\), α 0\.026", failed), failed
     explained = json.loads(run(server.home, "explain", "v2", "--json").stdout)
     recorded = next(e for e in explained["events"] if e["event"] == "RolledBack")["details"]["evidence"]
     assert recorded["satisfaction"]["state"] == "failed" and recorded["satisfaction"]["samples"] == 440

@@ -372,7 +372,7 @@ def version_rolled_back(harness: Harness, label: str, actor: str) -> None:
     satisfaction = row["details"]["evidence"]["satisfaction"]
     assert (satisfaction["state"], satisfaction["observed"], satisfaction["samples"]) == ("failed", 0.333333, 60)
     assert (satisfaction["stable"], satisfaction["stable_samples"], satisfaction["rule"]) == (0.8, 600, "comparison")
-    assert satisfaction["high"] < 0 and round(satisfaction["alpha"], 6) == 0.0225
+    assert satisfaction["high"] < 0 and round(satisfaction["alpha"], 6) == 0.026
 
 
 @then("the rollout's end records its health at that moment")

@@ -11,6 +11,7 @@ import pytest
 from domain.policy import RolloutPolicy
 from domain.rules.phase_health import (
     ALPHA_SHARES,
+    BREACHED_STABLE,
     TAU,
     CheckState,
     HealthCheck,
@@ -198,11 +199,28 @@ def test_the_evidence_of_each_check_holds_both_arms_the_interval_the_statistic_a
     assert (satisfaction["observed"], satisfaction["samples"], satisfaction["stable"], satisfaction["stable_samples"]) \
         == (0.75, 300, 0.75, 3000)
     assert satisfaction["difference"] == 0.0 and satisfaction["low"] < 0 < satisfaction["high"]
-    assert satisfaction["alpha"] == pytest.approx(0.0225) and satisfaction["margin"] == 0.0
+    assert satisfaction["alpha"] == pytest.approx(0.026) and satisfaction["margin"] == 0.0
     pooled = (2476 / 3302) * (826 / 3302) * (1 / 300 + 1 / 3000)
     assert satisfaction["statistic"] == pytest.approx(math.sqrt(pooled / (pooled + TAU["satisfaction"] ** 2)), rel=1e-3)
     assert satisfaction["rule"] == "comparison"
     assert set(evidence) == {"satisfaction", "error_rate", "latency", "satisfaction_floor", "error_rate_floor"}
+
+
+def test_a_stable_version_confidently_below_the_floor_makes_the_satisfaction_comparisons_spend_a_fifth() -> None:
+    # the stable version at 0.65: from 3,000 ratings confidently below 0.70; from 300, not confidently
+    breached = stats(3000, 1950, scan=stats(2000, 1300), phone=stats(1000, 650))
+    unsure = stats(300, 195, scan=stats(200, 130), phone=stats(100, 65))
+    shares = {name: assess_phase_health(stats(300, 180, **{"scan": stats(200, 120), "phone": stats(100, 60)}),
+                                        stable, POLICY).evidence()
+              for name, stable in (("breached", breached), ("unsure", unsure))}
+    for check in ("satisfaction", "satisfaction/phone", "satisfaction/scan"):
+        assert shares["breached"][check]["alpha"] == pytest.approx(shares["unsure"][check]["alpha"] * BREACHED_STABLE)
+    assert shares["breached"]["error_rate"]["alpha"] == shares["unsure"]["error_rate"]["alpha"]  # other checks: as ever
+    # the boundary moves: a candidate 0.555 over 300 against the breached 0.65 is worse, but not at a fifth of alpha
+    worse = stats(300, 166)
+    assert expected_high(worse, breached, POLICY.alpha * ALPHA_SHARES["satisfaction"], TAU["satisfaction"]) < 0
+    assert states(assess_phase_health(worse, breached, POLICY))["satisfaction"] == "ok"
+    assert states(assess_phase_health(stats(300, 140), breached, POLICY))["satisfaction"] == "failed"
 
 
 def test_the_alpha_shares_of_a_phase_add_up_to_the_policys_alpha() -> None:
