@@ -81,8 +81,8 @@ Feature: Progressive rollout ("déploiement progressif")
       Examples:
         | predictions | errors | outcome                              |
         | 300         | 6      | continues at 10%                     |
-        | 300         | 24     | continues at 10%                     |
-        | 300         | 25     | is rolled back because of error_rate |
+        | 300         | 27     | continues at 10%                     |
+        | 300         | 28     | is rolled back because of error_rate |
         | 49          | 49     | continues at 10%                     |
 
     Scenario Outline: Latency rolls back a candidate confidently beyond 1.5 x the stable version's, from 50 predictions each

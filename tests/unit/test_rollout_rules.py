@@ -223,8 +223,9 @@ def test_a_stable_version_confidently_below_the_floor_makes_the_satisfaction_com
     assert states(assess_phase_health(stats(300, 140), breached, POLICY))["satisfaction"] == "failed"
 
 
-def test_the_alpha_shares_of_a_phase_add_up_to_the_policys_alpha() -> None:
-    assert sum(ALPHA_SHARES.values()) + ALPHA_SHARES["floor"] == pytest.approx(1.0)
+def test_the_alpha_shares_of_a_phase_spend_at_most_the_policys_alpha() -> None:
+    spent = sum(ALPHA_SHARES.values()) + ALPHA_SHARES["floor"]  # the floor's share is each floor's
+    assert spent == pytest.approx(0.96)  # 0.04 unspent: the equal scenario's margin under its 1 %
 
 
 # -- phase decisions -------------------------------------------------------------------------------------------
