@@ -142,7 +142,7 @@ def test_an_operator_pauses_the_rollout_from_the_page_with_a_reason(served: Serv
     page.click("form.operate-pause button")
     page.wait_for_url(re.compile(r"/ui/rollout\?done=pause$"))
     assert page.inner_text("#state") == "paused"
-    assert "a user reports blurry results" in page.inner_text("table.decisions tr >> nth=0")
+    assert "a user reports blurry results" in page.inner_text("table.decisions tbody tr >> nth=0")
     paused = [e for e in history(served.home) if e["event"] == "Paused"]
     assert [(e["actor"], e["details"]["reason"]) for e in paused] == [("api:operator", "a user reports blurry results")]
     status = json.loads(run(served.home, "rollout", "status", "--json").stdout)
