@@ -16,6 +16,7 @@ from domain.policy import CurationPolicy
 from domain.rules.curation import Candidate, SelectedItem, critical_reasons, curate, split_for, user_label
 
 UNLABELLED_MAX = 2000
+IMAGE_CHUNK = 256  # images read at once by curation: one batch of concurrent reads, bounded in memory
 
 
 @dataclass(frozen=True)
@@ -60,8 +61,8 @@ class Curator:
         since: datetime | None, as_of: datetime, review_required: bool, minimum_train_items: int,
     ) -> CuratedDataset:
         """The campaign version's feedback, and earlier versions' feedback since the last used dataset."""
-        checked = [self._with_image_check(c, version)
-                   for c in self._candidates(version_ids, earlier_version_ids, since=since, as_of=as_of)]
+        checked = self._checked(self._candidates(version_ids, earlier_version_ids, since=since, as_of=as_of),
+                                version)
         result = curate(checked, version.classes)
         splits = {item.candidate.item: split_for(item.candidate.image_sha256 or "",
                                                  validation_fraction=self.policy.validation_fraction)
@@ -122,11 +123,22 @@ class Curator:
                                             rare_class_min=self.policy.rare_class_min))
         }
 
-    def _with_image_check(self, candidate: Candidate, version: ModelVersion) -> Candidate:
-        if not candidate.image_sha256 or not self.blobs.has(candidate.image_sha256):
+    def _checked(self, candidates: list[Candidate], version: ModelVersion) -> list[Candidate]:
+        """Each candidate with its image checked, the images read IMAGE_CHUNK at a time (concurrently where the blob
+        store answers in parallel, and never all in memory at once)."""
+        checked = []
+        for start in range(0, len(candidates), IMAGE_CHUNK):
+            chunk = candidates[start:start + IMAGE_CHUNK]
+            images = self.blobs.get_many([c.image_sha256 for c in chunk if c.image_sha256])
+            checked += [self._with_image_check(c, images.get(c.image_sha256 or ""), version) for c in chunk]
+        return checked
+
+    def _with_image_check(self, candidate: Candidate, data: bytes | None, version: ModelVersion) -> Candidate:
+        """The candidate with `image_ok` when its image is there, whole (it rehashes to its sha256) and decodes to
+        the model's input."""
+        if not candidate.image_sha256 or data is None:
             return candidate
         try:
-            data = self.blobs.get(candidate.image_sha256)
             if hashlib.sha256(data).hexdigest() != candidate.image_sha256:
                 return candidate
             self.predictor.check_image(data, version.input_spec)

@@ -209,6 +209,7 @@ class _Batch:
         self.prepare_here = prepare_here  # a chunk's entries, prepared in this process
         self.clashed = False  # a chunk of new-looking predictions held one already stored (a re-sent file)
         self.stored_images = stored_images
+        self.pending_images: dict[str, bytes] = {}  # sha256 -> image, stored by flush_images before their rows
         self.writer = writer
         self.report = report
         self.skip_invalid = skip_invalid
@@ -257,6 +258,7 @@ class _Batch:
                 self.prediction(entry, known, rows, answers)
             else:
                 self.answer(entry, known, known_feedback, answers)
+        self.flush_images()
         self.writer.add_encoded(rows, answers)  # a batch with errors is rolled back as a whole at the end
 
     def all_new_predictions(self, new: NewPredictions) -> bool:
@@ -307,10 +309,21 @@ class _Batch:
             self.report.feedback_by_version[version_id] += 1
 
     def store_image(self, image: bytes | None, image_sha256: str | None) -> None:
-        """Before the rows; removed again if the batch is not written."""
-        if image is not None and not self.ingestion.blobs.has(image_sha256 or ""):
-            self.ingestion.blobs.put(image)
-            self.stored_images.append(image_sha256 or "")
+        """Queued, then stored before the rows that name it (`flush_images`); removed again if the batch is not
+        written."""
+        if image is not None and image_sha256:
+            self.pending_images[image_sha256] = image
+
+    def flush_images(self) -> None:
+        """The queued images the blob store lacks, asked and written concurrently where it answers in parallel
+        (one round trip each, not one per image after another)."""
+        if not self.pending_images:
+            return
+        new = self.ingestion.blobs.missing(list(self.pending_images))
+        if new:
+            self.ingestion.blobs.put_many([image for sha, image in self.pending_images.items() if sha in new])
+            self.stored_images.extend(sha for sha in self.pending_images if sha in new)
+        self.pending_images.clear()
 
     def replace(self, entry: Prepared, rows: list[Any], answers: list[Any]) -> None:
         """Re-write a prediction stored before this batch with the record's content, unless a dataset uses it. The
@@ -321,6 +334,7 @@ class _Batch:
             self.reject(line, self.text(entry), "prediction_id", problem)
             return
         self.store_image(image, image_sha256)
+        self.flush_images()
         self.writer.add_encoded(rows, answers)
         rows.clear()
         answers.clear()

@@ -158,7 +158,16 @@ class BlobStore(Protocol):
 
     def get(self, sha256: str) -> bytes: ...
 
+    def get_many(self, shas: Sequence[str]) -> dict[str, bytes]:
+        """Several blobs at once (concurrently where the store answers in parallel), by sha256; those absent are
+        left out of the answer."""
+        ...
+
     def has(self, sha256: str) -> bool: ...
+
+    def missing(self, shas: Sequence[str]) -> set[str]:
+        """Which of these blobs the store lacks (asked concurrently where it answers in parallel)."""
+        ...
 
     def delete(self, sha256: str) -> bool:
         """Remove a blob (erasure only: nothing else is ever deleted); False if it was not there."""

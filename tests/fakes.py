@@ -311,11 +311,17 @@ class InMemoryBlobStore:
         except KeyError:
             raise FileNotFoundError(sha256) from None
 
+    def get_many(self, shas: Sequence[str]) -> dict[str, bytes]:
+        return {sha: self.blobs[sha] for sha in shas if sha in self.blobs}
+
     def delete(self, sha256: str) -> bool:
         return self.blobs.pop(sha256, None) is not None
 
     def has(self, sha256: str) -> bool:
         return sha256 in self.blobs
+
+    def missing(self, shas: Sequence[str]) -> set[str]:
+        return {sha for sha in shas if sha not in self.blobs}
 
 
 class FakePredictor:

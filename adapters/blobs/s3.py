@@ -21,7 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from application.ports import BlobStoreUnavailable
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-PUT_THREADS = 16  # concurrent PUTs for put_many: object stores answer them in parallel
+PUT_THREADS = 16  # concurrent PUTs and GETs for put_many and get_many: object stores answer them in parallel
 NOT_FOUND = ("404", "NoSuchKey", "NotFound")
 
 
@@ -72,14 +72,25 @@ class S3BlobStore:
         and a PUT of bytes already there changes nothing. Each is durable in the object store when this returns
         (`sync` changes nothing here: S3 acknowledges a PUT once it is stored)."""
         del sync
-        if self._putting is None:
-            self._putting = ThreadPoolExecutor(PUT_THREADS, thread_name_prefix="blob-put")
         shas = [hashlib.sha256(data).hexdigest() for data in blobs]
-        return list(self._putting.map(self._put, shas, blobs))
+        return list(self._pool().map(self._put, shas, blobs))
 
     def get(self, sha256: str) -> bytes:
         body: bytes = self._call("get_object", Key=self._key(sha256))["Body"].read()
         return body
+
+    def get_many(self, shas: Sequence[str]) -> dict[str, bytes]:
+        """GETs in parallel (an object store answers them concurrently): one round trip per blob, none first to
+        ask whether it is there."""
+        unique = list(dict.fromkeys(shas))
+        return {sha: data for sha, data in zip(unique, self._pool().map(self._get_or_none, unique), strict=True)
+                if data is not None}
+
+    def _get_or_none(self, sha256: str) -> bytes | None:
+        try:
+            return self.get(sha256)
+        except FileNotFoundError:
+            return None
 
     def fetch_url(self, url: str) -> bytes:
         """Any object this client can read, by its `s3://bucket/key` URL (a team's dataset manifest's paths)."""
@@ -91,6 +102,16 @@ class S3BlobStore:
         except FileNotFoundError:
             return False
         return True
+
+    def missing(self, shas: Sequence[str]) -> set[str]:
+        """HEADs in parallel, one round trip per blob."""
+        unique = list(dict.fromkeys(shas))
+        return {sha for sha, there in zip(unique, self._pool().map(self.has, unique), strict=True) if not there}
+
+    def _pool(self) -> ThreadPoolExecutor:
+        if self._putting is None:
+            self._putting = ThreadPoolExecutor(PUT_THREADS, thread_name_prefix="blob-io")
+        return self._putting
 
     def delete(self, sha256: str) -> bool:
         if not self.has(sha256):

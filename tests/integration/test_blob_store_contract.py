@@ -41,6 +41,14 @@ def test_many_blobs_at_once_each_whole(store: BlobStore) -> None:
     assert store.put_many([], sync=False) == []
 
 
+def test_many_blobs_are_read_at_once_and_those_absent_are_left_out(store: BlobStore) -> None:
+    shas = store.put_many([b"first", b"second"])
+    absent = hashlib.sha256(b"never stored").hexdigest()
+    assert store.get_many([shas[1], absent, shas[0], shas[1]]) == {shas[0]: b"first", shas[1]: b"second"}
+    assert store.get_many([]) == {}
+    assert store.missing([shas[0], absent, absent]) == {absent} and store.missing([]) == set()
+
+
 def test_a_missing_blob_is_not_found_and_a_malformed_key_is_refused(store: BlobStore) -> None:
     missing = hashlib.sha256(b"never stored").hexdigest()
     assert not store.has(missing)
