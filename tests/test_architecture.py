@@ -45,3 +45,11 @@ def test_the_application_importing_an_adapter_breaks_the_layers(tmp_path: Path) 
     result = _lint(tmp_path)
     assert result.returncode != 0
     assert "BROKEN" in result.stdout
+
+
+def test_the_console_importing_the_api_breaks_the_contracts(tmp_path: Path) -> None:
+    _copy_layers(tmp_path)
+    (tmp_path / "adapters" / "ui" / "leak.py").write_text("from adapters.http import app\n")
+    result = _lint(tmp_path)
+    assert result.returncode != 0
+    assert "BROKEN" in result.stdout

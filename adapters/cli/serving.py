@@ -165,7 +165,7 @@ def serve(
     unless --no-worker.
 
     SIGTERM drains in-flight requests, commits pending predictions, stops the worker and exits 0."""
-    from adapters.http.app import create_app
+    from adapters.web import web_app
 
     state = state_of(ctx)
     configure_logging(verbose=state.debug, service=True)
@@ -181,14 +181,14 @@ def serve(
              worker=worker.pid if worker else None)
     try:
         if processes == 1:
-            server = _Server(uvicorn.Config(create_app(container), **options))
+            server = _Server(uvicorn.Config(web_app(container), **options))
             server.run()
             if not server.started:
                 raise InvalidInput(f"could not listen on {host}:{port}")
         else:
             container.close()  # each process builds its own graph from the same settings
             _environment_for_processes(state)
-            uvicorn.run("adapters.http.app:app_from_environment", factory=True, workers=processes, **options)
+            uvicorn.run("adapters.web:app_from_environment", factory=True, workers=processes, **options)
     finally:
         _stop_worker(worker)
 

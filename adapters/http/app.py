@@ -8,12 +8,10 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import os
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
-from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 import eventsourcing.persistence
@@ -30,19 +28,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from adapters.http.auth import READ_ROLES, Authenticator, Principal
 from adapters.http.batching import PredictionBatcher
 from adapters.http.loop import BackgroundLoop, LoopLock
 from adapters.http.metrics import Metrics
-from adapters.ui.pages import install_console
+from adapters.web_auth import READ_ROLES, Authenticator, Principal
 from application.audit import HistoryFilter
 from application.documents import campaign_summary
 from application.ingestion import FEEDBACK, MAX_LISTED_ERRORS, PREDICTION, BatchRejected, IngestReport
 from application.ports import BlobStoreUnavailable, StoreUnavailable
 from application.retrain import Retrain
 from application.serving import PredictRequest
-from application.settings import load_settings
-from bootstrap import Container, build_clock, parse_time
+from bootstrap import Container, parse_time
 from domain.errors import DomainError, InvalidInput, NotFound
 
 log = structlog.get_logger()
@@ -119,15 +115,6 @@ def _moment(as_of: str | None) -> datetime | None:
     return parse_time("as_of", as_of) if as_of else None
 
 
-def app_from_environment() -> FastAPI:
-    """The app of one of several server processes (`retrain serve --processes N`): settings from the environment
-    (RETRAIN_* variables, and the TOML file named by RETRAIN_CONFIG_FILE); the one process that takes the home's
-    loop lock runs the background loop."""
-    config = os.environ.get("RETRAIN_CONFIG_FILE")
-    settings = load_settings(Path(config) if config else None)
-    return create_app(Container(settings, build_clock(None), server=True), background="lock")
-
-
 def create_app(container: Container, *, background: bool | Literal["lock"] = True) -> FastAPI:
     """The API over one object graph; with `background`, the server's loop runs while the app is up (with "lock",
     only in the process holding the home's loop lock, so N server processes run one loop)."""
@@ -161,7 +148,6 @@ def create_app(container: Container, *, background: bool | Literal["lock"] = Tru
                   description="Keeps a production image classifier healthy from its users' feedback.")
     app.state.auth = auth
     _errors(app)
-    install_console(app, retrain, auth)  # the web console (SPEC 5.3): same use cases, same roles
 
     # -- traffic ------------------------------------------------------------------------------------------
     @app.post("/v1/predict", tags=["traffic"], openapi_extra=_PREDICT_OPENAPI)

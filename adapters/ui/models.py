@@ -9,10 +9,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from adapters.http.auth import READ_ROLES, Authenticator
 from adapters.ui import charts
 from adapters.ui.rendering import Renderer, as_of
 from adapters.ui.session import signed_in
+from adapters.web_auth import READ_ROLES, Authenticator
 from application.retrain import Retrain
 from domain.errors import InvalidInput, NotFound
 

@@ -9,7 +9,6 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from adapters.http.auth import Authenticator
 from adapters.ui.models import add_model_pages
 from adapters.ui.rendering import HERE, Renderer, form_text
 from adapters.ui.review import add_review_pages
@@ -25,6 +24,7 @@ from adapters.ui.session import (
     safe_next,
     sign_in_location,
 )
+from adapters.web_auth import Authenticator
 from application.retrain import Retrain
 
 

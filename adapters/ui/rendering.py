@@ -11,8 +11,8 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from adapters.http.auth import Authenticator, Principal
 from adapters.ui.session import CSRF_FIELD, csrf_token, keep_csrf
+from adapters.web_auth import Authenticator, Principal
 from bootstrap import parse_time
 from domain.errors import InvalidInput, NotFound
 

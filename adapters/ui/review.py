@@ -9,9 +9,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from adapters.http.auth import READ_ROLES, Authenticator
 from adapters.ui.rendering import Renderer, form_text, found_or_none, refusal_status
 from adapters.ui.session import CSRF_FIELD, check_csrf, signed_in
+from adapters.web_auth import READ_ROLES, Authenticator
 from application.retrain import Retrain
 from domain.errors import DomainError, InvalidInput, NotFound
 

@@ -10,10 +10,10 @@ from fastapi.responses import RedirectResponse, Response
 from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
-from adapters.http.auth import READ_ROLES, Authenticator, Principal
 from adapters.ui import charts
 from adapters.ui.rendering import Renderer, as_of, form_text, refusal_status
 from adapters.ui.session import CSRF_FIELD, check_csrf, signed_in
+from adapters.web_auth import READ_ROLES, Authenticator, Principal
 from application.retrain import Retrain
 from domain.errors import DomainError, InvalidInput, NotFound
 

@@ -12,7 +12,7 @@ from urllib.parse import quote, urlsplit
 
 from fastapi import Request, Response
 
-from adapters.http.auth import Authenticator, Principal
+from adapters.web_auth import Authenticator, Principal
 
 TOKEN_COOKIE = "retrain_token"
 CSRF_COOKIE = "retrain_csrf"

@@ -12,7 +12,7 @@ from fastapi import HTTPException
 from pydantic import ValidationError
 from starlette.requests import Request
 
-from adapters.http.auth import LOCAL, READ_ROLES, ROLES, Authenticator
+from adapters.web_auth import LOCAL, READ_ROLES, ROLES, Authenticator
 from application.settings import ApiToken, SettingsError, load_settings
 
 SECRET = "correct horse battery staple"
