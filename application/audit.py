@@ -136,8 +136,8 @@ def _story(breaches: list[dict[str, Any]], campaign: list[dict[str, Any]], own: 
     tagged += [(_OWN_CHAPTERS.get(r["event"], "service"), r) for r in own]
     tagged += [("rollout", r) for r in rollout]
     ordered = sorted(tagged, key=lambda pair: (CHAPTERS.index(pair[0]), pair[1]["position"]))
-    return [{"chapter": chapter, "time": r["time"], "aggregate": r["aggregate"], "version": r["version"], "event": r["event"],
-             "actor": r["actor"], "details": r["details"]} for chapter, r in ordered]
+    return [{"chapter": chapter, "time": r["time"], "aggregate": r["aggregate"], "version": r["version"],
+             "event": r["event"], "actor": r["actor"], "details": r["details"]} for chapter, r in ordered]
 
 
 def _dataset(campaign_rows: list[dict[str, Any]]) -> dict[str, Any] | None:

@@ -275,7 +275,8 @@ class Campaigns:
         the campaign's events (their one source of truth)."""
         return [
             replace(i, decision=d["decision"], decided_label=d["label"], actor=d["actor"])
-            if (d := campaign.review_decisions.get(i.item)) else replace(i, decision=None, decided_label=None, actor=None)
+            if (d := campaign.review_decisions.get(i.item))
+            else replace(i, decision=None, decided_label=None, actor=None)
             for i in self.feedback.review_items(str(campaign.id))
         ]
 

@@ -154,7 +154,8 @@ _DESCRIBED: dict[tuple[str, str], Callable[[Any, Any, Label], Said]] = {
     ("ModelVersion", "CandidateValidated"): _validated,
     ("ModelVersion", "CandidateRejected"): _rejected,
     ("ModelVersion", "Promoted"): _said("promoted", lambda e, _: f"promoted to production ({e.reason})"),
-    ("ModelVersion", "Superseded"): _said("superseded", lambda e, _: f"superseded by {e.by_version}, kept for rollback"),
+    ("ModelVersion", "Superseded"): _said("superseded",
+                                          lambda e, _: f"superseded by {e.by_version}, kept for rollback"),
     ("ModelVersion", "RolledBack"): _version_rolled_back,
     ("RetrainCampaign", "Opened"): _opened,
     ("RetrainCampaign", "BreachAttached"): _said("breach_attached", lambda e, _: f"the {e.breach.get('rule')} breach "

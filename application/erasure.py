@@ -59,7 +59,8 @@ class Forget:
 
         def command() -> tuple[_Plan, list[str]]:
             plan = self._plan(prediction_ids)
-            consumed = [v.label for v in self.ledger.versions() if v.dataset_id and v.dataset_id in plan.consumed_datasets]
+            consumed = [v.label for v in self.ledger.versions()
+                        if v.dataset_id and v.dataset_id in plan.consumed_datasets]
             if owned:
                 now = self.clock.now()
                 erasure = Erasure(predictions=len(owned), images=len(images), datasets_amended=len(plan.amended),

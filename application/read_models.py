@@ -92,7 +92,8 @@ class ReadModels:
             domain_event = self.ledger.mapper.to_domain_event(notification)
             aggregate = self._apply(domain_event)
             aggregate_id = str(aggregate.id)
-            created = notification.id if domain_event.originator_version == 1 else touched.get(aggregate_id, (aggregate, 0))[1]
+            created = (notification.id if domain_event.originator_version == 1
+                       else touched.get(aggregate_id, (aggregate, 0))[1])
             touched[aggregate_id] = (aggregate, created)
             events.append(self._event(notification.id, domain_event, aggregate))
         documents = [self._document(aggregate, created) for aggregate, created in touched.values()
@@ -173,7 +174,8 @@ class ReadModels:
         self.catch_up()
         return self.store.ids(kind, state=state, active=active)
 
-    def documents(self, kind: str, *, aggregate_id: str | None = None, active: bool | None = None) -> list[dict[str, Any]]:
+    def documents(self, kind: str, *, aggregate_id: str | None = None,
+                  active: bool | None = None) -> list[dict[str, Any]]:
         self.catch_up()
         return [json.loads(text) for text in self.store.documents(kind, aggregate_id=aggregate_id, active=active)]
 

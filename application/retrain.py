@@ -57,8 +57,8 @@ class Retrain:
         self.router = Router(ledger=ledger)
         self.console = Console(ledger=ledger, feedback=feedback, campaigns=self.campaigns, rollouts=self.rollouts,
                                audit=self.audit, clock=clock, policy=settings.rollout)
-        self.serving = Serving(router=self.router, predictor=predictor, log=prediction_log or DirectLog(feedback, blobs),
-                               clock=clock)
+        self.serving = Serving(router=self.router, predictor=predictor,
+                               log=prediction_log or DirectLog(feedback, blobs), clock=clock)
 
     def tick(self, *, campaign_steps: bool = True) -> TickReport:
         """One pass of everything time-driven: monitor, campaign steps (unless workers run them), rollout phases; the

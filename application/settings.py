@@ -7,7 +7,16 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 from pydantic_settings import SettingsError as SourceError
 
@@ -140,14 +149,16 @@ class Settings(BaseSettings):
     def _urls_are_known(self) -> Settings:
         for name in ("event_store", "feedback_store"):
             url = getattr(self, name)
-            if url is not None and not url.startswith(("sqlite://", "postgresql://", "postgresql+psycopg://", "memory:")):
+            if url is not None and not url.startswith(("sqlite://", "postgresql://", "postgresql+psycopg://",
+                                                       "memory:")):
                 raise ValueError(f"{name} must be a sqlite:// or postgresql:// URL, not {url!r}")
             if url is not None and url.startswith("sqlite:///"):  # only the home is created; a typo is not
                 directory = Path(url.removeprefix("sqlite:///")).parent
                 if not directory.is_dir():
                     raise ValueError(f"{name}: the directory {directory} does not exist")
         if self.blob_store is not None and "://" in self.blob_store and not self.blob_store.startswith("s3://"):
-            raise ValueError(f"blob_store must be a directory or an s3://bucket/prefix location, not {self.blob_store!r}")
+            raise ValueError("blob_store must be a directory or an s3://bucket/prefix location, "
+                             f"not {self.blob_store!r}")
         if self.blob_store is not None and self.blob_store.startswith("s3://") and len(self.blob_store) <= len("s3://"):
             raise ValueError("blob_store needs a bucket: s3://bucket/prefix")
         return self

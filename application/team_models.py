@@ -16,7 +16,15 @@ import structlog
 
 from application.ledger import Ledger
 from application.models import ModelRegistry, check_baseline, check_classes
-from application.ports import BlobStore, Clock, DatasetCatalog, IntakeReport, IntakeRequest, ModelIntake, OriginalDataset
+from application.ports import (
+    BlobStore,
+    Clock,
+    DatasetCatalog,
+    IntakeReport,
+    IntakeRequest,
+    ModelIntake,
+    OriginalDataset,
+)
 from domain.errors import IllegalTransition, InvalidInput
 from domain.model_version import ModelVersion
 from domain.rules.sanity import below_chance
@@ -82,7 +90,8 @@ class TeamModels:
         version = self.registry.register(
             weights=report.artifact, architecture=model.architecture, classes=model.classes,
             input_spec=report.input_spec, baseline_ms=baseline_ms, production=production, actor=actor,
-            architecture_options=model.architecture_options, training=_registered_training(dataset, report, model.datasets),
+            architecture_options=model.architecture_options,
+            training=_registered_training(dataset, report, model.datasets),
         )
         log.info("team_model_registered", version=version.label, architecture=model.architecture,
                  datasets=dataset.sizes if dataset else None, notes=report.notes)

@@ -89,7 +89,8 @@ def main(root: Path) -> None:
         server.stop()
     print(f"review page of campaign 1 with {items} critical items (medians, min-max, ms)")
     rows = [("server renders the page", rendered), ("browser loads the page", seen["load"]),
-            ("key a until the progress shows the decision", seen["decide"]), ("key j until the next item shows", seen["move"])]
+            ("key a until the progress shows the decision", seen["decide"]),
+            ("key j until the next item shows", seen["move"])]
     for name, values in rows:
         print(f"  {name:<46} {statistics.median(values):7.1f}   ({min(values):.1f}-{max(values):.1f})")
 

@@ -175,7 +175,8 @@ def run_seed(seed: int, budgets: list[int], original_size: int, root: Path) -> l
                 curated_items=budget, original_training_items=n_train, fine_tunes_since_full=0,
                 major_drift_below=policy.major_drift_below, curated_fraction_for_full=policy.curated_fraction_for_full,
                 max_consecutive_fine_tunes=policy.max_consecutive_fine_tunes)
-            scores = {"v1": v1_scores, "oracle": oracle_scores} | {k: bench.score(t, drifted) for k, t in trained.items()}
+            scores = ({"v1": v1_scores, "oracle": oracle_scores} |
+                      {k: bench.score(t, drifted) for k, t in trained.items()})
             choice = "full" if decision.strategy == "full" else "fine-tune"
             rows.append({"scenario": scenario.name, "budget": budget, "seed": seed, "scores": scores,
                          "seconds": {k: bench.seconds[k] for k in ("plain FT", "fine-tune", "full")},

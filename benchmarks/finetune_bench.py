@@ -1,7 +1,7 @@
 """What the loop buys: v1, trained on clean digits, fine-tuned on a few hundred digits from a drifted phone camera.
 
-Run: `.venv/bin/python -m benchmarks.finetune_bench [--curated 400] [--seeds 0 1 2]`. Everything goes through the real adapters:
-the bundled digits as the original dataset, the drifted digits as PNG images in a curated manifest in a
+Run: `.venv/bin/python -m benchmarks.finetune_bench [--curated 400] [--seeds 0 1 2]`. Everything goes through the
+real adapters: the bundled digits as the original dataset, the drifted digits as PNG images in a curated manifest in a
 blob store, and TorchTrainer with the fine_tune and full TrainingRequests a campaign would send (SPEC 4.5
 hyper-parameters). Targets (SPEC 10 and issue 5): drifted test accuracy +10 points or more, clean test accuracy
 -1 point at most, fine-tuning <= 60 s and full retraining <= 180 s on a 2-core CPU.

@@ -128,7 +128,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--postgres", default=os.environ.get("RETRAIN_TEST_POSTGRES_URL"),
-                        help="a PostgreSQL URL where a scratch database may be created (default: $RETRAIN_TEST_POSTGRES_URL)")
+                        help="a PostgreSQL URL where a scratch database may be created "
+                             "(default: $RETRAIN_TEST_POSTGRES_URL)")
     arguments = parser.parse_args()
     configure_logging()  # warnings and errors only, on stderr: stdout holds the figures
     count = arguments.records

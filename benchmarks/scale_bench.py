@@ -160,7 +160,8 @@ def built_size_mb(home: Path) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--large", type=int, default=2_000_000, help="predictions in the large store (SPEC: 10,000,000)")
+    parser.add_argument("--large", type=int, default=2_000_000,
+                        help="predictions in the large store (SPEC: 10,000,000)")
     parser.add_argument("--small", type=int, default=100_000, help="predictions in the small store")
     parser.add_argument("--batch", type=int, default=100_000, help="records ingested into each store")
     parser.add_argument("--repeat", type=int, default=20, help="trigger evaluations timed in each store")

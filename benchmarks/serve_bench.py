@@ -156,8 +156,8 @@ def start_server(home: Path, port: int, processes: int) -> subprocess.Popen[byte
     env = {k: v for k, v in os.environ.items() if not k.startswith("RETRAIN_")}
     env["RETRAIN_SERVE__TICK_SECONDS"] = "3600"
     server = subprocess.Popen([sys.executable, "-m", "adapters.cli.main", "--home", str(home), "serve", "--port",
-                               str(port), "--no-worker", "--processes", str(processes)], env=env, stdout=subprocess.DEVNULL,
-                              stderr=(home.parent / "serve.log").open("wb"))
+                               str(port), "--no-worker", "--processes", str(processes)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=(home.parent / "serve.log").open("wb"))
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:

@@ -16,7 +16,16 @@ from application.audit import Audit
 from application.first_model import FirstModel
 from application.ledger import Ledger
 from application.models import ModelRegistry
-from application.ports import BlobStore, Clock, DatasetCatalog, Evaluator, FeedbackStore, PredictionLog, Predictor, Trainer
+from application.ports import (
+    BlobStore,
+    Clock,
+    DatasetCatalog,
+    Evaluator,
+    FeedbackStore,
+    PredictionLog,
+    Predictor,
+    Trainer,
+)
 from application.prediction_log import DirectLog
 from application.retrain import Retrain
 from application.settings import Settings, SettingsError

@@ -185,8 +185,8 @@ class ModelVersion(Aggregate):
         dataset_id = self.training_config.get("original_dataset_id")
         if dataset_id and self.parent_id is None:
             return dataset_id, dict(self.training_config.get("original_sizes") or
-                                    {"train": int(self.training_metrics.get("original_train_items",
-                                                                           self.training_metrics.get("train_items", 0)))})
+                                    {"train": int(self.training_metrics.get(
+                                        "original_train_items", self.training_metrics.get("train_items", 0)))})
         return None
 
     def attach_datasets(self, *, dataset_id: str, sizes: dict[str, int], sources: dict[str, str], actor: str,
@@ -212,7 +212,8 @@ class ModelVersion(Aggregate):
     def _baseline_measured(self, baseline_ms: float, sample_size: int, actor: str, timestamp: datetime) -> None:
         self.baseline_ms = baseline_ms
 
-    def record_breach(self, *, rule: str, segment: str | None, actor: str, timestamp: datetime, **evidence: Any) -> None:
+    def record_breach(self, *, rule: str, segment: str | None, actor: str, timestamp: datetime,
+                      **evidence: Any) -> None:
         """Rule 4.1: one ThresholdBreached per episode."""
         self._require(*SERVING_STATES, action="record a breach on")
         if self.breach_key(rule, segment) in self.open_breaches:

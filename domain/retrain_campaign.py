@@ -328,7 +328,8 @@ class RetrainCampaign(Aggregate):
         self._strategy_chosen(strategy=strategy, reasons=reasons, forced=forced, actor=actor, timestamp=timestamp)
 
     @event(StrategyChosen)
-    def _strategy_chosen(self, strategy: str, reasons: list[str], forced: bool, actor: str, timestamp: datetime) -> None:
+    def _strategy_chosen(self, strategy: str, reasons: list[str], forced: bool, actor: str,
+                         timestamp: datetime) -> None:
         self.strategy = strategy
         self.strategy_reasons = list(reasons)
 

@@ -73,7 +73,8 @@ class InMemoryFeedbackStore:
         return sorted(rows, key=lambda p: (p.timestamp, self.order[p.prediction_id]))
 
     def latest_feedback(self, prediction_id: str, as_of: datetime) -> StoredFeedback | None:
-        answers = [(f.feedback_at, i, f) for i, f in enumerate(self.feedback.get(prediction_id, [])) if f.feedback_at <= as_of]
+        answers = [(f.feedback_at, i, f) for i, f in enumerate(self.feedback.get(prediction_id, []))
+                   if f.feedback_at <= as_of]
         return max(answers, key=lambda a: (a[0], a[1]))[2] if answers else None
 
     def _rated(self, version_id: str, as_of: datetime) -> list[tuple[StoredPrediction, StoredFeedback]]:

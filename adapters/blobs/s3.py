@@ -141,4 +141,5 @@ def s3_client(*, endpoint_url: str | None = None, region: str | None = None, acc
               secret_access_key: str | None = None) -> Any:
     return boto3.client("s3", endpoint_url=endpoint_url, region_name=region, aws_access_key_id=access_key_id,
                         aws_secret_access_key=secret_access_key,
-                        config=Config(retries={"max_attempts": 5, "mode": "standard"}, max_pool_connections=PUT_THREADS))
+                        config=Config(retries={"max_attempts": 5, "mode": "standard"},
+                                      max_pool_connections=PUT_THREADS))

@@ -121,7 +121,8 @@ def describe_event(event: dict[str, Any]) -> str | None:
     if name == "TrainingStarted":
         c = d["config"]
         plateau = f" (x{c['plateau_factor']:g} after an epoch without progress)" if c.get("plateau_factor") else ""
-        return (f"training attempt {d['attempt']} ({d['strategy']}): learning rate {c.get('learning_rate')}{plateau}, at most "
+        return (f"training attempt {d['attempt']} ({d['strategy']}): learning rate {c.get('learning_rate')}"
+                f"{plateau}, at most "
                 f"{c.get('max_epochs')} epochs, patience {c.get('patience')}, batch {c.get('batch_size')}, seed "
                 f"{d['seed']}")
     if name == "StrategyChosen":

@@ -52,7 +52,8 @@ def gate_line(gate: dict[str, Any]) -> str:
 def _heading(campaign: dict[str, Any]) -> list[str]:
     state = campaign["state"] + (f" ({campaign['outcome']})" if campaign.get("outcome") else "")
     lines = [f"Campaign {campaign['number']} on {campaign['version']}: {state}", f"  id {campaign['id']}",
-             f"  opened at {campaign['opened_at']}" + (f" by hand: {campaign['reason']}" if campaign.get("reason") else "")]
+             f"  opened at {campaign['opened_at']}" +
+             (f" by hand: {campaign['reason']}" if campaign.get("reason") else "")]
     if campaign.get("last_error"):
         lines.append(f"  last error (attempt {campaign.get('attempts')}): {campaign['last_error']}")
     return lines

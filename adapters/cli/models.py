@@ -77,13 +77,15 @@ def verify_models(ctx: typer.Context, as_json: JsonOption = False) -> None:
         raise typer.Exit(EXIT_REFUSED)
 
 
-DatasetOption = Annotated[str | None, typer.Option(help="ImageFolder directory, or a CSV/JSON Lines manifest of path,label.")]
+DatasetOption = Annotated[str | None, typer.Option(
+    help="ImageFolder directory, or a CSV/JSON Lines manifest of path,label.")]
 
 
 @model_app.command("register")
 def register_model(
     ctx: typer.Context,
-    weights: Annotated[Path, typer.Option("--weights", help="State dict, checkpoint dict holding one, or safetensors.")],
+    weights: Annotated[Path, typer.Option(
+        "--weights", help="State dict, checkpoint dict holding one, or safetensors.")],
     arch: Annotated[str, typer.Option("--arch", help="digits-cnn, small-cnn, a torchvision.models name, or your "
                                                      "package.module:callable returning an nn.Module.")],
     classes: Annotated[str, typer.Option("--classes", help="Class names, comma-separated, in output order.")],

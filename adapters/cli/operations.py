@@ -31,7 +31,8 @@ from domain.errors import InvalidInput
 @app.command()
 def init(
     ctx: typer.Context,
-    dataset: Annotated[str, typer.Option("--dataset", help="`digits` (bundled) or an ImageFolder directory.")] = "digits",
+    dataset: Annotated[str, typer.Option(
+        "--dataset", help="`digits` (bundled) or an ImageFolder directory.")] = "digits",
     epochs: Annotated[int | None, typer.Option("--epochs", help="At most this many epochs (early stopping).")] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Random seed (recorded).")] = None,
     baseline_ms: Annotated[float | None, typer.Option("--baseline-ms", help="Latency baseline; else measured.")] = None,
@@ -101,11 +102,14 @@ COLLECT_EVERY = 20  # blocks of about 1 MB; about 50 objects in cycles per block
 @app.command()
 def ingest(
     ctx: typer.Context,
-    source: Annotated[str, typer.Argument(help="A JSON Lines file of prediction and feedback records, or - for stdin.")],
-    skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help="Write the valid records, report the rest.")] = False,
+    source: Annotated[str, typer.Argument(
+        help="A JSON Lines file of prediction and feedback records, or - for stdin.")],
+    skip_invalid: Annotated[bool, typer.Option(
+        "--skip-invalid", help="Write the valid records, report the rest.")] = False,
     rejects: Annotated[Path | None, typer.Option("--rejects", help="Write rejected lines to this file.")] = None,
     replace: Annotated[bool, typer.Option(
-        "--replace", help="Re-write predictions stored with other content, unless a curated dataset uses them.")] = False,
+        "--replace", help="Re-write predictions stored with other content, unless a curated dataset "
+                          "uses them.")] = False,
     now: NowOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -258,8 +262,8 @@ def demo(
     if outcome.candidate:
         out.print()
         print_story(container.audit.explain(outcome.candidate))
-    table = Table("version", "clean test accuracy", "drifted test accuracy", "satisfaction scan*", "satisfaction phone*",
-                  caption="* rated predictions it served after the phone camera changed")
+    table = Table("version", "clean test accuracy", "drifted test accuracy", "satisfaction scan*",
+                  "satisfaction phone*", caption="* rated predictions it served after the phone camera changed")
     for label, accuracy in outcome.accuracy.items():
         satisfaction = outcome.satisfaction.get(label, {})
         table.add_row(label, f"{accuracy['clean']:.1%}", f"{accuracy['drifted']:.1%}",

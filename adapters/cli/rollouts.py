@@ -31,7 +31,8 @@ def status(ctx: typer.Context, as_json: JsonOption = False, as_of: AsOfOption = 
         out.print("No rollout is active.")
         return
     out.print(f"Rollout {current['number']}: {current['candidate']} at {current['percent']:g}% against "
-              f"{current['stable']} (phase {current['phase']}, {current['state']} since {current['phase_started_at']}).")
+              f"{current['stable']} (phase {current['phase']}, {current['state']} since "
+              f"{current['phase_started_at']}).")
 
 
 def _operate(ctx: typer.Context, action: str, reason: str, actor: str, as_json: bool) -> None:

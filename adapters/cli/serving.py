@@ -55,7 +55,8 @@ def predict(
     requests: Annotated[Path | None, typer.Option("--requests", help="A JSON Lines file of requests: "
                         '{"image": base64 | "image_path": path, "user_ref", "image_type"}.')] = None,
     user: Annotated[str | None, typer.Option("--user", help="The user's pseudonymous reference (routing key).")] = None,
-    image_type: Annotated[str, typer.Option("--image-type", help="The images' segment, e.g. scan or phone.")] = "unknown",
+    image_type: Annotated[str, typer.Option(
+        "--image-type", help="The images' segment, e.g. scan or phone.")] = "unknown",
     now: NowOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -70,14 +71,16 @@ def predict(
     try:
         served = state_of(ctx).container(now).retrain.serving.predict(batch)
     except RequestRejected as rejected:  # named by the line (or the file) it came from
-        raise InvalidInput(f"{where[rejected.index]}: {rejected.field}: {rejected.reason}; nothing was logged") from None
+        raise InvalidInput(f"{where[rejected.index]}: {rejected.field}: {rejected.reason}; "
+                           "nothing was logged") from None
     if as_json:
         return print_json([s.as_json() for s in served])
     if len(served) > SHOWN_ROWS:
         counts: dict[str, int] = {}
         for one in served:
             counts[one.model_version] = counts.get(one.model_version, 0) + 1
-        out.print(f"Logged {len(served)} predictions: " + ", ".join(f"{v} served {n}" for v, n in sorted(counts.items())))
+        out.print(f"Logged {len(served)} predictions: " +
+                  ", ".join(f"{v} served {n}" for v, n in sorted(counts.items())))
         return
     table = Table("prediction", "label", "confidence", "version", "ms", "user")
     for one in served:
@@ -255,8 +258,8 @@ def worker(
     once: Annotated[bool, typer.Option("--once", help="One pass over the campaigns, then exit.")] = False,
     poll: Annotated[float | None, typer.Option("--poll", help="Seconds between passes (default: worker.poll_seconds).",
                                                min=0.01)] = None,
-    exit_with_parent: Annotated[bool, typer.Option("--exit-with-parent", hidden=True,
-                                                   help="Stop when the process that started this one is gone.")] = False,
+    exit_with_parent: Annotated[bool, typer.Option(
+        "--exit-with-parent", hidden=True, help="Stop when the process that started this one is gone.")] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Claim and run campaign steps (curate, train, validate); each step is claimed by exactly one worker.

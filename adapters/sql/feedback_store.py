@@ -70,7 +70,8 @@ class SqlAlchemyFeedbackStore:
         url = sqlalchemy_url(url)
         if url.startswith("sqlite:///"):
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        self.engine = create_engine(url, connect_args={"timeout": 30} if url.startswith("sqlite") else {"connect_timeout": 5})
+        self.engine = create_engine(
+            url, connect_args={"timeout": 30} if url.startswith("sqlite") else {"connect_timeout": 5})
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self.migrate()
@@ -183,7 +184,8 @@ class SqlAlchemyFeedbackStore:
         order = (p.c.ts.asc(), p.c.seq.asc()) if first else (p.c.ts.desc(), p.c.seq.desc())
         query = (
             select(p.c.inference_ms)
-            .where(p.c.version_id == version_id, p.c.is_error == 0, p.c.ts <= to_us(as_of), p.c.inference_ms.isnot(None))
+            .where(p.c.version_id == version_id, p.c.is_error == 0, p.c.ts <= to_us(as_of),
+                   p.c.inference_ms.isnot(None))
             .order_by(*order)
             .limit(limit)
         )
@@ -220,7 +222,8 @@ class SqlAlchemyFeedbackStore:
         """Counted in SQL on the comments' folded words: a term matches where its words stand between spaces."""
         low, high = to_us(since), to_us(until)
         p = predictions
-        patterns = {term: "%" + _like_escape(comment_words(term)) + "%" for term in terms if comment_words(term).strip()}
+        patterns = {term: "%" + _like_escape(comment_words(term)) + "%"
+                    for term in terms if comment_words(term).strip()}
         matches = {term: p.c.fb_words.like(pattern, escape="\\") for term, pattern in patterns.items()}
         any_term = or_(*matches.values()) if matches else literal_column("0") == 1
         columns = [func.count(), func.coalesce(func.sum(case((any_term, 1), else_=0)), 0)]
@@ -532,7 +535,8 @@ class _SqlWriter:
         """An UPDATE keeps each row's seq (its ingestion order); the hourly counts move from the old row's hour to
         the new one's. Deleted answers are overwritten on SQLite (secure_delete)."""
         ids = [row[0] for row in new_rows]
-        old = list(self._by_ids(f"SELECT {', '.join(_PREDICTION_COLUMNS)} FROM predictions WHERE prediction_id {{}}", ids))
+        old = list(self._by_ids(f"SELECT {', '.join(_PREDICTION_COLUMNS)} FROM predictions WHERE prediction_id {{}}",
+                                ids))
         for start in range(0, len(ids), CHUNK):
             self.connection.execute(feedback.delete().where(feedback.c.prediction_id.in_(ids[start:start + CHUNK])))
         self.connection.execute(_replace_prediction(), [

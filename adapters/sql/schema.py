@@ -36,10 +36,12 @@ Index(
 )
 Index(
     "ix_predictions_version_image_type_rated", predictions.c.version_id, predictions.c.image_type, predictions.c.ts,
-    predictions.c.seq, sqlite_where=predictions.c.fb_value.isnot(None), postgresql_where=predictions.c.fb_value.isnot(None),
+    predictions.c.seq, sqlite_where=predictions.c.fb_value.isnot(None),
+    postgresql_where=predictions.c.fb_value.isnot(None),
 )
 Index(
-    "ix_predictions_version_ok", predictions.c.version_id, predictions.c.ts, predictions.c.seq, predictions.c.inference_ms,
+    "ix_predictions_version_ok", predictions.c.version_id, predictions.c.ts, predictions.c.seq,
+    predictions.c.inference_ms,
     sqlite_where=predictions.c.is_error == 0, postgresql_where=predictions.c.is_error == 0,
 )
 Index("ix_predictions_version_fb_at", predictions.c.version_id, predictions.c.fb_at)

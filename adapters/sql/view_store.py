@@ -38,7 +38,8 @@ class SqlViewStore:
             if moved.rowcount != 1:
                 return False  # nothing written: another process moved the position first
             if documents:
-                upsert = (postgresql_insert if self.engine.dialect.name == "postgresql" else sqlite_insert)(view_documents)
+                upsert = (postgresql_insert if self.engine.dialect.name == "postgresql"
+                          else sqlite_insert)(view_documents)
                 kept = view_documents.c.created
                 connection.execute(upsert.on_conflict_do_update(
                     index_elements=[view_documents.c.aggregate_id],

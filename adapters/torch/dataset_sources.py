@@ -24,7 +24,8 @@ SPLITS = ("train", "validation", "test")
 Fetch = Callable[[str], bytes]  # reads an s3:// URL
 
 
-def stored_original(blobs: BlobStore, sources: dict[str, str], classes: list[str], fetch: Fetch | None) -> OriginalDataset:
+def stored_original(blobs: BlobStore, sources: dict[str, str], classes: list[str],
+                    fetch: Fetch | None) -> OriginalDataset:
     """Stores the given splits (train, validation, test; any may be missing) as one manifest; ValueError in one
     sentence when a source cannot be read or its labels are not the model's classes."""
     items: list[dict[str, Any]] = []

@@ -44,7 +44,8 @@ from adapters.torch.models import build_model, state_dict_bytes
 
 log = structlog.get_logger()
 # a worker traceback's last line, as torchrun passes it on ("[rank0]:ValueError: ..."), not torchrun's own
-EXCEPTION_LINE = re.compile(r"^(?:\[rank\d+\]:)?\s*((?!torch\.distributed\.elastic)[\w.]*(?:Error|Exception|Interrupt)\b.*)")
+EXCEPTION_LINE = re.compile(r"^(?:\[rank\d+\]:)?\s*((?!torch\.distributed\.elastic)"
+                            r"[\w.]*(?:Error|Exception|Interrupt)\b.*)")
 
 
 class DistributedTrainingError(RuntimeError):

@@ -10,7 +10,14 @@ from torch import nn
 
 from adapters.torch.datasets import DatasetLoader, TensorSplit
 from adapters.torch.fitting import pick_device, score
-from adapters.torch.models import DIGITS_CNN, DIGITS_INPUT_SPEC, RGB_INPUT_SPEC, build_model, load_weights, state_dict_bytes
+from adapters.torch.models import (
+    DIGITS_CNN,
+    DIGITS_INPUT_SPEC,
+    RGB_INPUT_SPEC,
+    build_model,
+    load_weights,
+    state_dict_bytes,
+)
 from adapters.torch.weights import read_weights_file
 from application.ports import BlobStore, IntakeReport, IntakeRequest
 

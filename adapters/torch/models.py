@@ -136,7 +136,8 @@ def build_model(architecture: str, num_classes: int, options: dict[str, Any] | N
     return torchvision.models.get_model(architecture, weights=None, num_classes=num_classes)
 
 
-def load_model(artifact: bytes, architecture: str, num_classes: int, options: dict[str, Any] | None = None) -> nn.Module:
+def load_model(artifact: bytes, architecture: str, num_classes: int,
+               options: dict[str, Any] | None = None) -> nn.Module:
     """The model with the artifact's weights, checked strictly against the architecture."""
     return load_weights(build_model(architecture, num_classes, options), load_state_dict(artifact))
 

@@ -55,7 +55,8 @@ class TorchTrainer:
         if request.original_dataset_id:
             original = self.loader.split(request.original_dataset_id, "train", spec, classes)
             original_validation = self.loader.split(request.original_dataset_id, "validation", spec, classes)
-            validation = original_validation if validation is None else TensorSplit.concat(validation, original_validation)
+            validation = (original_validation if validation is None
+                          else TensorSplit.concat(validation, original_validation))
         if validation is None or not len(validation):
             raise ValueError("no validation data to stop the training on")
         curated = len(curated_train) if curated_train is not None else 0
@@ -158,7 +159,8 @@ class TorchTrainer:
                 model = load_model(self.blobs.get(parent.artifact_sha256), architecture, len(classes),
                                    request.architecture_options)
             attempt = self.fit(replace(request, config={**request.config, "learning_rate": rate}), model, train,
-                               validation, seed_everything(request.seed), label=f"{request.strategy} {source} lr {rate:g}")
+                               validation, seed_everything(request.seed),
+                               label=f"{request.strategy} {source} lr {rate:g}")
             tried[f"{rate:g}"] = round(attempt.best_validation_loss, 6)
             if result is None or attempt.best_validation_loss < result[1].best_validation_loss:
                 result = (rate, attempt)
@@ -179,6 +181,7 @@ class TorchTrainer:
             if len(test):  # no figure over 0 items: an original dataset without a test split has no test accuracy
                 metrics["test_accuracy"] = round(accuracy(result.model, test, self.device), 6)
             metrics["test_items"] = len(test)
-            metrics["original_train_items"] = len(self.loader.split(request.original_dataset_id, "train", spec, classes))
+            metrics["original_train_items"] = len(
+                self.loader.split(request.original_dataset_id, "train", spec, classes))
         log.info("trained", strategy=request.strategy, source=source, **metrics)
         return TrainedModel(artifact, metrics, architecture, spec, classes, prepared.choices)

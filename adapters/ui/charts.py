@@ -88,7 +88,8 @@ def accuracy_chart(rows: list[dict[str, Any]], title: str) -> Markup:
             top = y(value)
             parts.append(f'<rect x="{centre + offset:.1f}" y="{top:.1f}" width="{bar:.1f}" '
                          f'height="{HEIGHT - BOTTOM - top:.1f}" fill="{colour}"><title>{escape(row["version"])} '
-                         f'{key} accuracy {value:.2%}</title></rect><text class="value" x="{centre + offset + bar / 2:.1f}" '
+                         f'{key} accuracy {value:.2%}</title></rect><text class="value" '
+                         f'x="{centre + offset + bar / 2:.1f}" '
                          f'y="{top - 3:.1f}" text-anchor="middle">{value:.1%}</text>')
         parts.append(f'<text class="tick" x="{centre:.1f}" y="{HEIGHT - BOTTOM + 12}" text-anchor="middle">'
                      f'{escape(row["version"])}</text><text class="tick" x="{centre:.1f}" y="{HEIGHT - 4}" '

@@ -56,7 +56,8 @@ def add_review_pages(app: FastAPI, retrain: Retrain, auth: Authenticator, page: 
         data = retrain.blobs.get(sha)
         kind = "image/png" if data.startswith(b"\x89PNG") else "image/jpeg"
         # Not kept by the browser: an image is personal data, and `retrain forget` must leave no copy behind.
-        return Response(data, media_type=kind, headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
+        return Response(data, media_type=kind,
+                        headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
 
     @app.post("/ui/campaigns/{campaign}/review/{item}", include_in_schema=False)
     async def decide(request: Request, campaign: str, item: str) -> Response:

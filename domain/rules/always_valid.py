@@ -32,7 +32,8 @@ def mixture_radius(variance: float, *, alpha: float, tau: float) -> float:
     if variance <= 0:
         return 0.0
     tau2 = tau * tau
-    return math.sqrt(2 * variance * (variance + tau2) / tau2 * math.log(math.sqrt((variance + tau2) / variance) / alpha))
+    return math.sqrt(2 * variance * (variance + tau2) / tau2 *
+                     math.log(math.sqrt((variance + tau2) / variance) / alpha))
 
 
 def likelihood_ratio(estimate: float, null: float, variance: float, *, tau: float) -> float:

@@ -66,7 +66,8 @@ def user_label(candidate: Candidate, classes: Sequence[str]) -> tuple[str, Label
     return (extracted, "comment") if extracted else None
 
 
-def _individual_reason(candidate: Candidate, label: tuple[str, LabelSource] | None, classes: Sequence[str]) -> str | None:
+def _individual_reason(candidate: Candidate, label: tuple[str, LabelSource] | None,
+                       classes: Sequence[str]) -> str | None:
     if not candidate.consent:
         return "no_consent"
     if candidate.feedback != 0:
@@ -120,7 +121,8 @@ def _drop_images_with_two_labels(items: list[SelectedItem], excluded: dict[str, 
 
 
 def _keep_latest_per_image(items: list[SelectedItem], excluded: dict[str, str]) -> list[SelectedItem]:
-    """The same image selected twice: keep the latest feedback (ingestion order breaks ties), the rest are duplicates."""
+    """The same image selected twice: keep the latest feedback (ingestion order breaks ties), the rest are
+    duplicates."""
     latest: dict[str, SelectedItem] = {}
     for item in items:
         sha = item.candidate.image_sha256 or ""

@@ -42,7 +42,8 @@ def count_watched(comments: Iterable[str], terms: Sequence[str]) -> tuple[int, d
     return matching, dict(per_term)
 
 
-def negative_comments_verdict(matching: int, per_term: dict[str, int], negative: int, *, minimum: int) -> TriggerVerdict:
+def negative_comments_verdict(matching: int, per_term: dict[str, int], negative: int, *,
+                              minimum: int) -> TriggerVerdict:
     """Breach iff at least `minimum` negative comments of the window name a watched term; the counts per term."""
     return TriggerVerdict(
         NEGATIVE_COMMENTS,

@@ -195,7 +195,8 @@ def _satisfaction_floor(candidate: PhaseStats, stable: PhaseStats, comparison: H
                   better=comparison.low is not None and comparison.low > 0, tau=TAU["satisfaction"])
 
 
-def _error_floor(candidate: PhaseStats, stable: PhaseStats, comparison: HealthCheck, policy: RolloutPolicy) -> HealthCheck:
+def _error_floor(candidate: PhaseStats, stable: PhaseStats, comparison: HealthCheck,
+                 policy: RolloutPolicy) -> HealthCheck:
     alpha = policy.alpha * ALPHA_SHARES["floor"]
     candidate_bounds = _one_proportion(candidate.errors, candidate.predictions, alpha, TAU["error_rate"])
     stable_bounds = _one_proportion(stable.errors, stable.predictions, alpha, TAU["error_rate"])

@@ -88,8 +88,9 @@ def start_rollout(home: Path, weights: Path) -> None:
 
 
 def rollout_with_traffic(root: Path, weights: Path) -> Path:
-    """v1 in production; v2 rolled out at 10% twelve hours ago, and served for its first six hours: 40 predictions an
-    hour, 32 of them rated satisfied, against v1's 120, 100 satisfied (the candidate a little worse, not confidently)."""
+    """v1 in production; v2 rolled out at 10% twelve hours ago, and served for its first six hours: 40 predictions
+    an hour, 32 of them rated satisfied, against v1's 120, 100 satisfied (the candidate a little worse, not
+    confidently)."""
     home = root / "home"
     started = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=12)
     for label, production in (("v1", True), ("v2", False)):

@@ -88,7 +88,8 @@ def crafted() -> Feedback:
 
 def prediction(i: int, satisfied: bool | None = None) -> dict:
     """Prediction record `p{i:05d}` of v1 on 2026-03-01 (one a second), rated when `satisfied` is given."""
-    record = {"prediction_id": f"p{i:05d}", "timestamp": f"2026-03-01T{i // 3600 % 24:02d}:{i // 60 % 60:02d}:{i % 60:02d}Z",
+    record = {"prediction_id": f"p{i:05d}",
+              "timestamp": f"2026-03-01T{i // 3600 % 24:02d}:{i // 60 % 60:02d}:{i % 60:02d}Z",
               "model_version": "v1", "predicted_label": "3", "inference_ms": 4.0, "image_type": "scan"}
     if satisfied is not None:
         record["user_feedback"] = int(satisfied)

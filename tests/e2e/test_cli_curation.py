@@ -124,7 +124,8 @@ def test_after_every_critical_item_is_decided_the_campaign_moves_on(
     # The next tick trains on the reviewed dataset with the real torch trainer (a few seconds on the digits).
     assert run(home, "tick", "--now", "2026-03-02T03:00:00Z").returncode == 0
     [campaign] = json.loads(run(home, "campaigns", "--json").stdout)
-    events = [e["event"] for e in json.loads(run(home, "history", "--json").stdout) if e["aggregate"] == "RetrainCampaign"]
+    events = [e["event"] for e in json.loads(run(home, "history", "--json").stdout)
+              if e["aggregate"] == "RetrainCampaign"]
     assert events[events.index("ReviewCompleted"):][:5] == [  # the tick claims the training step, then runs it
         "ReviewCompleted", "StepClaimed", "StrategyChosen", "TrainingStarted", "CandidateTrained"]
     assert campaign["candidate"] == "v2"

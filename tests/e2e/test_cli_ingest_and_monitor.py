@@ -71,5 +71,6 @@ def test_one_malformed_line_in_10000_changes_nothing_and_is_named(home: Path, tm
     assert report["rejected"] == 1 and report["errors"][0]["line"] == 6_790
     assert rejects.read_text() == lines[6_789] + "\n"
 
-    again = json.loads(run(home, "ingest", str(data), "--skip-invalid", "--json", "--now", "2026-03-02T00:00:00Z").stdout)
+    again = json.loads(run(home, "ingest", str(data), "--skip-invalid", "--json", "--now",
+                           "2026-03-02T00:00:00Z").stdout)
     assert again["duplicates"] == 9_999 and again["accepted"] == {"predictions": 0, "feedback": 0}

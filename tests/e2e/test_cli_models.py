@@ -140,7 +140,8 @@ def _folder(root: Path, mode: str, size: int) -> Path:
     for label in ("cat", "dog"):
         (root / label).mkdir(parents=True)
         for i in range(3):
-            Image.new(mode, (size, size), color=40 * i if mode == "L" else (40 * i, 0, 0)).save(root / label / f"{i}.png")
+            Image.new(mode, (size, size), color=40 * i if mode == "L" else (40 * i, 0, 0)).save(
+                root / label / f"{i}.png")
     return root
 
 

@@ -323,5 +323,6 @@ def assert_each_transition_once(events: list[dict[str, Any]], worker_pids: list[
     assert versions[("v2", "CandidateValidated")] == 1 and versions[("v2", "CandidateRejected")] == 0, versions
     rollout = Counter(e["event"] for e in events if e["aggregate"] == "Rollout")
     assert rollout["Started"] == 1, rollout
-    shifts = [(e["details"]["from_percent"], e["details"]["to_percent"]) for e in events if e["event"] == "TrafficShifted"]
+    shifts = [(e["details"]["from_percent"], e["details"]["to_percent"]) for e in events
+              if e["event"] == "TrafficShifted"]
     assert shifts == [(0, 10)], shifts

@@ -45,7 +45,8 @@ def test_four_ticks_and_an_ingest_at_once_record_each_fact_once(tmp_path: Path, 
     breaches = [e for e in history if e["event"] == "ThresholdBreached"]
     assert sorted((e["version"], e["details"]["rule"], e["details"]["segment"]) for e in breaches) == [
         ("v1", "image_type", "scan"), ("v1", "satisfaction", None)]  # each breach once, whoever saw it first
-    per_event = Counter(e["event"] for e in history if e["aggregate"] == "RetrainCampaign" and e["event"] != "StepClaimed")
+    per_event = Counter(e["event"] for e in history
+                        if e["aggregate"] == "RetrainCampaign" and e["event"] != "StepClaimed")
     assert per_event["Opened"] == 1 and all(count == 1 for count in per_event.values()), per_event
     with psycopg.connect(postgres_url) as connection:
         stored = connection.execute("SELECT count(*), count(DISTINCT prediction_id) FROM predictions").fetchone()
@@ -107,7 +108,8 @@ def test_two_ingests_of_overlapping_records_at_once_store_each_once_and_count_th
         assert [code for code, _, _ in outcomes] == [0, 0], outcomes
         reports = [json.loads(out) for _, out, _ in outcomes]
         assert sum(r["accepted"]["predictions"] for r in reports) == 9_000
-        assert sum(r["duplicates"] for r in reports) == 3_000  # a duplicate record counts once, with its inline feedback
+        # a duplicate record counts once, with its inline feedback
+        assert sum(r["duplicates"] for r in reports) == 3_000
         total += 9_000
     history = run(home, "models", "--json", settings=settings)
     assert history.returncode == 0

@@ -116,7 +116,8 @@ def test_a_served_procedure_over_http_predicts_ingests_reviews_and_operates_a_ro
         assert [(e["index"], e["field"]) for e in errors] == [(0, "timestamp"), (1, "model_version"),
                                                               (2, "predicted_label")]
         assert stored_rows(home) == before
-        not_json = client.post("/v1/predict", content=b"{", headers={**auth("ingest"), "content-type": "application/json"})
+        not_json = client.post("/v1/predict", content=b"{",
+                               headers={**auth("ingest"), "content-type": "application/json"})
         assert not_json.status_code == 422 and not_json.json()["errors"]
 
         # Real traffic: a batch of records; the loop evaluates the triggers and a campaign opens on the breach.
@@ -198,7 +199,8 @@ def test_a_served_procedure_over_http_predicts_ingests_reviews_and_operates_a_ro
         assert served["prediction_id"] not in stored_prediction_ids(home)
         assert multipart.json()["prediction_id"] in stored_prediction_ids(home)
         assert client.delete("/v1/users/u1", headers=auth("operator")).json()["deleted"]["predictions"] == 0
-        erased = [e for e in client.get("/v1/history", headers=auth("reader")).json() if e["event"] == "ErasureRecorded"]
+        erased = [e for e in client.get("/v1/history", headers=auth("reader")).json()
+                  if e["event"] == "ErasureRecorded"]
         assert [(e["actor"], e["details"]["predictions"]) for e in erased] == [("api:operator", 1)]
     finally:
         assert server.stop() == 0, server.log.read_text()[-2000:]

@@ -96,7 +96,8 @@ class Load:
     def every_client_failed_since(self, moment: float) -> bool:
         """Each client has seen the server go away (so each was still sending when it went)."""
         with self.lock:
-            return len(self.failed) >= self.clients and sum(1 for _, at, _ in self.failed if at >= moment) >= self.clients
+            return (len(self.failed) >= self.clients and
+                    sum(1 for _, at, _ in self.failed if at >= moment) >= self.clients)
 
 
 @pytest.fixture

@@ -137,7 +137,8 @@ def test_phase_stats_give_each_image_type_its_own_statistics(store) -> None:
     start = T0 + timedelta(days=1)
     store.add(
         [prediction("s1", start, ms=4.0), prediction("s2", start, ms=6.0), prediction("s3", start, status="error"),
-         prediction("p1", start, ms=10.0, image_type="phone"), prediction("p2", start, status="error", image_type="phone"),
+         prediction("p1", start, ms=10.0, image_type="phone"),
+         prediction("p2", start, status="error", image_type="phone"),
          prediction("x1", start, status="error", image_type="xray"),
          prediction("other", start, version=W, ms=50.0, image_type="tablet")],
         [answer("s1", 1, start), answer("s2", 0, start), answer("s3", 1, start), answer("p1", 1, start),
@@ -215,7 +216,8 @@ def test_phase_stats_window_holds_both_ends_in_every_image_type(store) -> None:
          prediction("first", start, ms=2.0, image_type="phone"), prediction("last", until, ms=4.0, image_type="phone"),
          prediction("after", until + timedelta(microseconds=1), ms=8.0, image_type="phone"),
          prediction("later", until + timedelta(microseconds=1), ms=8.0, image_type="xray")],
-        [answer(pid, 1, until) for pid in ("before", "first", "last")] + [answer("after", 1, until + timedelta(seconds=1))],
+        [answer(pid, 1, until) for pid in ("before", "first", "last")] +
+        [answer("after", 1, until + timedelta(seconds=1))],
     )
     stats = store.phase_stats(V, since=start, until=until)
     assert stats.segments == {"phone": PhaseStats(predictions=2, rated=2, satisfied=2, mean_latency_ms=3.0,
@@ -232,7 +234,8 @@ def test_curation_candidates_carry_the_latest_feedback_and_consent(store) -> Non
     assert [(c.prediction_id, c.consent, c.corrected_label) for c in candidates] == [
         ("p1", False, None), ("p2", True, "4"),
     ]
-    assert store.curation_candidates([V], since=T0 + timedelta(minutes=1), as_of=T0 + timedelta(hours=1))[0].consent is False
+    assert store.curation_candidates([V], since=T0 + timedelta(minutes=1),
+                                     as_of=T0 + timedelta(hours=1))[0].consent is False
 
 
 def test_a_failed_batch_writes_nothing(store) -> None:
@@ -346,7 +349,8 @@ def test_a_replaced_prediction_is_rewritten_in_place_and_every_window_sees_its_n
     """The old row leaves its version and hour (its error too); its answers, the later one included, give way to
     the record's own; it keeps its place in ingestion order (p1 stays before p2, served at the same time)."""
     later = T0 + timedelta(hours=5)
-    store.add([prediction("p1", T0, status="error")._replace(image_sha256="a" * 64), prediction("p2", later, version=W)],
+    store.add([prediction("p1", T0, status="error")._replace(image_sha256="a" * 64),
+               prediction("p2", later, version=W)],
               [answer("p1", 0, T0 + timedelta(minutes=1), "trop flou"), answer("p1", 0, T0 + timedelta(minutes=9)),
                answer("p2", 0, later)])
     new = prediction("p1", later, version=W)._replace(fingerprint="fp-new")

@@ -34,7 +34,8 @@ FIRST = [
     record("c", user_feedback=0, feedback_at="2026-01-02T00:00:00Z", comment="mauvais"),
     answer("c", 1, "2026-01-01T12:00:00Z"), *[record(f"p{i}", user_feedback=i % 2) for i in range(12)],
 ]
-SECOND = [answer("a", 0, "2026-01-03T00:00:00Z"), record("d"), record("p3", user_feedback=1), record("e", user_feedback=1)]
+SECOND = [answer("a", 0, "2026-01-03T00:00:00Z"), record("d"), record("p3", user_feedback=1),
+          record("e", user_feedback=1)]
 
 
 def outcome(harness: Harness) -> tuple[list[tuple[datetime, bool]], tuple[int, ...], tuple[int, ...]]:

@@ -180,7 +180,8 @@ def test_digits_cnn_takes_its_native_size_and_says_so() -> None:
 
 
 def test_a_given_mode_that_the_first_layer_contradicts_is_refused_naming_both() -> None:
-    with pytest.raises(ValueError, match="--input-spec says mode RGB \\(3 channels\\) but the model's first layer takes 1"):
+    with pytest.raises(ValueError,
+                       match="--input-spec says mode RGB \\(3 channels\\) but the model's first layer takes 1"):
         settle_input_spec(request({"mode": "RGB", "size": [28, 28]}), channels=1)
 
 

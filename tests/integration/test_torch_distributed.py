@@ -102,7 +102,8 @@ def test_two_nodes_train_together_the_second_started_by_retrain_train_node(repor
 
 
 def test_a_world_size_that_does_not_spread_over_the_nodes_is_refused() -> None:
-    with pytest.raises(distributed.DistributedTrainingError, match="world_size 3 is not a multiple of training.nodes 2"):
+    with pytest.raises(distributed.DistributedTrainingError,
+                       match="world_size 3 is not a multiple of training.nodes 2"):
         distributed.Cluster(2).torchrun(3, 0)
 
 

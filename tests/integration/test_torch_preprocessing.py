@@ -31,7 +31,8 @@ def pipeline(data: bytes, spec: dict) -> torch.Tensor:
     (png(8, 8), {"mode": "L", "size": [8, 8], "mean": [0.5], "std": [0.5]}),
     (png(8, 8), {"size": 8}),
     (png(16, 16), {"mode": "L", "size": [8, 8]}),  # resized: the pipeline itself
-    (png(12, 12, "RGB"), {"mode": "RGB", "size": [12, 12], "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}),
+    (png(12, 12, "RGB"), {"mode": "RGB", "size": [12, 12], "mean": [0.485, 0.456, 0.406],
+                          "std": [0.229, 0.224, 0.225]}),
 ])
 def test_the_decoded_input_matches_the_torchvision_pipeline(data: bytes, spec: dict) -> None:
     fast, reference = decode_image(data, spec), pipeline(data, spec)

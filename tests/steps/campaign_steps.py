@@ -212,7 +212,8 @@ def curate_claimed_by(harness: Harness, number: str, claimants: str, request: py
     assert all(row["actor"] == "system:worker" for row in claims)
 
 
-@then(parsers.re(r"the history of campaign (?P<number>\d+) shows (?P<count>no|one|two) claims? of the (?P<step>\w+) step"))
+@then(parsers.re(r"the history of campaign (?P<number>\d+) shows (?P<count>no|one|two) claims? of the "
+                 r"(?P<step>\w+) step"))
 def claims_of_step(harness: Harness, number: str, count: str, step: str) -> None:
     claims = [row for row in campaign_rows(harness, int(number), "StepClaimed") if row["details"]["step"] == step]
     assert len(claims) == COUNTS[count], claims

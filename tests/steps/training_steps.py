@@ -69,7 +69,8 @@ def fine_tuning_config(harness: Harness, candidate: str, first: float, second: f
     assert kept["learning_rate"] in (first, second) and kept["max_epochs"] in (epochs, small_epochs)
     if "learning_rates_tried" in kept:  # the trainer tried each from the same start: the lowest loss is kept
         tried = kept["learning_rates_tried"]
-        assert set(tried) == {f"{first:g}", f"{second:g}"} and tried[f"{kept['learning_rate']:g}"] == min(tried.values())
+        assert (set(tried) == {f"{first:g}", f"{second:g}"} and
+                tried[f"{kept['learning_rate']:g}"] == min(tried.values()))
         curated = version.training_metrics["curated_train_items"]
         assert kept["max_epochs"] == (small_epochs if curated < small else epochs)
     assert version.seed == request.seed == seed
@@ -116,7 +117,8 @@ def judged(harness: Harness, campaign: RetrainCampaign, candidate: str, parent: 
     (row,) = [row for row in harness.app.audit.history() if row["version"] == candidate
               and row["event"] in ("CandidateValidated", "CandidateRejected")]
     figures = row["details"]["figures"]
-    measured = {role: ModelFigures(**{name: figures[role][name] for name in FIGURES}) for role in ("parent", "candidate")}
+    measured = {role: ModelFigures(**{name: figures[role][name] for name in FIGURES})
+                for role in ("parent", "candidate")}
     assert all(0.0 <= getattr(measured[role], name) <= 1.0 for role in measured for name in FIGURES[:2])
     assert all(measured[role].latency_ms > 0 for role in measured)
     policy, on = harness.app.settings.validation, figures["measured_on"]

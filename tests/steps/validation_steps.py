@@ -95,7 +95,8 @@ def judgement(harness: Harness, label: str, event: str) -> dict[str, Any]:
     """The candidate's CandidateValidated or CandidateRejected, as the history shows it."""
     rows = [row for row in harness.app.audit.history()
             if row["aggregate"] == "ModelVersion" and row["version"] == label and row["event"] == event]
-    assert len(rows) == 1, f"{label}: {[row['event'] for row in harness.app.audit.history() if row['version'] == label]}"
+    assert len(rows) == 1, (f"{label}: "
+                            f"{[row['event'] for row in harness.app.audit.history() if row['version'] == label]}")
     return rows[0]
 
 

@@ -83,8 +83,8 @@ def test_a_breach_another_server_recorded_first_is_neither_recorded_nor_logged_a
     assert breaches == [("satisfaction", None), ("image_type", "scan")]
     assert len(events(harness, "Opened")) == 1
     said = [(e["event"], e.get("rule")) for e in logged if e["event"] in ("threshold_breached", "campaign_opened")]
-    assert sorted(said, key=str) == sorted([("threshold_breached", "satisfaction"), ("threshold_breached", "image_type"),
-                                            ("campaign_opened", None)], key=str)
+    assert sorted(said, key=str) == sorted([("threshold_breached", "satisfaction"),
+                                            ("threshold_breached", "image_type"), ("campaign_opened", None)], key=str)
 
 
 def test_two_promotions_at_once_log_each_shift_once() -> None:

@@ -25,7 +25,8 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def candidate(item: str = "a", **changes: object) -> Candidate:
-    """A candidate every check would select: consented, negative, corrected to 3, readable image, after the prediction."""
+    """A candidate every check would select: consented, negative, corrected to 3, readable image, after the
+    prediction."""
     base = Candidate(
         item=item, prediction_id=item, predicted_label="5", predicted_at=T0, feedback_at=T0 + timedelta(minutes=1),
         consent=True, feedback=0, corrected_label="3", comment=None, confidence=0.5, image_sha256=f"sha-{item}",

@@ -74,7 +74,8 @@ def figures(validation: int, test: int, latency: int) -> ModelFigures:
 @given(thousandths, thousandths, tenths, thousandths, thousandths, tenths)
 def test_the_gates_are_strictly_better_validation_at_most_a_point_lost_and_at_most_1_5_times_slower(
         pv: int, pt: int, pl: int, cv: int, ct: int, cl: int) -> None:
-    gates = judge_candidate(figures(pv, pt, pl), figures(cv, ct, cl), max_test_regression=0.01, latency_factor=1.5, **ITEMS)
+    gates = judge_candidate(figures(pv, pt, pl), figures(cv, ct, cl), max_test_regression=0.01, latency_factor=1.5,
+                            **ITEMS)
     assert [(gate.name, gate.passed) for gate in gates] == [
         ("validation_accuracy", cv > pv), ("test_regression", ct >= pt - 10), ("latency", 2 * cl <= 3 * pl)]
 
@@ -101,7 +102,8 @@ def test_a_candidate_at_every_limit_passes_improving_it_never_fails_and_just_pas
 def phase_stats(draw: st.DrawFn) -> PhaseStats:
     rated, predictions = draw(st.integers(0, 120)), draw(st.integers(0, 200))
     return PhaseStats(predictions=predictions, errors=draw(st.integers(0, predictions)), rated=rated,
-                      satisfied=draw(st.integers(0, rated)), mean_latency_ms=draw(st.none() | tenths.map(lambda t: t / 10)),
+                      satisfied=draw(st.integers(0, rated)),
+                      mean_latency_ms=draw(st.none() | tenths.map(lambda t: t / 10)),
                       ok_predictions=draw(st.integers(0, 200)))
 
 

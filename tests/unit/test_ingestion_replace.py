@@ -81,7 +81,9 @@ def test_skip_invalid_replaces_the_unused_records_and_reports_the_used_one(v1: H
     assert satisfied(v1) == [False, False]
 
 
-def test_the_same_id_twice_in_one_file_stays_an_error_with_replace(v1: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_same_id_twice_in_one_file_stays_an_error_with_replace(
+    v1: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import application.ingestion as ingestion
 
     v1.app.ingestion.ingest([record("a"), record("b")])

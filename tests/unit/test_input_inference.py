@@ -20,7 +20,8 @@ def shapes(*items: tuple[str, int, int, int]) -> Counter[tuple[str, int, int]]:
     (shapes(("L", 64, 64, 10)), SMALL_CNN, "L", [64, 64]),             # at the boundary: still small
     (shapes(("L", 65, 65, 10)), "resnet18", "RGB", [65, 65]),          # just over: a photo-sized grey image
     (shapes(("RGB", 28, 28, 10)), "resnet18", "RGB", [32, 32]),        # colour: scaled up to torchvision's minimum
-    (shapes(("RGB", 480, 640, 7), ("RGB", 600, 800, 3)), "resnet18", "RGB", [168, 224]),  # the most common, longer side 224
+    # the most common, longer side 224
+    (shapes(("RGB", 480, 640, 7), ("RGB", 600, 800, 3)), "resnet18", "RGB", [168, 224]),
     (shapes(("L", 28, 28, 9), ("RGB", 28, 28, 1)), "resnet18", "RGB", [32, 32]),  # one colour image: colour
 ])
 def test_the_input_is_inferred_from_the_images(found, architecture, mode, size) -> None:

@@ -17,7 +17,8 @@ def registered(label: str = "v1") -> ModelVersion:
     return ModelVersion(
         label=label, parent_id=None, architecture="digits-cnn", input_spec={"size": 8}, classes=["0", "1"],
         artifact_sha256="0" * 64, dataset_id=None, strategy=None, training_config={}, seed=None,
-        training_metrics={}, baseline_ms=None, campaign_id=None, actor="user:test", timestamp=T0, architecture_options={},
+        training_metrics={}, baseline_ms=None, campaign_id=None, actor="user:test", timestamp=T0,
+        architecture_options={},
     )
 
 

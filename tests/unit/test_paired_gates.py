@@ -85,8 +85,8 @@ def test_significance_is_required_of_gate_1_only() -> None:
 # -- as the application judges what the evaluator reported ---------------------------------------------------------
 def reported(paired: PairedItems) -> Comparison:
     per_type = {"phone": {"v1": 0.40, "v2": 0.90, "items": 60}, "scan": {"v1": 0.95, "v2": 0.95, "items": 40}}
-    return Comparison(PARENT, BETTER, per_type, {"validation_accuracy": {"items": 100}, "test_accuracy": {"items": 100}},
-                      paired)
+    return Comparison(PARENT, BETTER, per_type,
+                      {"validation_accuracy": {"items": 100}, "test_accuracy": {"items": 100}}, paired)
 
 
 def test_each_accuracy_gate_records_the_paired_comparison_of_its_own_items() -> None:

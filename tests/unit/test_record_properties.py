@@ -66,7 +66,8 @@ def test_any_json_value_is_accepted_or_refused_never_raises(values: list[Any]) -
 # -- valid records ------------------------------------------------------------------------------------------------
 texts = st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=128)
 moments = st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2100, 1, 1),
-                       timezones=st.sampled_from([UTC, timezone(timedelta(hours=2)), timezone(-timedelta(hours=9, minutes=30))]))
+                       timezones=st.sampled_from([UTC, timezone(timedelta(hours=2)),
+                                                  timezone(-timedelta(hours=9, minutes=30))]))
 finite = st.floats(min_value=0, max_value=1e9, allow_nan=False, allow_infinity=False)
 
 
@@ -76,7 +77,8 @@ def prediction_records(draw: st.DrawFn) -> dict[str, Any]:
     status = draw(st.sampled_from(["ok", "error"]))
     record: dict[str, Any] = {
         "prediction_id": draw(texts), "timestamp": draw(moments).isoformat(),
-        "model_version": draw(st.sampled_from(["v1", "version-1"])), "predicted_label": draw(st.sampled_from(sorted(CLASSES))),
+        "model_version": draw(st.sampled_from(["v1", "version-1"])),
+        "predicted_label": draw(st.sampled_from(sorted(CLASSES))),
         "status": status,
         "inference_ms": draw(finite if status == "ok" else st.none() | finite),
     }

@@ -231,7 +231,8 @@ def test_the_alpha_shares_of_a_phase_spend_at_most_the_policys_alpha() -> None:
 # -- phase decisions -------------------------------------------------------------------------------------------
 def health_of(*check_states: CheckState) -> PhaseHealth:
     names = ("satisfaction", "error_rate", "latency")
-    return PhaseHealth([HealthCheck(name, state, None, 0.0, 0) for name, state in zip(names, check_states, strict=True)])
+    return PhaseHealth([HealthCheck(name, state, None, 0.0, 0)
+                        for name, state in zip(names, check_states, strict=True)])
 
 
 HEALTHY = health_of("ok", "ok", "ok")

@@ -498,7 +498,8 @@ def test_an_invalid_request_is_refused_at_once_without_waiting_for_a_batch(
 def test_an_image_that_does_not_decode_fails_only_its_callers_request(
     batcher: PredictionBatcher, store: CommitCountingStore
 ) -> None:
-    outcomes = serve_concurrently(batcher, [PredictRequest(png(1)), PredictRequest(NOT_DECODABLE), PredictRequest(png(2))])
+    outcomes = serve_concurrently(batcher, [PredictRequest(png(1)), PredictRequest(NOT_DECODABLE),
+                                            PredictRequest(png(2))])
     assert isinstance(outcomes[1], InvalidInput) and "image does not decode" in str(outcomes[1])
     answers = answers_of([outcomes[0], outcomes[2]])
     assert sorted(store.predictions) == sorted(a.prediction_id for a in answers)

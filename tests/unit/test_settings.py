@@ -77,7 +77,8 @@ def test_a_number_that_is_not_finite_is_refused_naming_the_setting(monkeypatch: 
 
 
 @pytest.mark.parametrize("variable", ["RETRAIN_TRIGGERS", "RETRAIN_ROLLOUT__PLAN"])
-def test_an_environment_value_that_is_not_json_names_its_setting(monkeypatch: pytest.MonkeyPatch, variable: str) -> None:
+def test_an_environment_value_that_is_not_json_names_its_setting(monkeypatch: pytest.MonkeyPatch,
+                                                                 variable: str) -> None:
     monkeypatch.setenv(variable, "{bad")
     with pytest.raises(SettingsError, match=r"invalid setting (triggers|rollout).*not valid JSON"):
         load_settings()
@@ -98,7 +99,8 @@ def test_a_sqlite_url_into_an_existing_directory_is_accepted(tmp_path: Path) -> 
 def test_a_world_size_that_does_not_spread_evenly_over_the_nodes_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RETRAIN_TRAINING__NODES", "2")
     monkeypatch.setenv("RETRAIN_TRAINING__WORLD_SIZE", "3")
-    with pytest.raises(SettingsError, match=r"invalid setting training: world_size \(3\) must be a multiple of nodes \(2\)"):
+    with pytest.raises(SettingsError,
+                       match=r"invalid setting training: world_size \(3\) must be a multiple of nodes \(2\)"):
         load_settings()
 
 

@@ -94,8 +94,8 @@ def test_an_error_rate_of_exactly_5_percent_holds_and_one_error_more_breaches(pr
 
 
 # -- negative comments (4.1.4) -----------------------------------------------------------------------------------
-FILLER = ["image", "photo", "ok", "merci", "7", "c'est", "flouté", "badminton", "wrongly", "incorrectement", "faussement",
-          "mauvaisement", "fauxbourg", "flous"]  # none of them a watched term as a whole word
+FILLER = ["image", "photo", "ok", "merci", "7", "c'est", "flouté", "badminton", "wrongly", "incorrectement",
+          "faussement", "mauvaisement", "fauxbourg", "flous"]  # none of them a watched term as a whole word
 ACCENTED = str.maketrans("aeiou", "áéîôü")
 spellings = st.sampled_from([str.lower, str.upper, str.title, lambda term: term.translate(ACCENTED)])
 
