@@ -38,7 +38,7 @@ class S3BlobStore:
         self.prefix = parts.path.strip("/")
         self.client = client or s3_client(endpoint_url=endpoint_url, region=region, access_key_id=access_key_id,
                                           secret_access_key=secret_access_key)
-        self._putting: ThreadPoolExecutor | None = None
+        self._io: ThreadPoolExecutor | None = None
 
     def _key(self, sha256: str) -> str:
         if not _SHA256.fullmatch(sha256):
@@ -109,9 +109,9 @@ class S3BlobStore:
         return {sha for sha, there in zip(unique, self._pool().map(self.has, unique), strict=True) if not there}
 
     def _pool(self) -> ThreadPoolExecutor:
-        if self._putting is None:
-            self._putting = ThreadPoolExecutor(PUT_THREADS, thread_name_prefix="blob-io")
-        return self._putting
+        if self._io is None:
+            self._io = ThreadPoolExecutor(PUT_THREADS, thread_name_prefix="blob-io")
+        return self._io
 
     def delete(self, sha256: str) -> bool:
         if not self.has(sha256):

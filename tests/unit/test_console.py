@@ -10,7 +10,7 @@ from adapters.ui.charts import accuracy_chart, interval_chart, satisfaction_char
 from adapters.ui.review import class_keys, current_item
 from adapters.ui.session import safe_next
 from application.records import ReviewItem, StoredFeedback, StoredPrediction
-from tests.harness import T0, build_harness
+from tests.harness import T0, Harness, build_harness
 
 
 def test_satisfaction_is_told_per_version_label_and_per_image_type_by_day() -> None:
@@ -47,13 +47,19 @@ def test_the_review_shows_each_item_with_its_prediction_and_hides_a_comment_once
     assert second["comment"] is None  # the user withdrew consent: the reviewer no longer reads the comment
 
 
-def test_a_rollout_shows_time_left_and_each_check_against_its_minimum() -> None:
+def with_v2_validated() -> Harness:
+    """v1 in production, v2 validated against it: ready to roll out."""
     h = build_harness()
     h.register()
     h.register(production=False)
     v1, v2 = h.app.ledger.version("v1"), h.app.ledger.version("v2")
     v2.validate(parent_id=str(v1.id), gates=[], figures={}, actor="user:test", timestamp=T0)
     h.app.ledger.save(v2)
+    return h
+
+
+def test_a_rollout_shows_time_left_and_each_check_against_its_minimum() -> None:
+    h = with_v2_validated()
     assert h.app.console.rollout() is None
     h.app.rollouts.start("v2", actor="user:test")
     h.clock.advance(timedelta(hours=6))
@@ -71,12 +77,7 @@ def test_a_rollout_shows_time_left_and_each_check_against_its_minimum() -> None:
 
 
 def test_each_check_is_told_over_the_phase_with_its_interval_and_each_decision_with_its_evidence() -> None:
-    h = build_harness()
-    h.register()
-    h.register(production=False)
-    v1, v2 = h.app.ledger.version("v1"), h.app.ledger.version("v2")
-    v2.validate(parent_id=str(v1.id), gates=[], figures={}, actor="user:test", timestamp=T0)
-    h.app.ledger.save(v2)
+    h = with_v2_validated()
     h.app.rollouts.start("v2", actor="user:test")
     for hour in range(1, 7):  # the candidate worse than the stable version, hour after hour
         h.serve("v2", 40, satisfied=16, at=T0 + timedelta(hours=hour))
