@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import math
 import time
 from collections import defaultdict
 
 import torch
+from scipy.stats import trim_mean
 
 from adapters.torch.datasets import ORIGINAL_SEGMENT, DatasetLoader, TensorSplit
 from adapters.torch.fitting import pick_device
@@ -16,6 +16,7 @@ from domain.payloads import PairedCounts, PairedItems
 from domain.rules.validation_gates import ModelFigures
 
 _BATCH = 512
+LATENCY_TRIM = 0.1  # the share of calls left out at each end of a latency mean
 
 
 class TorchEvaluator:
@@ -79,25 +80,28 @@ class TorchEvaluator:
 
     def latencies(self, parent: torch.nn.Module, candidate: torch.nn.Module,
                   data: TensorSplit) -> tuple[float, float] | None:
-        """Mean single-image latency of each, over `latency_calls` calls after a warm-up, interleaved; None without
-        an image to time."""
+        """Mean single-image latency of each, over `latency_calls` calls after a warm-up; None without an image to
+        time. The calls are interleaved, parent and candidate taking turns at going first, and each mean is trimmed
+        of its slowest and fastest `LATENCY_TRIM` of calls, so that the few calls another process preempts on a busy
+        machine do not decide the gate (docs/decisions.md)."""
         sample = data.x[:1].to(self.device) if len(data) else None
         if sample is None:
             return None
         timings: tuple[list[float], list[float]] = ([], [])
+        models = (parent, candidate)
         with torch.inference_mode():
-            for model in (parent, candidate):
+            for model in models:
                 for _ in range(10):
                     model(sample)
             for call in range(self.latency_calls):
-                for index, model in enumerate((parent, candidate)):
-                    image = data.x[call % len(data)].unsqueeze(0).to(self.device)
+                image = data.x[call % len(data)].unsqueeze(0).to(self.device)
+                for index in ((0, 1) if call % 2 == 0 else (1, 0)):
                     started = time.perf_counter()
-                    model(image)
+                    models[index](image)
                     if self.device.type == "cuda":
                         torch.cuda.synchronize()
                     timings[index].append((time.perf_counter() - started) * 1000)
-        return (math.fsum(timings[0]) / len(timings[0]), math.fsum(timings[1]) / len(timings[1]))
+        return float(trim_mean(timings[0], LATENCY_TRIM)), float(trim_mean(timings[1], LATENCY_TRIM))
 
 
 def _share(right: torch.Tensor | None) -> float | None:
