@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 
 import pytest
+
+# Under pytest-xdist each worker, and every process it starts (CLI runs, servers, training nodes), gets its share of
+# the cores for torch's and OpenMP's threads: two workers on two cores, each running torch with a thread per core,
+# spin against each other and ran two concurrent demos 4.6 times slower (222 s instead of 48 s).
+if workers := int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0")):
+    share = str(max(1, (os.cpu_count() or 1) // workers))
+    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(variable, share)
 
 from tests.harness import Harness, build_harness
 
