@@ -18,7 +18,7 @@ from application.campaign_views import curation_items
 from application.curation import Curator, apply_review, store_manifest
 from application.ledger import Ledger
 from application.models import lineage_original
-from application.ports import BlobStore, Clock, Evaluator, FeedbackStore, ModelRef, Trainer, TrainingRequest
+from application.ports import BlobStore, Clock, Evaluator, ModelRef, ReviewQueue, Trainer, TrainingRequest
 from application.records import ReviewItem
 from application.settings import Settings, TrainingSettings
 from application.validation import judge_gates
@@ -75,7 +75,7 @@ class Campaigns:
     """Drives each campaign through the procedure, one recorded decision at a time."""
 
     def __init__(
-        self, *, ledger: Ledger, feedback: FeedbackStore, blobs: BlobStore, curator: Curator, trainer: Trainer,
+        self, *, ledger: Ledger, feedback: ReviewQueue, blobs: BlobStore, curator: Curator, trainer: Trainer,
         evaluator: Evaluator, clock: Clock, settings: Settings, rollouts: Rollouts | None = None,
     ) -> None:
         self.ledger = ledger

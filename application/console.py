@@ -11,7 +11,7 @@ from application.audit import Audit
 from application.campaigns import Campaigns
 from application.documents import rollout_summary
 from application.ledger import Ledger
-from application.ports import Clock, FeedbackStore
+from application.ports import Clock, ConsoleFigures
 from application.rollouts import Rollouts
 from domain.policy import RolloutPolicy
 from domain.rules.phase_health import HealthCheck
@@ -24,7 +24,7 @@ MINIMUMS = {"satisfaction": "satisfaction_min_feedback", "error_rate": "error_ra
 class Console:
     """The review page's items with their context, the rollout's health, and the figures behind the charts."""
 
-    def __init__(self, *, ledger: Ledger, feedback: FeedbackStore, campaigns: Campaigns, rollouts: Rollouts,
+    def __init__(self, *, ledger: Ledger, feedback: ConsoleFigures, campaigns: Campaigns, rollouts: Rollouts,
                  audit: Audit, clock: Clock, policy: RolloutPolicy) -> None:
         self.ledger = ledger
         self.feedback = feedback

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from application.ports import BlobStore, FeedbackStore, ImageDecodeError, Predictor
+from application.ports import BlobStore, ImageDecodeError, Predictor, ReviewQueue
 from application.records import ReviewItem
 from domain.model_version import ModelVersion
 from domain.policy import CurationPolicy
@@ -49,7 +49,7 @@ class Curator:
     """Selects, excludes with one reason each, splits by image hash, and flags critical items."""
 
     def __init__(
-        self, *, feedback: FeedbackStore, blobs: BlobStore, predictor: Predictor, policy: CurationPolicy
+        self, *, feedback: ReviewQueue, blobs: BlobStore, predictor: Predictor, policy: CurationPolicy
     ) -> None:
         self.feedback = feedback
         self.blobs = blobs

@@ -20,7 +20,7 @@ import structlog
 
 from application.curation import manifest_bytes, store_manifest
 from application.ledger import Ledger
-from application.ports import BlobStore, Clock, FeedbackStore
+from application.ports import BlobStore, Clock, UserData
 from domain.erasure import Erasure
 from domain.errors import InvalidInput
 from domain.retrain_campaign import RetrainCampaign
@@ -42,7 +42,7 @@ class _Plan:
 class Forget:
     """Deletes one user's personal data and reports what had already been consumed by training."""
 
-    def __init__(self, *, ledger: Ledger, feedback: FeedbackStore, blobs: BlobStore, clock: Clock) -> None:
+    def __init__(self, *, ledger: Ledger, feedback: UserData, blobs: BlobStore, clock: Clock) -> None:
         self.ledger = ledger
         self.feedback = feedback
         self.blobs = blobs

@@ -24,7 +24,7 @@ from typing_extensions import TypedDict
 
 from application.corrections import DatasetUse
 from application.ledger import Ledger
-from application.ports import BlobStore, Clock, FeedbackStore, FeedbackWriter, RowEncoder
+from application.ports import BlobStore, Clock, FeedbackIntake, FeedbackWriter, RowEncoder
 from application.record_decoding import decoded
 from application.record_lines import MB, Block, OverlongLine, read_blocks, undecodable
 from application.records import KnownPrediction, StoredFeedback, StoredPrediction
@@ -122,7 +122,7 @@ class BatchRejected(InvalidInput):
 class Ingestion:
     """Validates every record; writes a batch all at once (or, with skip_invalid, the valid records)."""
 
-    def __init__(self, *, ledger: Ledger, feedback: FeedbackStore, blobs: BlobStore, clock: Clock,
+    def __init__(self, *, ledger: Ledger, feedback: FeedbackIntake, blobs: BlobStore, clock: Clock,
                  image_check: ImageCheck | None = None) -> None:
         self.ledger = ledger
         self.feedback = feedback

@@ -10,7 +10,7 @@ import structlog
 
 from application.campaigns import Campaigns
 from application.ledger import Ledger
-from application.ports import Clock, FeedbackStore
+from application.ports import Clock, TrafficStatistics
 from application.read_models import event_identity
 from domain.model_version import SERVING_STATES, ModelVersion
 from domain.policy import TriggerPolicy
@@ -52,7 +52,7 @@ class Monitoring:
     """Evaluates every trigger as of the clock's now; a breach on production opens or joins a campaign (4.2)."""
 
     def __init__(
-        self, *, ledger: Ledger, feedback: FeedbackStore, clock: Clock, policy: TriggerPolicy, campaigns: Campaigns
+        self, *, ledger: Ledger, feedback: TrafficStatistics, clock: Clock, policy: TriggerPolicy, campaigns: Campaigns
     ) -> None:
         self.ledger = ledger
         self.feedback = feedback

@@ -7,14 +7,14 @@ row is committed."""
 
 from __future__ import annotations
 
-from application.ports import BlobStore, FeedbackStore
+from application.ports import BlobStore, FeedbackIntake
 from application.records import PredictionBatch
 
 
 class DirectLog:
     """Each write is one transaction: the images are stored, then the rows committed."""
 
-    def __init__(self, feedback: FeedbackStore, blobs: BlobStore) -> None:
+    def __init__(self, feedback: FeedbackIntake, blobs: BlobStore) -> None:
         self.feedback = feedback
         self.blobs = blobs
 

@@ -8,7 +8,7 @@ from typing import Any
 import structlog
 
 from application.ledger import Ledger
-from application.ports import Clock, FeedbackStore
+from application.ports import Clock, TrafficStatistics
 from domain.errors import IllegalTransition, InvalidInput
 from domain.model_version import ModelVersion
 from domain.policy import RolloutPolicy
@@ -24,7 +24,7 @@ TRAJECTORY_POINTS = 16  # moments of a phase shown by the rollout page's interva
 class Rollouts:
     """Starts, advances, pauses, aborts and completes rollouts; restores former production versions."""
 
-    def __init__(self, *, ledger: Ledger, feedback: FeedbackStore, clock: Clock, policy: RolloutPolicy) -> None:
+    def __init__(self, *, ledger: Ledger, feedback: TrafficStatistics, clock: Clock, policy: RolloutPolicy) -> None:
         self.ledger = ledger
         self.feedback = feedback
         self.clock = clock

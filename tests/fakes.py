@@ -1,4 +1,5 @@
-"""In-memory adapters: the same ports as the real ones, for fast tests of the use cases."""
+"""In-memory adapters: the same ports as the real ones, for fast tests of the use cases. The feedback store's role
+fakes share one `FeedbackTables`; `InMemoryFeedbackStore` is all of them at once."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import math
 import statistics
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,24 +40,15 @@ from domain.rules.validation_gates import ModelFigures
 FOREVER = datetime.max.replace(tzinfo=UTC)
 
 
-class InMemoryFeedbackStore:
-    """Predictions and feedback in lists, in ingestion order; queries follow SPEC 4.1 exactly."""
+@dataclass
+class FeedbackTables:
+    """The in-memory store's state, which its role fakes share: predictions by id, their ingestion order, every
+    answer per prediction, review items; and the windows SPEC 4.1 reads them through."""
 
-    def __init__(self) -> None:
-        self.predictions: dict[str, StoredPrediction] = {}
-        self.order: dict[str, int] = {}
-        self.feedback: dict[str, list[StoredFeedback]] = {}
-        self.reviews: dict[tuple[str, str], ReviewItem] = {}
-
-    # -- writing --------------------------------------------------------------------------------------
-    @contextmanager
-    def writer(self, *, exclusive: bool = False) -> Iterator[InMemoryWriter]:
-        """Stages a batch; it lands only if the block ends without an exception."""
-        staged = InMemoryWriter(self)
-        yield staged
-        for pid in staged.replaced:  # their stored answers give way to the batch's
-            self.feedback.pop(pid, None)
-        self.add(staged.predictions, staged.feedback)
+    predictions: dict[str, StoredPrediction] = field(default_factory=dict)
+    order: dict[str, int] = field(default_factory=dict)
+    feedback: dict[str, list[StoredFeedback]] = field(default_factory=dict)
+    reviews: dict[tuple[str, str], ReviewItem] = field(default_factory=dict)
 
     def add(self, predictions: Sequence[StoredPrediction], feedback: Sequence[StoredFeedback]) -> None:
         for prediction in predictions:
@@ -67,8 +59,11 @@ class InMemoryFeedbackStore:
                 raise KeyError(answer.prediction_id)
             self.feedback.setdefault(answer.prediction_id, []).append(answer)
 
-    # -- windows --------------------------------------------------------------------------------------
-    def _served(self, version_id: str, as_of: datetime) -> list[StoredPrediction]:
+    def in_order(self) -> list[StoredPrediction]:
+        """Every prediction, in ingestion order."""
+        return sorted(self.predictions.values(), key=lambda p: self.order[p.prediction_id])
+
+    def served(self, version_id: str, as_of: datetime) -> list[StoredPrediction]:
         rows = [p for p in self.predictions.values() if p.version_id == version_id and p.timestamp <= as_of]
         return sorted(rows, key=lambda p: (p.timestamp, self.order[p.prediction_id]))
 
@@ -77,20 +72,56 @@ class InMemoryFeedbackStore:
                    if f.feedback_at <= as_of]
         return max(answers, key=lambda a: (a[0], a[1]))[2] if answers else None
 
-    def _rated(self, version_id: str, as_of: datetime) -> list[tuple[StoredPrediction, StoredFeedback]]:
+    def rated(self, version_id: str, as_of: datetime) -> list[tuple[StoredPrediction, StoredFeedback]]:
         rated = []
-        for prediction in self._served(version_id, as_of):
+        for prediction in self.served(version_id, as_of):
             answer = self.latest_feedback(prediction.prediction_id, as_of)
             if answer is not None and answer.user_feedback is not None:
                 rated.append((prediction, answer))
         return rated
+
+
+class OnTables:
+    """A role fake: it reads and writes the tables it is given (new, empty ones by default)."""
+
+    def __init__(self, tables: FeedbackTables | None = None) -> None:
+        self.tables = tables if tables is not None else FeedbackTables()
+
+
+class InMemoryImageReferences(OnTables):
+    """ImageReferences: the images the stored predictions and review items name."""
+
+    def images_in_use(self, image_sha256s: Sequence[str]) -> set[str]:
+        tables = self.tables
+        used = {p.image_sha256 for p in tables.predictions.values()} | {r.image_sha256 for r in tables.reviews.values()}
+        return {sha for sha in image_sha256s if sha in used}
+
+
+class InMemoryIntake(InMemoryImageReferences):
+    """FeedbackIntake: staged batches and plain adds, in ingestion order."""
+
+    @contextmanager
+    def writer(self, *, exclusive: bool = False) -> Iterator[InMemoryWriter]:
+        """Stages a batch; it lands only if the block ends without an exception."""
+        staged = InMemoryWriter(self.tables)
+        yield staged
+        for pid in staged.replaced:  # their stored answers give way to the batch's
+            self.tables.feedback.pop(pid, None)
+        self.add(staged.predictions, staged.feedback)
+
+    def add(self, predictions: Sequence[StoredPrediction], feedback: Sequence[StoredFeedback]) -> None:
+        self.tables.add(predictions, feedback)
+
+
+class InMemoryTrafficStatistics(OnTables):
+    """TrafficStatistics: the windows of SPEC 4.1 and the rollout's phases, exactly as specified."""
 
     def rated_outcomes(
         self, version_id: str, *, as_of: datetime, limit: int, image_type: str | None = None
     ) -> list[RatedOutcome]:
         rows = [
             RatedOutcome(p.timestamp, bool(f.user_feedback))
-            for p, f in self._rated(version_id, as_of)
+            for p, f in self.tables.rated(version_id, as_of)
             if image_type is None or p.image_type == image_type
         ]
         return rows[-limit:]
@@ -99,25 +130,25 @@ class InMemoryFeedbackStore:
         self, version_id: str, *, as_of: datetime, limit: int
     ) -> dict[str, list[RatedOutcome]]:
         by_type: dict[str, list[RatedOutcome]] = {}
-        for p, f in self._rated(version_id, as_of):
+        for p, f in self.tables.rated(version_id, as_of):
             by_type.setdefault(p.image_type, []).append(RatedOutcome(p.timestamp, bool(f.user_feedback)))
         return {image_type: rows[-limit:] for image_type, rows in by_type.items()}
 
     def ok_latencies(self, version_id: str, *, as_of: datetime, limit: int, first: bool = False) -> list[float]:
         values = [
-            float(p.inference_ms) for p in self._served(version_id, as_of)
+            float(p.inference_ms) for p in self.tables.served(version_id, as_of)
             if p.status == "ok" and p.inference_ms is not None
         ]
         return values[:limit] if first else values[-limit:]
 
     def error_counts(self, version_id: str, *, since: datetime, until: datetime) -> tuple[int, int]:
-        window = [p for p in self._served(version_id, until) if since < p.timestamp]
+        window = [p for p in self.tables.served(version_id, until) if since < p.timestamp]
         return sum(1 for p in window if p.status == "error"), len(window)
 
     def negative_comments(self, version_id: str, *, since: datetime, until: datetime) -> list[str]:
         comments = []
-        for prediction in self._served(version_id, until):
-            answer = self.latest_feedback(prediction.prediction_id, until)
+        for prediction in self.tables.served(version_id, until):
+            answer = self.tables.latest_feedback(prediction.prediction_id, until)
             if answer and answer.user_feedback == 0 and answer.comment and since < answer.feedback_at <= until:
                 comments.append(answer.comment)
         return comments
@@ -129,14 +160,14 @@ class InMemoryFeedbackStore:
         return (*count_watched(comments, terms), len(comments))
 
     def phase_stats(self, version_id: str, *, since: datetime, until: datetime) -> PhaseStats:
-        window = [p for p in self._served(version_id, until) if since <= p.timestamp]
+        window = [p for p in self.tables.served(version_id, until) if since <= p.timestamp]
         segments = {image_type: self._stats([p for p in window if p.image_type == image_type], until)
                     for image_type in sorted({p.image_type for p in window})}
         return replace(self._stats(window, until), segments=segments)
 
     def _stats(self, window: list[StoredPrediction], until: datetime) -> PhaseStats:
         ok = [float(p.inference_ms) for p in window if p.status == "ok" and p.inference_ms is not None]
-        answers = [self.latest_feedback(p.prediction_id, until) for p in window]
+        answers = [self.tables.latest_feedback(p.prediction_id, until) for p in window]
         rated = [a for a in answers if a is not None and a.user_feedback is not None]
         return PhaseStats(
             predictions=len(window),
@@ -148,37 +179,44 @@ class InMemoryFeedbackStore:
             latency_variance=statistics.variance(ok) if len(ok) > 1 else None,
         )
 
-    # -- curation and review ------------------------------------------------------------------------
+
+class InMemoryReviewQueue(OnTables):
+    """ReviewQueue: curation's candidates and the review items."""
+
     def curation_candidates(
         self, version_ids: Sequence[str], *, since: datetime | None, as_of: datetime
     ) -> list[Candidate]:
         candidates = []
         for version_id in version_ids:
-            for prediction in self._served(version_id, as_of):
-                answer = self.latest_feedback(prediction.prediction_id, as_of)
+            for prediction in self.tables.served(version_id, as_of):
+                answer = self.tables.latest_feedback(prediction.prediction_id, as_of)
                 if answer is None or (since is not None and answer.feedback_at <= since):
                     continue
                 candidates.append(_candidate(prediction, answer))
-        return sorted(candidates, key=lambda c: self.order[c.prediction_id])
+        return sorted(candidates, key=lambda c: self.tables.order[c.prediction_id])
 
     def save_review_items(self, items: Sequence[ReviewItem]) -> None:
         for item in items:
-            self.reviews[(item.campaign_id, item.item)] = item
+            self.tables.reviews[(item.campaign_id, item.item)] = item
 
     def review_items(self, campaign_id: str) -> list[ReviewItem]:
-        return [item for (campaign, _), item in self.reviews.items() if campaign == campaign_id]
+        return [item for (campaign, _), item in self.tables.reviews.items() if campaign == campaign_id]
 
     def decide_review_item(self, campaign_id: str, item: str, *, decision: str, label: str | None, actor: str) -> None:
-        current = self.reviews[(campaign_id, item)]
-        self.reviews[(campaign_id, item)] = replace(current, decision=decision, decided_label=label, actor=actor)
+        current = self.tables.reviews[(campaign_id, item)]
+        self.tables.reviews[(campaign_id, item)] = replace(current, decision=decision, decided_label=label,
+                                                           actor=actor)
 
-    # -- the web console --------------------------------------------------------------------------------
+
+class InMemoryConsoleFigures(OnTables):
+    """ConsoleFigures: the web console's satisfaction chart and review context."""
+
     def review_context(self, prediction_ids: Sequence[str]) -> dict[str, ReviewContext]:
         found = {}
         for pid in prediction_ids:
-            if (p := self.predictions.get(pid)) is None:
+            if (p := self.tables.predictions.get(pid)) is None:
                 continue
-            answer = self.latest_feedback(pid, FOREVER)
+            answer = self.tables.latest_feedback(pid, FOREVER)
             found[pid] = ReviewContext(pid, p.predicted_label, p.confidence, p.image_type, p.timestamp,
                                        answer.comment if answer else None, answer.corrected_label if answer else None,
                                        answer.feedback_at if answer else None, bool(answer and answer.gdpr_consent))
@@ -186,8 +224,8 @@ class InMemoryFeedbackStore:
 
     def daily_satisfaction(self, *, until: datetime | None = None) -> list[DailySatisfaction]:
         counts: dict[tuple[str, str, Any], list[int]] = {}
-        for p in sorted(self.predictions.values(), key=lambda p: self.order[p.prediction_id]):
-            answer = self.latest_feedback(p.prediction_id, until or FOREVER)
+        for p in self.tables.in_order():
+            answer = self.tables.latest_feedback(p.prediction_id, until or FOREVER)
             if (until is not None and p.timestamp > until) or answer is None or answer.user_feedback is None:
                 continue
             tally = counts.setdefault((p.version_id, p.image_type, p.timestamp.astimezone(UTC).date()), [0, 0])
@@ -196,24 +234,39 @@ class InMemoryFeedbackStore:
         return [DailySatisfaction(v, t, d, n, s) for (v, t, d), (n, s) in
                 sorted(counts.items(), key=lambda item: (item[0][2], item[0][0], item[0][1]))]
 
-    # -- erasure --------------------------------------------------------------------------------------
+
+class InMemoryUserData(InMemoryImageReferences):
+    """UserData: one user's predictions, and erasure."""
+
     def user_predictions(self, user_ref: str) -> list[tuple[str, str | None]]:
-        return [(p.prediction_id, p.image_sha256) for p in sorted(self.predictions.values(),
-                                                                   key=lambda p: self.order[p.prediction_id])
-                if p.user_ref == user_ref]
+        return [(p.prediction_id, p.image_sha256) for p in self.tables.in_order() if p.user_ref == user_ref]
 
     def erase(self, prediction_ids: Sequence[str]) -> dict[str, int]:
-        ids = set(prediction_ids)
-        reviews = [key for key, item in self.reviews.items() if item.prediction_id in ids]
+        ids, tables = set(prediction_ids), self.tables
+        reviews = [key for key, item in tables.reviews.items() if item.prediction_id in ids]
         for key in reviews:
-            del self.reviews[key]
-        answers = sum(len(self.feedback.pop(pid, [])) for pid in ids)
-        erased = [pid for pid in ids if self.predictions.pop(pid, None) is not None]
+            del tables.reviews[key]
+        answers = sum(len(tables.feedback.pop(pid, [])) for pid in ids)
+        erased = [pid for pid in ids if tables.predictions.pop(pid, None) is not None]
         return {"predictions": len(erased), "feedback": answers, "review_items": len(reviews)}
 
-    def images_in_use(self, image_sha256s: Sequence[str]) -> set[str]:
-        used = {p.image_sha256 for p in self.predictions.values()} | {r.image_sha256 for r in self.reviews.values()}
-        return {sha for sha in image_sha256s if sha in used}
+
+class InMemoryFeedbackStore(InMemoryIntake, InMemoryTrafficStatistics, InMemoryReviewQueue, InMemoryConsoleFigures,
+                            InMemoryUserData):
+    """Every role over one set of tables, in ingestion order; queries follow SPEC 4.1 exactly. Its tables show
+    through (`predictions`, `feedback`, `reviews`) for the tests that look at what is stored."""
+
+    @property
+    def predictions(self) -> dict[str, StoredPrediction]:
+        return self.tables.predictions
+
+    @property
+    def feedback(self) -> dict[str, list[StoredFeedback]]:
+        return self.tables.feedback
+
+    @property
+    def reviews(self) -> dict[tuple[str, str], ReviewItem]:
+        return self.tables.reviews
 
 
 class RecordsAsRows:
@@ -231,14 +284,14 @@ class InMemoryWriter:
 
     encoder = RecordsAsRows()
 
-    def __init__(self, store: InMemoryFeedbackStore) -> None:
-        self.store = store
+    def __init__(self, tables: FeedbackTables) -> None:
+        self.tables = tables
         self.predictions: list[StoredPrediction] = []
         self.feedback: list[StoredFeedback] = []
         self.replaced: set[str] = set()  # stored predictions this batch re-writes
 
     def known(self, prediction_ids: Sequence[str]) -> dict[str, KnownPrediction]:
-        everything = {**self.store.predictions, **{p.prediction_id: p for p in self.predictions}}
+        everything = {**self.tables.predictions, **{p.prediction_id: p for p in self.predictions}}
         return {
             pid: KnownPrediction(everything[pid].fingerprint, everything[pid].version_id)
             for pid in prediction_ids if pid in everything
@@ -246,7 +299,7 @@ class InMemoryWriter:
 
     def feedback_fingerprints(self, prediction_ids: Sequence[str]) -> set[tuple[str, str]]:
         wanted = set(prediction_ids)
-        stored = [f for pid in wanted - self.replaced for f in self.store.feedback.get(pid, [])]
+        stored = [f for pid in wanted - self.replaced for f in self.tables.feedback.get(pid, [])]
         return {(f.prediction_id, f.fingerprint) for f in [*stored, *self.feedback] if f.prediction_id in wanted}
 
     def add(self, predictions: Sequence[StoredPrediction], feedback: Sequence[StoredFeedback]) -> None:
@@ -263,11 +316,11 @@ class InMemoryWriter:
         return True
 
     def stored_before(self, prediction_ids: Sequence[str]) -> set[str]:
-        return {pid for pid in prediction_ids if pid in self.store.predictions}
+        return {pid for pid in prediction_ids if pid in self.tables.predictions}
 
     def replace_encoded(self, predictions: Sequence[Any], answers: Sequence[Any]) -> list[str]:
         ids = {p.prediction_id for p in predictions}
-        old = [self.store.predictions[pid].image_sha256 for pid in ids if pid in self.store.predictions]
+        old = [self.tables.predictions[pid].image_sha256 for pid in ids if pid in self.tables.predictions]
         self.replaced |= ids
         self.predictions = [p for p in self.predictions if p.prediction_id not in ids]
         self.feedback = [f for f in self.feedback if f.prediction_id not in ids]

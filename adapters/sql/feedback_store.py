@@ -1,4 +1,5 @@
-"""FeedbackStore on SQLAlchemy: SQLite by default, PostgreSQL by URL; schema versioned with Alembic."""
+"""FeedbackStore on SQLAlchemy, every role in one class (one database): SQLite by default, PostgreSQL by URL; schema
+versioned with Alembic."""
 
 from __future__ import annotations
 

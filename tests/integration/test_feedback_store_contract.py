@@ -7,13 +7,16 @@ import statistics
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 
 from adapters.sql import feedback_store
 from adapters.sql.feedback_store import SqlAlchemyFeedbackStore
+from application import ports
 from application.records import ReviewItem, StoredFeedback, StoredPrediction
 from domain.rules.phase_health import PhaseStats
+from tests import fakes
 from tests.fakes import InMemoryFeedbackStore
 
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
@@ -443,3 +446,29 @@ def test_a_sqlite_store_cuts_its_write_ahead_log_back_after_a_large_batch(tmp_pa
             assert len(writer.known(["w00000", "w19999", "after"])) == 3
     finally:
         sql.close()
+
+
+def _asked(role: type) -> set[str]:
+    """Every method a role Protocol asks for, its role bases' included."""
+    return {name for base in role.__mro__ if getattr(base, "_is_protocol", False) and base is not Protocol
+            for name in vars(base) if not name.startswith("_")}
+
+
+@pytest.mark.parametrize(("role", "fake"), [
+    (ports.FeedbackIntake, fakes.InMemoryIntake), (ports.TrafficStatistics, fakes.InMemoryTrafficStatistics),
+    (ports.ReviewQueue, fakes.InMemoryReviewQueue), (ports.ConsoleFigures, fakes.InMemoryConsoleFigures),
+    (ports.UserData, fakes.InMemoryUserData), (ports.FeedbackStore, fakes.InMemoryFeedbackStore),
+    (ports.FeedbackStore, SqlAlchemyFeedbackStore),
+])
+def test_each_role_fake_implements_its_role_and_both_stores_every_role(role: type, fake: type) -> None:
+    assert _asked(role) - set(dir(fake)) == set()
+
+
+def test_the_role_fakes_share_one_set_of_tables() -> None:
+    tables = fakes.FeedbackTables()
+    intake, statistics_, user = (fakes.InMemoryIntake(tables), fakes.InMemoryTrafficStatistics(tables),
+                                 fakes.InMemoryUserData(tables))
+    intake.add([prediction("p1", T0, user="u")], [answer("p1", 1, T0)])
+    assert [r.satisfied for r in statistics_.rated_outcomes(V, as_of=T0, limit=10)] == [True]
+    assert user.erase(["p1"]) == {"predictions": 1, "feedback": 1, "review_items": 0}
+    assert statistics_.rated_outcomes(V, as_of=T0, limit=10) == []
