@@ -8,7 +8,7 @@ import warnings
 
 from PIL import Image, UnidentifiedImageError
 
-from application.ingestion import image_problem as size_or_format_problem
+from application.record_validation import image_problem as size_or_format_problem
 
 MAX_PIXELS = 40_000_000  # beyond this an image is treated as a decompression bomb
 TOO_LARGE = "image is too large: more than 40 megapixels once decoded"

@@ -1,10 +1,10 @@
 """The fast path of record validation (SPEC section 2): msgspec decodes and checks a line at C speed.
 
-It accepts only what the pydantic path (application.ingestion.PREDICTION and FEEDBACK) accepts, with the same values,
-so it never changes an outcome: a line it refuses goes to the pydantic path, which accepts it or names the field and
-the reason. Times are decoded as text of the plain RFC 3339 form and parsed by `datetime.fromisoformat`; anything
-else (another form, an impossible date) is the pydantic path's to judge. tests/unit/test_record_decoding.py checks
-the two paths agree on generated lines.
+It accepts only what the pydantic path (application.record_validation.PREDICTION and FEEDBACK) accepts, with the
+same values, so it never changes an outcome: a line it refuses goes to the pydantic path, which accepts it or names
+the field and the reason. Times are decoded as text of the plain RFC 3339 form and parsed by
+`datetime.fromisoformat`; anything else (another form, an impossible date) is the pydantic path's to judge.
+tests/unit/test_record_decoding.py checks the two paths agree on generated lines.
 """
 
 from __future__ import annotations

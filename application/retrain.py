@@ -10,12 +10,22 @@ from application.console import Console
 from application.curation import Curator
 from application.decisions import Decision, decisions_after
 from application.erasure import Forget
-from application.ingestion import ImageCheck, Ingestion
+from application.ingestion import Ingestion
 from application.ledger import Ledger
 from application.models import ModelRegistry
 from application.monitoring import Monitoring, VersionReport
-from application.ports import BlobStore, Clock, Evaluator, FeedbackStore, PredictionLog, Predictor, Trainer
+from application.ports import (
+    BlobStore,
+    Clock,
+    Evaluator,
+    FeedbackStore,
+    ParsingPool,
+    PredictionLog,
+    Predictor,
+    Trainer,
+)
 from application.prediction_log import DirectLog
+from application.record_validation import ImageCheck
 from application.rollouts import Rollouts
 from application.serving import Router, Serving
 from application.settings import Settings
@@ -34,6 +44,7 @@ class Retrain:
         self, *, settings: Settings, ledger: Ledger, feedback: FeedbackStore, blobs: BlobStore, trainer: Trainer,
         evaluator: Evaluator, predictor: Predictor, clock: Clock, models: ModelRegistry | None = None,
         audit: Audit | None = None, prediction_log: PredictionLog | None = None, image_check: ImageCheck | None = None,
+        parsing_pool: ParsingPool | None = None,
     ) -> None:
         self.settings = settings
         self.ledger = ledger
@@ -52,7 +63,8 @@ class Retrain:
         )
         self.models = models or ModelRegistry(ledger=ledger, blobs=blobs, predictor=predictor, clock=clock)
         self.audit = audit or Audit(ledger=ledger)
-        self.ingestion = Ingestion(ledger=ledger, feedback=feedback, blobs=blobs, clock=clock, image_check=image_check)
+        self.ingestion = Ingestion(ledger=ledger, feedback=feedback, blobs=blobs, clock=clock, image_check=image_check,
+                                   pool=parsing_pool)
         self.forget = Forget(ledger=ledger, feedback=feedback, blobs=blobs, clock=clock)
         self.router = Router(ledger=ledger)
         self.console = Console(ledger=ledger, feedback=feedback, campaigns=self.campaigns, rollouts=self.rollouts,

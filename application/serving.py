@@ -14,9 +14,9 @@ from typing import Any
 import structlog
 
 from application.campaigns import model_ref
-from application.ingestion import image_problem, prediction_fingerprint
 from application.ledger import Ledger
 from application.ports import Clock, ImageDecodeError, ModelRef, PredictionLog, Predictor
+from application.record_validation import image_problem, prediction_fingerprint
 from application.records import PredictionBatch, StoredPrediction
 from domain.errors import IllegalTransition, InvalidInput
 from domain.rules.routing import bucket, routing_key, serves_candidate

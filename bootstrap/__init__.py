@@ -12,6 +12,7 @@ from urllib.parse import unquote, urlparse
 from adapters.blobs.filesystem import FilesystemBlobStore
 from adapters.clock import SimulatedClock, SystemClock
 from adapters.images import image_problem
+from adapters.ingestion_pool import ProcessParsingPool
 from application.audit import Audit
 from application.first_model import FirstModel
 from application.ledger import Ledger
@@ -218,6 +219,7 @@ class Container:
             settings=self.settings, ledger=self.ledger, feedback=self.feedback, blobs=self.blobs,
             trainer=self.trainer, evaluator=self.evaluator, predictor=self.predictor, clock=self.clock,
             models=self.models, audit=self.audit, prediction_log=self.prediction_log, image_check=image_problem,
+            parsing_pool=ProcessParsingPool(),
         )
 
     @cached_property

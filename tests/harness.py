@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from adapters.clock import SimulatedClock
+from adapters.ingestion_pool import ProcessParsingPool
 from application.ledger import Ledger
 from application.ports import BlobStore, FeedbackStore, Predictor
 from application.records import StoredFeedback, StoredPrediction
@@ -105,7 +106,7 @@ def build_harness(start: datetime = T0, *, feedback: FeedbackStore | None = None
     ledger = ledger or Ledger(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
     app = Retrain(
         settings=Settings(**settings), ledger=ledger, feedback=feedback, blobs=blobs, trainer=trainer,
-        evaluator=evaluator, predictor=predictor, clock=clock,
+        evaluator=evaluator, predictor=predictor, clock=clock, parsing_pool=ProcessParsingPool(),
     )
     return Harness(app, clock, feedback, blobs, trainer, evaluator, predictor)
 

@@ -64,6 +64,15 @@ def test_the_console_importing_the_api_breaks_the_contracts(tmp_path: Path) -> N
     assert "BROKEN" in result.stdout
 
 
+def test_the_application_starting_processes_breaks_the_contracts(tmp_path: Path) -> None:
+    """Process pools are the adapters' (ingestion's parsing workers: adapters.ingestion_pool, the ParsingPool port)."""
+    _copy_layers(tmp_path)
+    (tmp_path / "application" / "leak.py").write_text("from concurrent.futures import ProcessPoolExecutor\n")
+    result = _lint(tmp_path)
+    assert result.returncode != 0
+    assert "BROKEN" in result.stdout
+
+
 # -- the ports stay small -----------------------------------------------------------------------------------------
 MAX_PORT_METHODS = 8
 

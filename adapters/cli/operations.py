@@ -23,7 +23,7 @@ from adapters.cli.common import (
     print_json,
     state_of,
 )
-from application.ingestion import BatchRejected
+from application.ingestion_batch import BatchRejected
 from application.monitoring import VersionReport
 from domain.errors import InvalidInput
 

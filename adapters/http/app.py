@@ -34,8 +34,9 @@ from adapters.http.metrics import Metrics
 from adapters.web_auth import READ_ROLES, Authenticator, Principal
 from application.audit import HistoryFilter
 from application.documents import campaign_summary
-from application.ingestion import FEEDBACK, MAX_LISTED_ERRORS, PREDICTION, BatchRejected, IngestReport
+from application.ingestion_batch import MAX_LISTED_ERRORS, BatchRejected, IngestReport
 from application.ports import BlobStoreUnavailable, StoreUnavailable
+from application.record_validation import FEEDBACK, PREDICTION
 from application.retrain import Retrain
 from application.serving import PredictRequest
 from bootstrap import Container, parse_time

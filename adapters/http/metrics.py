@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from application.ingestion import IngestReport
+from application.ingestion_batch import IngestReport
 from application.ledger import Ledger
 from application.monitoring import VersionReport
 from application.serving import Router, Served

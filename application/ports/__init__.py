@@ -16,6 +16,7 @@ from application.ports.feedback import (
     TrafficStatistics,
     UserData,
 )
+from application.ports.ingestion import ParsingPool
 from application.ports.models import (
     Comparison,
     DatasetCatalog,
@@ -52,6 +53,7 @@ __all__ = [
     "ModelIntake",
     "ModelRef",
     "OriginalDataset",
+    "ParsingPool",
     "Prediction",
     "PredictionLog",
     "Predictor",

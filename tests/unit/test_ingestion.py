@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from application.ingestion import BatchRejected
+from application.ingestion_batch import BatchRejected
 from application.record_lines import OverlongLine, bounded_lines
 from tests.harness import Harness, png
 

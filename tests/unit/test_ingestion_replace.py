@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 
-from application.ingestion import BatchRejected
+from application.ingestion_batch import BatchRejected
 from tests.harness import Harness, png
 
 

@@ -11,8 +11,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from application.ingestion import prepare
 from application.record_decoding import decoded
+from application.record_validation import prepare
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 CLASSES = frozenset({"0", "1", "cat"})
