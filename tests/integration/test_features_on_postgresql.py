@@ -17,14 +17,16 @@ from tests.integration.real_adapters import TorchImageCheck
 
 
 @pytest.fixture
-def make_harness(postgres_url: str, s3_location: str, s3_endpoint: str) -> Iterator[Callable[..., Harness]]:
+def make_harness(migrated_postgres_url: str, s3_location: str, s3_endpoint: str) -> Iterator[Callable[..., Harness]]:
+    """Each scenario's stores on a fresh PostgreSQL database copied from the migrated template."""
+    url = migrated_postgres_url
     stores: list[SqlAlchemyFeedbackStore] = []
 
     def make(**settings: Any) -> Harness:
         # A scenario that rebuilds the application with other settings does so before writing anything.
-        stores.append(SqlAlchemyFeedbackStore(postgres_url))
+        stores.append(SqlAlchemyFeedbackStore(url))
         return build_harness(feedback=stores[-1], blobs=S3BlobStore(s3_location, endpoint_url=s3_endpoint),
-                             ledger=sql_ledger(postgres_url, stores[-1]), predictor=TorchImageCheck(), **settings)
+                             ledger=sql_ledger(url, stores[-1]), predictor=TorchImageCheck(), **settings)
 
     yield make
     for store in stores:
