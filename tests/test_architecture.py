@@ -1,4 +1,5 @@
-"""The hexagonal direction is enforced by import-linter contracts (pyproject.toml), checked with the suite."""
+"""The hexagonal direction and the absence of import cycles are enforced by import-linter contracts (pyproject.toml),
+checked with the suite."""
 
 from __future__ import annotations
 
@@ -53,3 +54,12 @@ def test_the_console_importing_the_api_breaks_the_contracts(tmp_path: Path) -> N
     result = _lint(tmp_path)
     assert result.returncode != 0
     assert "BROKEN" in result.stdout
+
+
+def test_two_sibling_modules_importing_each_other_break_the_no_cycle_contract(tmp_path: Path) -> None:
+    _copy_layers(tmp_path)
+    read_models = tmp_path / "application" / "read_models.py"
+    read_models.write_text(read_models.read_text() + "\nfrom application import ledger  # noqa: E402\n")
+    result = _lint(tmp_path)
+    assert result.returncode != 0
+    assert "BROKEN" in result.stdout and "No cycles are allowed in application." in result.stdout, result.stdout
