@@ -9,7 +9,17 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import IllegalTransition, NotRestorable
-from domain.payloads import Figures, GateResult, PhaseEvidence
+from domain.payloads import (
+    ArchitectureOptions,
+    BreachEvidence,
+    Figures,
+    GateResult,
+    InputSpec,
+    PhaseEvidence,
+    RestoredVersion,
+    TrainingConfig,
+    TrainingMetrics,
+)
 from domain.rules.rollback import restore_refusal
 
 STATES = ("registered", "validated", "rejected", "canary", "production", "superseded", "rolled_back", "retired")
@@ -32,17 +42,17 @@ class ModelVersion(Aggregate):
         label: str
         parent_id: str | None
         architecture: str
-        input_spec: dict[str, Any]
+        input_spec: InputSpec
         classes: list[str]
         artifact_sha256: str
         dataset_id: str | None
         strategy: str | None
-        training_config: dict[str, Any]
+        training_config: TrainingConfig
         seed: int | None
-        training_metrics: dict[str, Any]
+        training_metrics: TrainingMetrics
         baseline_ms: float | None
         campaign_id: str | None
-        architecture_options: dict[str, Any] | None = None  # a team architecture's kwargs and search path
+        architecture_options: ArchitectureOptions | None = None  # a team architecture's kwargs and search path
 
     class DatasetsAttached(Event):
         """A team's original datasets, attached after registration (`retrain model datasets`)."""
@@ -66,7 +76,7 @@ class ModelVersion(Aggregate):
         window_size: int
         window_start: datetime | None
         window_end: datetime | None
-        evidence: dict[str, Any]
+        evidence: BreachEvidence
 
     class ThresholdRecovered(Event):
         TOPIC = "retrain.ModelVersion.ThresholdRecovered"
@@ -106,7 +116,7 @@ class ModelVersion(Aggregate):
     class RolledBack(Event):
         TOPIC = "retrain.ModelVersion.RolledBack"
         reason: str
-        evidence: PhaseEvidence | dict[str, str]  # the rollout's health, or the version restored in its place
+        evidence: PhaseEvidence | RestoredVersion  # the rollout's health, or the version restored in its place
         rollout_id: str | None
 
     class Restored(Event):
@@ -130,19 +140,19 @@ class ModelVersion(Aggregate):
         label: str,
         parent_id: str | None,
         architecture: str,
-        input_spec: dict[str, Any],
+        input_spec: InputSpec,
         classes: list[str],
         artifact_sha256: str,
         dataset_id: str | None,
         strategy: str | None,
-        training_config: dict[str, Any],
+        training_config: TrainingConfig,
         seed: int | None,
-        training_metrics: dict[str, Any],
+        training_metrics: TrainingMetrics,
         baseline_ms: float | None,
         campaign_id: str | None,
         actor: str,
         timestamp: datetime,
-        architecture_options: dict[str, Any] | None = None,
+        architecture_options: ArchitectureOptions | None = None,
     ) -> None:
         self.label = label
         self.architecture_options = dict(architecture_options or {})
@@ -212,18 +222,23 @@ class ModelVersion(Aggregate):
     def _baseline_measured(self, baseline_ms: float, sample_size: int, actor: str, timestamp: datetime) -> None:
         self.baseline_ms = baseline_ms
 
-    def record_breach(self, *, rule: str, segment: str | None, actor: str, timestamp: datetime,
-                      **evidence: Any) -> None:
+    def record_breach(
+        self, *, rule: str, segment: str | None, observed: float | None, threshold: float, window_size: int,
+        window_start: datetime | None, window_end: datetime | None, evidence: BreachEvidence, actor: str,
+        timestamp: datetime,
+    ) -> None:
         """Rule 4.1: one ThresholdBreached per episode."""
         self._require(*SERVING_STATES, action="record a breach on")
         if self.breach_key(rule, segment) in self.open_breaches:
             raise IllegalTransition(f"{rule} is already breached on {self.label}")
-        self._breached(rule=rule, segment=segment, actor=actor, timestamp=timestamp, **evidence)
+        self._breached(rule=rule, segment=segment, observed=observed, threshold=threshold, window_size=window_size,
+                       window_start=window_start, window_end=window_end, evidence=evidence, actor=actor,
+                       timestamp=timestamp)
 
     @event(ThresholdBreached)
     def _breached(
         self, rule: str, segment: str | None, observed: float | None, threshold: float, window_size: int,
-        window_start: datetime | None, window_end: datetime | None, evidence: dict[str, Any], actor: str,
+        window_start: datetime | None, window_end: datetime | None, evidence: BreachEvidence, actor: str,
         timestamp: datetime,
     ) -> None:
         self.open_breaches[self.breach_key(rule, segment)] = {
@@ -249,26 +264,26 @@ class ModelVersion(Aggregate):
         self.open_breaches.pop(self.breach_key(rule, segment), None)
 
     # -- validation -------------------------------------------------------------------------------
-    def validate(self, *, parent_id: str, gates: list[dict[str, Any]], figures: dict[str, Any], actor: str,
+    def validate(self, *, parent_id: str, gates: list[GateResult], figures: Figures, actor: str,
                  timestamp: datetime) -> None:
         self._require("registered", action="validate")
         self._validated(parent_id=parent_id, gates=gates, figures=figures, actor=actor, timestamp=timestamp)
 
     @event(CandidateValidated)
-    def _validated(self, parent_id: str, gates: list[dict[str, Any]], figures: dict[str, Any], actor: str,
+    def _validated(self, parent_id: str, gates: list[GateResult], figures: Figures, actor: str,
                    timestamp: datetime) -> None:
         self.state = "validated"
         self.validation = {"passed": True, "gates": gates, "figures": figures}
 
-    def reject(self, *, parent_id: str, failed_gates: list[str], gates: list[dict[str, Any]],
-               figures: dict[str, Any], actor: str, timestamp: datetime) -> None:
+    def reject(self, *, parent_id: str, failed_gates: list[str], gates: list[GateResult], figures: Figures,
+               actor: str, timestamp: datetime) -> None:
         self._require("registered", action="reject")
         self._rejected(parent_id=parent_id, failed_gates=failed_gates, gates=gates, figures=figures, actor=actor,
                        timestamp=timestamp)
 
     @event(CandidateRejected)
-    def _rejected(self, parent_id: str, failed_gates: list[str], gates: list[dict[str, Any]],
-                  figures: dict[str, Any], actor: str, timestamp: datetime) -> None:
+    def _rejected(self, parent_id: str, failed_gates: list[str], gates: list[GateResult], figures: Figures,
+                  actor: str, timestamp: datetime) -> None:
         self.state = "rejected"
         self.validation = {"passed": False, "failed": failed_gates, "gates": gates, "figures": figures}
 
@@ -307,14 +322,14 @@ class ModelVersion(Aggregate):
         self.reinforced_since = None
         self.open_breaches = {}
 
-    def roll_back(self, *, reason: str, evidence: dict[str, Any], actor: str, timestamp: datetime,
+    def roll_back(self, *, reason: str, evidence: PhaseEvidence | RestoredVersion, actor: str, timestamp: datetime,
                   rollout_id: str | None = None) -> None:
         self._require(*SERVING_STATES, action="roll back")
         self._rolled_back(reason=reason, evidence=evidence, rollout_id=rollout_id, actor=actor, timestamp=timestamp)
 
     @event(RolledBack)
-    def _rolled_back(self, reason: str, evidence: dict[str, Any], rollout_id: str | None, actor: str,
-                     timestamp: datetime) -> None:
+    def _rolled_back(self, reason: str, evidence: PhaseEvidence | RestoredVersion, rollout_id: str | None,
+                     actor: str, timestamp: datetime) -> None:
         self.state = "rolled_back"
         self.reinforced_since = None
         self.open_breaches = {}
