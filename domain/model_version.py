@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Unpack
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
@@ -12,6 +12,7 @@ from domain.errors import IllegalTransition, NotRestorable
 from domain.payloads import (
     ArchitectureOptions,
     BreachEvidence,
+    BreachFigures,
     Figures,
     GateResult,
     InputSpec,
@@ -19,6 +20,7 @@ from domain.payloads import (
     RestoredVersion,
     TrainingConfig,
     TrainingMetrics,
+    WindowFigures,
 )
 from domain.rules.rollback import restore_refusal
 
@@ -222,18 +224,13 @@ class ModelVersion(Aggregate):
     def _baseline_measured(self, baseline_ms: float, sample_size: int, actor: str, timestamp: datetime) -> None:
         self.baseline_ms = baseline_ms
 
-    def record_breach(
-        self, *, rule: str, segment: str | None, observed: float | None, threshold: float, window_size: int,
-        window_start: datetime | None, window_end: datetime | None, evidence: BreachEvidence, actor: str,
-        timestamp: datetime,
-    ) -> None:
+    def record_breach(self, *, rule: str, segment: str | None, actor: str, timestamp: datetime,
+                      **figures: Unpack[BreachFigures]) -> None:
         """Rule 4.1: one ThresholdBreached per episode."""
         self._require(*SERVING_STATES, action="record a breach on")
         if self.breach_key(rule, segment) in self.open_breaches:
             raise IllegalTransition(f"{rule} is already breached on {self.label}")
-        self._breached(rule=rule, segment=segment, observed=observed, threshold=threshold, window_size=window_size,
-                       window_start=window_start, window_end=window_end, evidence=evidence, actor=actor,
-                       timestamp=timestamp)
+        self._breached(rule=rule, segment=segment, actor=actor, timestamp=timestamp, **figures)
 
     @event(ThresholdBreached)
     def _breached(
@@ -245,16 +242,11 @@ class ModelVersion(Aggregate):
             "rule": rule, "segment": segment, "observed": observed, "threshold": threshold, "since": timestamp,
         }
 
-    def record_recovery(
-        self, *, rule: str, segment: str | None, observed: float | None, threshold: float, window_size: int,
-        actor: str, timestamp: datetime,
-    ) -> None:
+    def record_recovery(self, *, rule: str, segment: str | None, actor: str, timestamp: datetime,
+                        **figures: Unpack[WindowFigures]) -> None:
         if self.breach_key(rule, segment) not in self.open_breaches:
             raise IllegalTransition(f"{rule} is not breached on {self.label}")
-        self._recovered(
-            rule=rule, segment=segment, observed=observed, threshold=threshold, window_size=window_size,
-            actor=actor, timestamp=timestamp,
-        )
+        self._recovered(rule=rule, segment=segment, actor=actor, timestamp=timestamp, **figures)
 
     @event(ThresholdRecovered)
     def _recovered(

@@ -5,6 +5,7 @@ the rule that builds it to the event that records it, and the commands of the ag
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, NotRequired, TypedDict
 
 
@@ -87,6 +88,23 @@ class BreachEvidence(TypedDict, total=False):
     predictions: int
     baseline_ms: float
     factor: float
+
+
+class WindowFigures(TypedDict):
+    """A trigger rule's figure over its window, as ThresholdRecovered records it beside the rule and segment: what it
+    observed (None below its minimum), the threshold, and how many outcomes (or predictions) the window held."""
+
+    observed: float | None
+    threshold: float
+    window_size: int
+
+
+class BreachFigures(WindowFigures):
+    """A breach's figures, as ThresholdBreached records them: the window's bounds, and what the rule counted."""
+
+    window_start: datetime | None
+    window_end: datetime | None
+    evidence: BreachEvidence
 
 
 class BreachRef(TypedDict, total=False):
