@@ -35,6 +35,7 @@ from domain.retrain_campaign import RetrainCampaign
 from domain.rules.campaigns import campaign_action_for_breach
 from domain.rules.curation import enough_training_items, item_reference
 from domain.rules.strategy import STRATEGIES, Strategy, StrategyDecision, TriggeringBreach, choose_strategy
+from domain.rules.validation_gates import measurable
 
 if TYPE_CHECKING:
     from application.rollouts import Rollouts
@@ -507,19 +508,18 @@ class Campaigns:
         figures = {"parent": asdict(comparison.parent), "candidate": asdict(comparison.candidate),
                    "per_image_type": comparison.per_image_type, "measured_on": comparison.measured_on,
                    "paired": comparison.paired}
-        gate_dicts = [asdict(g) for g in gates]
-        failed = [g.name for g in gates if not g.passed]
+        failed = [g["name"] for g in gates if not g["passed"]]
 
         def judge() -> RetrainCampaign:
             fresh, judged = self.ledger.campaign(ref), self.ledger.version(str(candidate.id))
             now = self.clock.now()
             if failed:
-                judged.reject(parent_id=str(parent.id), failed_gates=failed, gates=gate_dicts, figures=figures,
+                judged.reject(parent_id=str(parent.id), failed_gates=failed, gates=gates, figures=figures,
                               actor=actor, timestamp=now)
                 fresh.complete(outcome="candidate_rejected", details={"candidate": judged.label, "failed": failed},
                                actor=actor, timestamp=now)
             else:
-                judged.validate(parent_id=str(parent.id), gates=gate_dicts, figures=figures, actor=actor,
+                judged.validate(parent_id=str(parent.id), gates=gates, figures=figures, actor=actor,
                                 timestamp=now)
                 fresh.complete(outcome="candidate_validated", details={"candidate": judged.label}, actor=actor,
                                timestamp=now)
@@ -528,7 +528,7 @@ class Campaigns:
 
         campaign = self.ledger.retrying(judge)
         log.info("candidate_judged", campaign=campaign.number, candidate=candidate.label, failed=failed,
-                 not_measurable=[g.name for g in gates if not g.measurable])
+                 not_measurable=[g["name"] for g in gates if not measurable(g)])
         if not failed and self.settings.rollout.automatic and self.rollouts is not None:
             if self.ledger.active_rollout() is None and self.ledger.version(str(parent.id)).state == "production":
                 self.rollouts.start(candidate.label, actor="system:rollout")

@@ -13,8 +13,8 @@ from application.documents import rollout_summary
 from application.ledger import Ledger
 from application.ports import Clock, ConsoleFigures
 from application.rollouts import Rollouts
+from domain.payloads import HealthCheck
 from domain.policy import RolloutPolicy
-from domain.rules.phase_health import HealthCheck
 
 RECENT = 8  # the rollout's latest decisions shown beside its health
 MINIMUMS = {"satisfaction": "satisfaction_min_feedback", "error_rate": "error_rate_min_predictions",
@@ -64,8 +64,8 @@ class Console:
             return None
         now = as_of or self.clock.now()
         health = self.rollouts.health(rollout, now)
-        checks = [{"name": c.name, **c.evidence(), "minimum": getattr(self.policy, MINIMUMS[_base(c.name)])}
-                  for c in health.checks]
+        checks = [{"name": name, **c, "minimum": getattr(self.policy, MINIMUMS[_base(name)])}
+                  for name, c in health.evidence().items()]
         ends = rollout.phase_started_at + rollout.phase_duration
         decisions = self._decisions(str(rollout.id), as_of)
         return {
@@ -99,13 +99,14 @@ class Console:
         for a floor) and its always-valid bounds; with the line the check fails beyond."""
         series: dict[str, dict[str, Any]] = {}
         for moment, health in self.rollouts.trajectory(rollout, now):
-            for check in health.checks:
-                shown = series.setdefault(check.name, {"name": check.name, "boundary": _boundary(check),
-                                                       "since": rollout.phase_started_at.isoformat(), "points": []})
+            for name, check in health.checks.items():
+                shown = series.setdefault(name, {"name": name, "boundary": _boundary(name, check),
+                                                 "since": rollout.phase_started_at.isoformat(), "points": []})
+                difference = check.get("difference")
                 shown["points"].append({
-                    "time": moment.isoformat(), "state": check.state, "samples": check.samples,
-                    "estimate": check.difference if check.difference is not None else check.observed,
-                    "low": check.low, "high": check.high})
+                    "time": moment.isoformat(), "state": check["state"], "samples": check["samples"],
+                    "estimate": difference if difference is not None else check["observed"],
+                    "low": check.get("low"), "high": check.get("high")})
         return list(series.values())
 
     def satisfaction(self, as_of: datetime | None = None) -> dict[str, list[dict[str, Any]]]:
@@ -153,14 +154,15 @@ def _series(table: dict[tuple[str, str], list[int]]) -> list[dict[str, Any]]:
             for name in names]
 
 
-def _boundary(check: HealthCheck) -> float:
+def _boundary(name: str, check: HealthCheck) -> float:
     """Where the check's interval must lie beyond for it to fail: -margin below (satisfaction), +margin above (error
     rate), log(latency factor) above (latency), the floor itself (floors)."""
-    if check.name.endswith("_floor"):
-        return check.threshold
-    if check.name == "latency":
-        return check.margin  # log(latency_factor)
-    return (-check.margin or 0.0) if check.name.startswith("satisfaction") else check.margin
+    margin = check.get("margin", 0.0)
+    if name.endswith("_floor"):
+        return check["threshold"]
+    if name == "latency":
+        return margin  # log(latency_factor)
+    return (-margin or 0.0) if name.startswith("satisfaction") else margin
 
 
 def _shown_evidence(evidence: Any) -> list[dict[str, Any]]:

@@ -1,46 +1,33 @@
-"""The ledger: the event-sourced application that stores every aggregate, and finds them by label or number."""
+"""The ledger: the event log of every aggregate (application/event_log.py), which finds them by label or number
+through the read models projected from that log beside it."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.domain import DomainEventProtocol
-from eventsourcing.persistence import IntegrityError, Mapper, StoredEvent
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import IntegrityError
 
+from application.event_log import EventLog
 from application.ports import ViewStore
-from application.read_models import KINDS, RECORDED_AT, InMemoryViewStore, ReadModels
+from application.read_models import KINDS, InMemoryViewStore, ReadModels
 from domain.errors import NotFound
 from domain.model_version import ModelVersion
 from domain.retrain_campaign import RetrainCampaign
 from domain.rollout import Rollout
 
 T = TypeVar("T")
-PAGE = 1000
 
 
-class StampingMapper(Mapper[UUID]):
-    """Stores with every event the time it was written (`recorded_at`, the system clock), beside the time the event
-    itself carries: a time-driven command run with `--now` says when it happened, the stamp says when it was told."""
-
-    def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
-        stamped = object.__new__(type(domain_event))
-        object.__setattr__(stamped, "__dict__", {**vars(domain_event), RECORDED_AT: datetime.now(UTC).isoformat()})
-        return super().to_stored_event(stamped)
-
-
-class Ledger(Application[UUID]):
+class Ledger(EventLog):
     """One event store for the three aggregates, so a decision touching several is saved atomically."""
 
     name = "retrain"
     snapshotting_intervals = {ModelVersion: 100, RetrainCampaign: 100, Rollout: 100}
-
-    def construct_mapper(self) -> Mapper[UUID]:
-        return self.factory.mapper(transcoder=self.construct_transcoder(), mapper_class=StampingMapper)
 
     def __init__(self, *, env: dict[str, str], views: ViewStore | None = None) -> None:
         """`views`: where the read models live (in memory when not given: fit for an in-memory event store)."""
@@ -70,29 +57,10 @@ class Ledger(Application[UUID]):
             raise NotFound(f"no {name}")
         return aggregate
 
-    def as_of(self, aggregate_id: UUID, moment: datetime) -> Any:
-        """The aggregate as it was known at `moment`: rebuilt from its events recorded up to then (None if none)."""
-        version = None
-        for stored in self.recorder.select_events(aggregate_id):
-            if self.mapper.to_domain_event(stored).timestamp > moment:
-                break
-            version = stored.originator_version
-        return None if version is None else self.repository.get(aggregate_id, version=version)
-
     def _all(self, kind: type[T], name: str, as_of: datetime | None, **where: Any) -> list[T]:
-        ids = [UUID(i) for i in self.read.ids(KINDS[kind], **where)]
-        if as_of is None:
-            return [self._get(i, kind, name) for i in ids]
-        return [found for i in ids if isinstance(found := self.as_of(i, as_of), kind)]
-
-    def resolve(self, kind: str, ref: str) -> UUID | None:
-        """The id a reference names: a version's label (`v3`) or id, a campaign's (`3`, `c3`) or a rollout's
-        (`2`, `r2`) number or id."""
-        if kind == "version":
-            return _as_uuid(ref) or ModelVersion.create_id(ref)
-        if kind == "campaign":
-            return _as_uuid(ref) or _numbered(ref, "c", RetrainCampaign.create_id)
-        return _as_uuid(ref) or _numbered(ref, "r", Rollout.create_id)
+        if as_of is not None:
+            return self.read.as_of(kind, as_of, **where)
+        return [self._get(UUID(i), kind, name) for i in self.read.ids(KINDS[kind], **where)]
 
     def version(self, ref: str) -> ModelVersion:
         """A version by label (`v3`) or id."""
@@ -143,41 +111,3 @@ class Ledger(Application[UUID]):
 
     def next_rollout_number(self) -> int:
         return len(self.read.ids("rollout")) + 1
-
-    # -- reading the log ----------------------------------------------------------------------------
-    def position(self) -> int:
-        """The position of the last event recorded (0: none), from which `events_after` reads on."""
-        return self.recorder.max_notification_id() or 0
-
-    def events_after(self, position: int) -> Iterator[tuple[int, DomainEventProtocol[Any]]]:
-        """Every event recorded after `position`, with its own position, in the order they were recorded."""
-        while True:
-            page = self.recorder.select_notifications(start=position + 1, limit=PAGE)
-            for notification in page:
-                yield notification.id, self.mapper.to_domain_event(notification)
-            if len(page) < PAGE:
-                return
-            position = page[-1].id
-
-    def all_events(self) -> Iterator[DomainEventProtocol[Any]]:
-        """Every event of every aggregate, in the order they were recorded."""
-        start = None
-        while True:
-            page = self.recorder.select_notifications(start=start, limit=PAGE)
-            for notification in page:
-                yield self.mapper.to_domain_event(notification)
-            if len(page) < PAGE:
-                return
-            start = page[-1].id + 1
-
-
-def _as_uuid(ref: str) -> UUID | None:
-    try:
-        return UUID(ref)
-    except ValueError:
-        return None
-
-
-def _numbered(ref: str, prefix: str, create_id: Callable[..., UUID]) -> UUID | None:
-    digits = ref[len(prefix):] if ref.lower().startswith(prefix) else ref
-    return create_id(number=int(digits)) if digits.isdigit() else None

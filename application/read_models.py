@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import structlog
@@ -19,6 +19,7 @@ from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import Notification
 
 from application.documents import campaign_summary, rollout_summary, version_summary
+from application.event_log import PAGE, RECORDED_AT, EventLog
 from application.ports import ViewDocument, ViewEvent, ViewStore
 from domain.erasure import Erasure
 from domain.errors import NotFound
@@ -26,15 +27,11 @@ from domain.model_version import ModelVersion
 from domain.retrain_campaign import RetrainCampaign
 from domain.rollout import Rollout
 
-if TYPE_CHECKING:
-    from application.ledger import Ledger
-
 log = structlog.get_logger()
 
-PAGE = 1000
+T = TypeVar("T")
 PROGRESS_PAGES = 50  # a progress line every 50,000 events
 CACHED_AGGREGATES = 5000
-RECORDED_AT = "recorded_at"  # stored with every event by the ledger's mapper: when it was written
 ENVELOPE = frozenset({"originator_id", "originator_version", "timestamp", "actor", "originator_topic", RECORDED_AT})
 LABEL_FIELDS = ("label", "version_label", "candidate_label", "stable_label", "by_version", "replacing")
 VERDICTS = ("CandidateValidated", "CandidateRejected")
@@ -44,10 +41,10 @@ Aggregate = ModelVersion | RetrainCampaign | Rollout | Erasure
 
 
 class ReadModels:
-    """Keeps a view store up to date with the ledger's log, and reads it."""
+    """Keeps a view store up to date with the event log, and reads it."""
 
-    def __init__(self, ledger: Ledger, store: ViewStore) -> None:
-        self.ledger = ledger
+    def __init__(self, log: EventLog, store: ViewStore) -> None:
+        self.log = log
         self.store = store
         self._aggregates: dict[str, Aggregate] = {}
 
@@ -56,7 +53,7 @@ class ReadModels:
         """Project every event recorded since the views' position; returns the position they now reflect."""
         for _ in range(20):
             position = self.store.position()
-            last = self.ledger.recorder.max_notification_id() or 0
+            last = self.log.recorder.max_notification_id() or 0
             if last < position:
                 log.warning("views_ahead_of_log", position=position, last=last)
                 self.store.reset()
@@ -64,7 +61,7 @@ class ReadModels:
                 continue
             pages = 0
             while position < last:
-                page = self.ledger.recorder.select_notifications(start=position + 1, limit=PAGE, stop=last)
+                page = self.log.recorder.select_notifications(start=position + 1, limit=PAGE, stop=last)
                 if not page:
                     return position
                 documents, events = self._project(page)
@@ -89,7 +86,7 @@ class ReadModels:
         touched: dict[str, tuple[Aggregate, int]] = {}
         events = []
         for notification in page:
-            domain_event = self.ledger.mapper.to_domain_event(notification)
+            domain_event = self.log.mapper.to_domain_event(notification)
             aggregate = self._apply(domain_event)
             aggregate_id = str(aggregate.id)
             created = (notification.id if domain_event.originator_version == 1
@@ -112,13 +109,13 @@ class ReadModels:
         if domain_event.originator_version == 1:
             aggregate = domain_event.mutate(None)
         else:
-            aggregate = self.ledger.repository.get(domain_event.originator_id, version=domain_event.originator_version)
+            aggregate = self.log.repository.get(domain_event.originator_id, version=domain_event.originator_version)
         self._aggregates[aggregate_id] = aggregate
         return aggregate
 
     def _cached(self, aggregate_id: str) -> Aggregate:
         found = self._aggregates.get(aggregate_id)
-        return found if found is not None else self.ledger.repository.get(UUID(aggregate_id))
+        return found if found is not None else self.log.repository.get(UUID(aggregate_id))
 
     def _document(self, aggregate: Aggregate, created: int) -> ViewDocument:
         aggregate_id = str(aggregate.id)
@@ -191,11 +188,16 @@ class ReadModels:
 
     def find(self, kind: str, ref: str) -> dict[str, Any]:
         """One document by id, label (`v3`) or number (`3`, `c3`, `r2`), or NotFound naming what was asked for."""
-        aggregate_id = self.ledger.resolve(kind, ref)
+        aggregate_id = self.log.resolve(kind, ref)
         found = self.documents(kind, aggregate_id=str(aggregate_id)) if aggregate_id else []
         if not found:
             raise NotFound(f"no {NAMES[kind]} {ref!r}")
         return found[0]
+
+    def as_of(self, kind: type[T], moment: datetime, **where: Any) -> list[T]:
+        """Every aggregate of that kind as it was known at `moment`, rebuilt from its events recorded up to then."""
+        ids = self.ids(KINDS[kind], **where)
+        return [found for i in ids if isinstance(found := self.log.as_of(UUID(i), moment), kind)]
 
     # -- the listings -------------------------------------------------------------------------------
     def versions(self, as_of: datetime | None = None) -> list[dict[str, Any]]:
@@ -203,20 +205,20 @@ class ReadModels:
         (rebuilt from the events recorded up to that time)."""
         if as_of is None:
             return self.documents("version")
-        versions = self.ledger.versions(as_of)
+        versions = self.as_of(ModelVersion, as_of)
         labels = {str(v.id): v.label for v in versions}
         return [version_summary(v, labels.get(v.parent_id) if v.parent_id else None) for v in versions]
 
     def campaigns(self, as_of: datetime | None = None) -> list[dict[str, Any]]:
         if as_of is None:
             return self.documents("campaign")
-        return [campaign_summary(c) for c in self.ledger.campaigns(as_of)]
+        return [campaign_summary(c) for c in self.as_of(RetrainCampaign, as_of)]
 
     def rollout_status(self, as_of: datetime | None = None) -> dict[str, Any] | None:
         """The active rollout in the `retrain rollout status --json` shape, or None when none is active."""
         if as_of is None:
             return next(reversed(self.documents("rollout", active=True)), None)
-        rollout = self.ledger.active_rollout(as_of)
+        rollout = next((r for r in reversed(self.as_of(Rollout, as_of)) if r.is_active), None)
         return None if rollout is None else rollout_summary(rollout)
 
 

@@ -11,6 +11,7 @@ from application.ledger import Ledger
 from application.ports import Clock, TrafficStatistics
 from domain.errors import IllegalTransition, InvalidInput
 from domain.model_version import ModelVersion
+from domain.payloads import PhaseEvidence
 from domain.policy import RolloutPolicy
 from domain.rollout import Rollout
 from domain.rules.phase_health import PhaseHealth, assess_phase_health
@@ -102,7 +103,7 @@ class Rollouts:
         )
         evidence = health.evidence()
         if decision == "roll_back":
-            failed = ", ".join(check.name for check in health.failed)
+            failed = ", ".join(health.failed)
             return self._roll_back(rollout, f"phase health failed: {failed}", evidence, SYSTEM, now)
         if decision == "advance":
             return self._advance(rollout, f"phase {rollout.phase} healthy", evidence, SYSTEM, now)
@@ -116,7 +117,7 @@ class Rollouts:
             log.warning("rollout_paused", rollout=rollout.number, reason="insufficient_evidence")
         return rollout
 
-    def _advance(self, rollout: Rollout, reason: str, evidence: dict[str, Any], actor: str, now: datetime) -> Rollout:
+    def _advance(self, rollout: Rollout, reason: str, evidence: PhaseEvidence, actor: str, now: datetime) -> Rollout:
         rollout.advance(reason=reason, evidence=evidence, actor=actor, timestamp=now)
         changed: list[Any] = [rollout]
         said: tuple[str, dict[str, Any]] = ("traffic_shifted", {"percent": rollout.percent, "phase": rollout.phase})
@@ -132,7 +133,7 @@ class Rollouts:
         log.info(said[0], rollout=rollout.number, **said[1])
         return rollout
 
-    def _roll_back(self, rollout: Rollout, reason: str, evidence: dict[str, Any], actor: str,
+    def _roll_back(self, rollout: Rollout, reason: str, evidence: PhaseEvidence, actor: str,
                    now: datetime) -> Rollout:
         candidate = self.ledger.version(rollout.candidate_id)
         rollout.roll_back(reason=reason, evidence=evidence, actor=actor, timestamp=now)

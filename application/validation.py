@@ -5,21 +5,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any
 
 from application.ports import Comparison
-from domain.payloads import PairedCounts
+from domain.payloads import GateResult, PairedCounts, PairedResult
 from domain.policy import ValidationPolicy
-from domain.rules.paired_comparison import PairedComparison, compare_paired
+from domain.rules.paired_comparison import compare_paired
 from domain.rules.validation_gates import (
     NOT_MEASURABLE,
     NOT_SIGNIFICANT,
-    Gate,
     ItemCounts,
     PairedOn,
     SegmentFigures,
     judge_candidate,
+    measurable,
     segment_gates,
 )
 
@@ -36,7 +35,8 @@ def measured_items(comparison: Comparison) -> ItemCounts:
                       test=int(on.get("test_accuracy", {}).get("items", 0)))
 
 
-def judge_gates(comparison: Comparison, policy: ValidationPolicy, *, parent: str, candidate: str) -> list[Gate]:
+def judge_gates(comparison: Comparison, policy: ValidationPolicy, *, parent: str,
+                candidate: str) -> list[GateResult]:
     """The three gates and one per image type, each accuracy gate with the paired comparison of its items; a gate
     that is not measurable names what to attach to `parent`."""
     minimums = ItemCounts(validation=policy.min_items.validation, test=policy.min_items.test)
@@ -55,17 +55,17 @@ def judge_gates(comparison: Comparison, policy: ValidationPolicy, *, parent: str
     return [with_remedy(gate, parent) for gate in gates]
 
 
-def compared(counts: PairedCounts | None) -> PairedComparison | None:
+def compared(counts: PairedCounts | None) -> PairedResult | None:
     """The paired comparison on the counts the evaluator reported; none where it reported none, or over 0 items."""
     return compare_paired(counts["n"], counts["b"], counts["c"]) if counts else None
 
 
-def with_remedy(gate: Gate, version: str) -> Gate:
+def with_remedy(gate: GateResult, version: str) -> GateResult:
     """A gate that could not be measured, with the command that attaches what it lacks."""
-    if gate.measurable or gate.name not in _ATTACH:
+    if measurable(gate) or gate["name"] not in _ATTACH:
         return gate
-    what, option = _ATTACH[gate.name]
-    return replace(gate, remedy=f"attach {what} with `retrain model datasets {version} {option} DIR`")
+    what, option = _ATTACH[gate["name"]]
+    return {**gate, "remedy": f"attach {what} with `retrain model datasets {version} {option} DIR`"}
 
 
 def describe_gate(gate: Mapping[str, Any]) -> str:

@@ -57,8 +57,9 @@ class TodayHealth:
     checks: list[TodayCheck]
 
     @property
-    def failed(self) -> list[TodayCheck]:
-        return [check for check in self.checks if check.state == "failed"]
+    def failed(self) -> list[str]:
+        """The names of the checks that failed (as the product's PhaseHealth answers)."""
+        return [check.name for check in self.checks if check.state == "failed"]
 
     @property
     def enough_evidence(self) -> bool:
@@ -249,7 +250,7 @@ def follow(rule: str, run: RunTraffic, policy: RolloutPolicy, step: timedelta) -
             decision = decide(health, elapsed=step * (tick + 1), duration=timedelta(hours=phase.hours),
                               already_extended=extended, pause_after_factor=policy.pause_after_factor)
             if decision in ("roll_back", "pause"):
-                return Outcome(p, decision, earlier + candidate.rated, tuple(c.name for c in health.failed))
+                return Outcome(p, decision, earlier + candidate.rated, tuple(health.failed))
             if decision == "advance":
                 earlier += candidate.rated
                 break

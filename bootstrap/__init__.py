@@ -224,7 +224,7 @@ class Container:
 
     @cached_property
     def catalog(self) -> DatasetCatalog:
-        from adapters.torch.datasets import ManifestDatasetCatalog
+        from adapters.torch.dataset_sources import ManifestDatasetCatalog
 
         return ManifestDatasetCatalog(self.blobs, fetch=build_s3_reader(self.settings))
 

@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Unpack
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import IllegalTransition, NotRestorable
-from domain.payloads import Figures, GateResult, PhaseEvidence
+from domain.payloads import (
+    ArchitectureOptions,
+    BreachEvidence,
+    BreachFigures,
+    Figures,
+    GateResult,
+    InputSpec,
+    PhaseEvidence,
+    RestoredVersion,
+    TrainingConfig,
+    TrainingMetrics,
+    WindowFigures,
+)
 from domain.rules.rollback import restore_refusal
 
 STATES = ("registered", "validated", "rejected", "canary", "production", "superseded", "rolled_back", "retired")
@@ -32,17 +44,17 @@ class ModelVersion(Aggregate):
         label: str
         parent_id: str | None
         architecture: str
-        input_spec: dict[str, Any]
+        input_spec: InputSpec
         classes: list[str]
         artifact_sha256: str
         dataset_id: str | None
         strategy: str | None
-        training_config: dict[str, Any]
+        training_config: TrainingConfig
         seed: int | None
-        training_metrics: dict[str, Any]
+        training_metrics: TrainingMetrics
         baseline_ms: float | None
         campaign_id: str | None
-        architecture_options: dict[str, Any] | None = None  # a team architecture's kwargs and search path
+        architecture_options: ArchitectureOptions | None = None  # a team architecture's kwargs and search path
 
     class DatasetsAttached(Event):
         """A team's original datasets, attached after registration (`retrain model datasets`)."""
@@ -66,7 +78,7 @@ class ModelVersion(Aggregate):
         window_size: int
         window_start: datetime | None
         window_end: datetime | None
-        evidence: dict[str, Any]
+        evidence: BreachEvidence
 
     class ThresholdRecovered(Event):
         TOPIC = "retrain.ModelVersion.ThresholdRecovered"
@@ -106,7 +118,7 @@ class ModelVersion(Aggregate):
     class RolledBack(Event):
         TOPIC = "retrain.ModelVersion.RolledBack"
         reason: str
-        evidence: PhaseEvidence | dict[str, str]  # the rollout's health, or the version restored in its place
+        evidence: PhaseEvidence | RestoredVersion  # the rollout's health, or the version restored in its place
         rollout_id: str | None
 
     class Restored(Event):
@@ -130,19 +142,19 @@ class ModelVersion(Aggregate):
         label: str,
         parent_id: str | None,
         architecture: str,
-        input_spec: dict[str, Any],
+        input_spec: InputSpec,
         classes: list[str],
         artifact_sha256: str,
         dataset_id: str | None,
         strategy: str | None,
-        training_config: dict[str, Any],
+        training_config: TrainingConfig,
         seed: int | None,
-        training_metrics: dict[str, Any],
+        training_metrics: TrainingMetrics,
         baseline_ms: float | None,
         campaign_id: str | None,
         actor: str,
         timestamp: datetime,
-        architecture_options: dict[str, Any] | None = None,
+        architecture_options: ArchitectureOptions | None = None,
     ) -> None:
         self.label = label
         self.architecture_options = dict(architecture_options or {})
@@ -213,33 +225,28 @@ class ModelVersion(Aggregate):
         self.baseline_ms = baseline_ms
 
     def record_breach(self, *, rule: str, segment: str | None, actor: str, timestamp: datetime,
-                      **evidence: Any) -> None:
+                      **figures: Unpack[BreachFigures]) -> None:
         """Rule 4.1: one ThresholdBreached per episode."""
         self._require(*SERVING_STATES, action="record a breach on")
         if self.breach_key(rule, segment) in self.open_breaches:
             raise IllegalTransition(f"{rule} is already breached on {self.label}")
-        self._breached(rule=rule, segment=segment, actor=actor, timestamp=timestamp, **evidence)
+        self._breached(rule=rule, segment=segment, actor=actor, timestamp=timestamp, **figures)
 
     @event(ThresholdBreached)
     def _breached(
         self, rule: str, segment: str | None, observed: float | None, threshold: float, window_size: int,
-        window_start: datetime | None, window_end: datetime | None, evidence: dict[str, Any], actor: str,
+        window_start: datetime | None, window_end: datetime | None, evidence: BreachEvidence, actor: str,
         timestamp: datetime,
     ) -> None:
         self.open_breaches[self.breach_key(rule, segment)] = {
             "rule": rule, "segment": segment, "observed": observed, "threshold": threshold, "since": timestamp,
         }
 
-    def record_recovery(
-        self, *, rule: str, segment: str | None, observed: float | None, threshold: float, window_size: int,
-        actor: str, timestamp: datetime,
-    ) -> None:
+    def record_recovery(self, *, rule: str, segment: str | None, actor: str, timestamp: datetime,
+                        **figures: Unpack[WindowFigures]) -> None:
         if self.breach_key(rule, segment) not in self.open_breaches:
             raise IllegalTransition(f"{rule} is not breached on {self.label}")
-        self._recovered(
-            rule=rule, segment=segment, observed=observed, threshold=threshold, window_size=window_size,
-            actor=actor, timestamp=timestamp,
-        )
+        self._recovered(rule=rule, segment=segment, actor=actor, timestamp=timestamp, **figures)
 
     @event(ThresholdRecovered)
     def _recovered(
@@ -249,26 +256,26 @@ class ModelVersion(Aggregate):
         self.open_breaches.pop(self.breach_key(rule, segment), None)
 
     # -- validation -------------------------------------------------------------------------------
-    def validate(self, *, parent_id: str, gates: list[dict[str, Any]], figures: dict[str, Any], actor: str,
+    def validate(self, *, parent_id: str, gates: list[GateResult], figures: Figures, actor: str,
                  timestamp: datetime) -> None:
         self._require("registered", action="validate")
         self._validated(parent_id=parent_id, gates=gates, figures=figures, actor=actor, timestamp=timestamp)
 
     @event(CandidateValidated)
-    def _validated(self, parent_id: str, gates: list[dict[str, Any]], figures: dict[str, Any], actor: str,
+    def _validated(self, parent_id: str, gates: list[GateResult], figures: Figures, actor: str,
                    timestamp: datetime) -> None:
         self.state = "validated"
         self.validation = {"passed": True, "gates": gates, "figures": figures}
 
-    def reject(self, *, parent_id: str, failed_gates: list[str], gates: list[dict[str, Any]],
-               figures: dict[str, Any], actor: str, timestamp: datetime) -> None:
+    def reject(self, *, parent_id: str, failed_gates: list[str], gates: list[GateResult], figures: Figures,
+               actor: str, timestamp: datetime) -> None:
         self._require("registered", action="reject")
         self._rejected(parent_id=parent_id, failed_gates=failed_gates, gates=gates, figures=figures, actor=actor,
                        timestamp=timestamp)
 
     @event(CandidateRejected)
-    def _rejected(self, parent_id: str, failed_gates: list[str], gates: list[dict[str, Any]],
-                  figures: dict[str, Any], actor: str, timestamp: datetime) -> None:
+    def _rejected(self, parent_id: str, failed_gates: list[str], gates: list[GateResult], figures: Figures,
+                  actor: str, timestamp: datetime) -> None:
         self.state = "rejected"
         self.validation = {"passed": False, "failed": failed_gates, "gates": gates, "figures": figures}
 
@@ -307,14 +314,14 @@ class ModelVersion(Aggregate):
         self.reinforced_since = None
         self.open_breaches = {}
 
-    def roll_back(self, *, reason: str, evidence: dict[str, Any], actor: str, timestamp: datetime,
+    def roll_back(self, *, reason: str, evidence: PhaseEvidence | RestoredVersion, actor: str, timestamp: datetime,
                   rollout_id: str | None = None) -> None:
         self._require(*SERVING_STATES, action="roll back")
         self._rolled_back(reason=reason, evidence=evidence, rollout_id=rollout_id, actor=actor, timestamp=timestamp)
 
     @event(RolledBack)
-    def _rolled_back(self, reason: str, evidence: dict[str, Any], rollout_id: str | None, actor: str,
-                     timestamp: datetime) -> None:
+    def _rolled_back(self, reason: str, evidence: PhaseEvidence | RestoredVersion, rollout_id: str | None,
+                     actor: str, timestamp: datetime) -> None:
         self.state = "rolled_back"
         self.reinforced_since = None
         self.open_breaches = {}

@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.errors import IllegalTransition, NotFound, StepAlreadyClaimed
-from domain.payloads import BreachRef, CooldownRef
+from domain.campaign_dataset import CampaignDataset
+from domain.errors import IllegalTransition, NotFound
+from domain.payloads import BreachRef, CompletionDetails, CooldownRef, TrainingConfig, TrainingMetrics
+from domain.step_claims import StepClaim, StepClaims
 
 STATES = ("open", "awaiting_review", "training", "validating", "completed", "abandoned", "failed")
 TERMINAL_STATES = ("completed", "abandoned")
-STEPS = ("curate", "train", "validate")
 OUTCOMES = ("insufficient_data", "candidate_validated", "candidate_rejected")
 
 
-class RetrainCampaign(Aggregate):
-    """One retraining effort for one version: curation, review, strategy, training, validation."""
+class RetrainCampaign(CampaignDataset, StepClaims, Aggregate):
+    """One retraining effort for one version: curation, review, strategy, training, validation. Its dataset's
+    commands and questions are CampaignDataset's, its steps' claims StepClaims'; every event and what it changes is
+    here."""
 
     TOPIC = "retrain.RetrainCampaign"
 
@@ -75,7 +78,7 @@ class RetrainCampaign(Aggregate):
         TOPIC = "retrain.RetrainCampaign.TrainingStarted"
         attempt: int
         strategy: str
-        config: dict[str, Any]
+        config: TrainingConfig
         seed: int
 
     class CandidateTrained(Event):
@@ -83,7 +86,7 @@ class RetrainCampaign(Aggregate):
         candidate_id: str
         candidate_label: str
         artifact_sha256: str
-        metrics: dict[str, Any]
+        metrics: TrainingMetrics
 
     class TrainingFailed(Event):
         TOPIC = "retrain.RetrainCampaign.TrainingFailed"
@@ -93,7 +96,7 @@ class RetrainCampaign(Aggregate):
     class Completed(Event):
         TOPIC = "retrain.RetrainCampaign.Completed"
         outcome: str
-        details: dict[str, Any]
+        details: CompletionDetails
 
     class Abandoned(Event):
         TOPIC = "retrain.RetrainCampaign.Abandoned"
@@ -127,7 +130,7 @@ class RetrainCampaign(Aggregate):
     # Not keyword-only: eventsourcing 9.5.6 takes a keyword-only parameter with a default for a required one.
     @event(Opened)
     def __init__(
-        self, number: int, version_id: str, version_label: str, breaches: list[dict[str, Any]],
+        self, number: int, version_id: str, version_label: str, breaches: list[BreachRef],
         reason: str | None, actor: str, timestamp: datetime, cooldown: CooldownRef | None = None,
     ) -> None:
         self.number = number
@@ -150,79 +153,32 @@ class RetrainCampaign(Aggregate):
         self.candidate: dict[str, Any] | None = None
         self.outcome: str | None = None
         self.last_error: str | None = None
-        self.claims: dict[str, dict[str, Any]] = {}
+        self.claims: dict[str, StepClaim] = {}
 
     @property
     def is_active(self) -> bool:
         return self.state not in TERMINAL_STATES
 
-    @property
-    def training_dataset_id(self) -> str | None:
-        """The dataset training uses: the reviewed one when review changed it, else the curated one."""
-        return self.dataset.get("final_id") or self.dataset["dataset_id"] if self.dataset else None
-
-    @property
-    def curated_items(self) -> int:
-        """Items of the dataset training will use: the curated ones less those a reviewer rejected."""
-        if self.dataset is None:
-            return 0
-        rejected = sum(1 for d in self.review_decisions.values() if d["decision"] == "rejected")
-        return int(self.dataset["included"]) - rejected
-
-    def claim_holder(self, step: str, now: datetime) -> str | None:
-        """The worker whose claim on this step is still live at `now`, if any."""
-        claim = getattr(self, "claims", {}).get(step)  # snapshots taken before claims existed have none
-        return claim["worker"] if claim is not None and claim["expires_at"] > now else None
-
-    def claim_step(self, *, step: str, worker: str, lease: timedelta, actor: str, timestamp: datetime,
-                   holder_gone: bool = False) -> None:
-        """One worker at a time runs a step (curate, train, validate); a claim lapses after its lease, or at once
-        when its holder is known to be gone (its process no longer exists)."""
-        if step not in STEPS:
-            raise IllegalTransition(f"unknown campaign step {step!r}")
-        self._require("open", "awaiting_review", "training", "validating", "failed", action=f"claim the {step} step of")
-        holder = self.claim_holder(step, timestamp)
-        if holder is not None and holder != worker and not holder_gone:
-            raise StepAlreadyClaimed(f"the {step} step of campaign {self.number} is claimed by {holder}")
-        self._step_claimed(step, worker, timestamp + lease, actor, timestamp)
-
     @event(StepClaimed)
     def _step_claimed(self, step: str, worker: str, expires_at: datetime, actor: str, timestamp: datetime) -> None:
+        """A worker claimed a step (StepClaims.claim_step)."""
         if not hasattr(self, "claims"):
             self.claims = {}
         self.claims[step] = {"worker": worker, "expires_at": expires_at}
-
-    def _release(self, step: str) -> None:
-        """A step's outcome is recorded: its claim has done its job."""
-        getattr(self, "claims", {}).pop(step, None)
 
     def _require(self, *states: str, action: str) -> None:
         if self.state not in states:
             raise IllegalTransition(f"cannot {action} campaign {self.number}: it is {self.state}")
 
-    def attach_breach(self, *, breach: dict[str, Any], actor: str, timestamp: datetime) -> None:
+    def attach_breach(self, *, breach: BreachRef, actor: str, timestamp: datetime) -> None:
         """Rule 4.2: a new breach on a version with an open campaign joins it."""
         if not self.is_active:
             raise IllegalTransition(f"cannot attach a breach to campaign {self.number}: it is {self.state}")
         self._breach_attached(breach=breach, actor=actor, timestamp=timestamp)
 
     @event(BreachAttached)
-    def _breach_attached(self, breach: dict[str, Any], actor: str, timestamp: datetime) -> None:
+    def _breach_attached(self, breach: BreachRef, actor: str, timestamp: datetime) -> None:
         self.breaches.append(breach)
-
-    def record_dataset(
-        self, *, dataset_id: str, included: int, train_items: int, validation_items: int, excluded: dict[str, int],
-        label_sources: dict[str, int], awaiting_review: list[str], actor: str, timestamp: datetime,
-        report_id: str | None = None,
-    ) -> None:
-        self._require("open", action="curate")
-        if self.dataset is not None:
-            raise IllegalTransition(f"campaign {self.number} already has a curated dataset")
-        self._dataset_curated(
-            dataset_id=dataset_id, included=included, train_items=train_items, validation_items=validation_items,
-            excluded=excluded, label_sources=label_sources, awaiting_review=awaiting_review, actor=actor,
-            timestamp=timestamp, report_id=report_id,
-        )
 
     @event(DatasetCurated)
     def _dataset_curated(
@@ -230,6 +186,7 @@ class RetrainCampaign(Aggregate):
         label_sources: dict[str, int], awaiting_review: list[str], actor: str, timestamp: datetime,
         report_id: str | None = None,
     ) -> None:
+        """Curation made the dataset (CampaignDataset.record_dataset)."""
         self.dataset = {
             "dataset_id": dataset_id, "included": included, "train_items": train_items,
             "validation_items": validation_items, "excluded": dict(excluded), "label_sources": dict(label_sources),
@@ -241,33 +198,13 @@ class RetrainCampaign(Aggregate):
             self.state = "awaiting_review"
         self._release("curate")
 
-    @property
-    def dataset_consumed(self) -> bool:
-        """Training has started on the dataset: from then on it is what a model learnt from, never re-written."""
-        return self.attempts > 0 or self.candidate is not None
-
-    def amend_dataset(
-        self, *, dataset_id: str | None, final_id: str | None, report_id: str | None, removed: int, included: int,
-        train_items: int, validation_items: int, awaiting_review: list[str], reason: str, actor: str,
-        timestamp: datetime,
-    ) -> None:
-        """SPEC 7: the datasets re-written without an erased user's items; a consumed dataset stays as it was."""
-        if self.dataset is None:
-            raise IllegalTransition(f"campaign {self.number} has no dataset to amend")
-        if (dataset_id or final_id) and self.dataset_consumed:
-            raise IllegalTransition(f"campaign {self.number}'s dataset was already used for training")
-        self._dataset_amended(
-            dataset_id=dataset_id, final_id=final_id, report_id=report_id, removed=removed, included=included,
-            train_items=train_items, validation_items=validation_items, awaiting_review=awaiting_review,
-            reason=reason, actor=actor, timestamp=timestamp,
-        )
-
     @event(DatasetAmended)
     def _dataset_amended(
         self, dataset_id: str | None, final_id: str | None, report_id: str | None, removed: int, included: int,
         train_items: int, validation_items: int, awaiting_review: list[str], reason: str, actor: str,
         timestamp: datetime,
     ) -> None:
+        """An erasure re-wrote the datasets (CampaignDataset.amend_dataset)."""
         assert self.dataset is not None
         if report_id:
             self.dataset["report_id"] = report_id
@@ -333,7 +270,7 @@ class RetrainCampaign(Aggregate):
         self.strategy = strategy
         self.strategy_reasons = list(reasons)
 
-    def start_training(self, *, config: dict[str, Any], seed: int, actor: str, timestamp: datetime) -> None:
+    def start_training(self, *, config: TrainingConfig, seed: int, actor: str, timestamp: datetime) -> None:
         self._require("open", "failed", action="start training for")
         if self.strategy is None or not self.review_completed:
             raise IllegalTransition(f"campaign {self.number} has no reviewed dataset and strategy yet")
@@ -343,21 +280,21 @@ class RetrainCampaign(Aggregate):
         )
 
     @event(TrainingStarted)
-    def _training_started(self, attempt: int, strategy: str, config: dict[str, Any], seed: int, actor: str,
+    def _training_started(self, attempt: int, strategy: str, config: TrainingConfig, seed: int, actor: str,
                           timestamp: datetime) -> None:
         self.attempts = attempt
         self.state = "training"
         self.last_error = None
 
     def record_candidate(self, *, candidate_id: str, candidate_label: str, artifact_sha256: str,
-                         metrics: dict[str, Any], actor: str, timestamp: datetime) -> None:
+                         metrics: TrainingMetrics, actor: str, timestamp: datetime) -> None:
         self._require("training", action="record a candidate for")
         self._candidate_trained(candidate_id=candidate_id, candidate_label=candidate_label,
                                 artifact_sha256=artifact_sha256, metrics=metrics, actor=actor, timestamp=timestamp)
 
     @event(CandidateTrained)
     def _candidate_trained(self, candidate_id: str, candidate_label: str, artifact_sha256: str,
-                           metrics: dict[str, Any], actor: str, timestamp: datetime) -> None:
+                           metrics: TrainingMetrics, actor: str, timestamp: datetime) -> None:
         self.candidate = {"id": candidate_id, "label": candidate_label, "artifact_sha256": artifact_sha256}
         self.state = "validating"
         self._release("train")
@@ -372,7 +309,7 @@ class RetrainCampaign(Aggregate):
         self.last_error = error
         self._release("train")
 
-    def complete(self, *, outcome: str, details: dict[str, Any], actor: str, timestamp: datetime) -> None:
+    def complete(self, *, outcome: str, details: CompletionDetails, actor: str, timestamp: datetime) -> None:
         if outcome not in OUTCOMES:
             raise IllegalTransition(f"unknown campaign outcome {outcome!r}")
         allowed = ("open",) if outcome == "insufficient_data" else ("validating",)
@@ -380,7 +317,7 @@ class RetrainCampaign(Aggregate):
         self._completed(outcome=outcome, details=details, actor=actor, timestamp=timestamp)
 
     @event(Completed)
-    def _completed(self, outcome: str, details: dict[str, Any], actor: str, timestamp: datetime) -> None:
+    def _completed(self, outcome: str, details: CompletionDetails, actor: str, timestamp: datetime) -> None:
         self.state = "completed"
         self.outcome = outcome
         self.ended_at = timestamp

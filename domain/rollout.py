@@ -46,7 +46,7 @@ class Rollout(Aggregate):
     class PhaseExtended(Event):
         TOPIC = "retrain.Rollout.PhaseExtended"
         phase: int
-        evidence: dict[str, Any]
+        evidence: PhaseEvidence
 
     class Paused(Event):
         TOPIC = "retrain.Rollout.Paused"
@@ -104,28 +104,28 @@ class Rollout(Aggregate):
         if self.state not in states:
             raise IllegalTransition(f"cannot {action} rollout {self.number}: it is {self.state}")
 
-    def advance(self, *, reason: str, evidence: dict[str, Any], actor: str, timestamp: datetime) -> None:
+    def advance(self, *, reason: str, evidence: PhaseEvidence, actor: str, timestamp: datetime) -> None:
         """Shift traffic to the next phase of the plan (100% after the last)."""
         self._require("active", action="shift traffic on")
         self._shifted(from_percent=self.percent, to_percent=self.next_percent, phase=self.phase + 1, reason=reason,
                       evidence=evidence, actor=actor, timestamp=timestamp)
 
     @event(TrafficShifted)
-    def _shifted(self, from_percent: float, to_percent: float, phase: int, reason: str, evidence: dict[str, Any],
+    def _shifted(self, from_percent: float, to_percent: float, phase: int, reason: str, evidence: PhaseEvidence,
                  actor: str, timestamp: datetime) -> None:
         self.percent = to_percent
         self.phase = phase
         self.phase_started_at = timestamp
         self.extended = False
 
-    def extend_phase(self, *, evidence: dict[str, Any], actor: str, timestamp: datetime) -> None:
+    def extend_phase(self, *, evidence: PhaseEvidence, actor: str, timestamp: datetime) -> None:
         self._require("active", action="extend")
         if self.extended:
             raise IllegalTransition(f"phase {self.phase} of rollout {self.number} is already extended")
         self._extended(phase=self.phase, evidence=evidence, actor=actor, timestamp=timestamp)
 
     @event(PhaseExtended)
-    def _extended(self, phase: int, evidence: dict[str, Any], actor: str, timestamp: datetime) -> None:
+    def _extended(self, phase: int, evidence: PhaseEvidence, actor: str, timestamp: datetime) -> None:
         self.extended = True
 
     def pause(self, *, reason: str, actor: str, timestamp: datetime) -> None:
@@ -147,7 +147,7 @@ class Rollout(Aggregate):
         self.phase_started_at = timestamp
         self.extended = False
 
-    def roll_back(self, *, reason: str, evidence: dict[str, Any], actor: str, timestamp: datetime) -> None:
+    def roll_back(self, *, reason: str, evidence: PhaseEvidence, actor: str, timestamp: datetime) -> None:
         """Traffic back to 0% for the candidate, then RolledBack with the evidence."""
         self._require("active", "paused", action="roll back")
         if self.percent:
@@ -156,7 +156,7 @@ class Rollout(Aggregate):
         self._rolled_back(reason=reason, evidence=evidence, actor=actor, timestamp=timestamp)
 
     @event(RolledBack)
-    def _rolled_back(self, reason: str, evidence: dict[str, Any], actor: str, timestamp: datetime) -> None:
+    def _rolled_back(self, reason: str, evidence: PhaseEvidence, actor: str, timestamp: datetime) -> None:
         self.state = "rolled_back"
 
     def complete(self, *, actor: str, timestamp: datetime) -> None:

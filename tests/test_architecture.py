@@ -1,5 +1,6 @@
-"""The hexagonal direction is enforced by import-linter contracts (pyproject.toml), checked with the suite; the
-ports stay small (at most 8 methods each), so that a fake implements only the role a use case uses."""
+"""The hexagonal direction and the absence of import cycles are enforced by import-linter contracts (pyproject.toml),
+checked with the suite; the ports stay small (at most 8 methods each), so that a fake implements only the role a use
+case uses."""
 
 from __future__ import annotations
 
@@ -152,3 +153,12 @@ def test_a_port_with_9_methods_or_a_sum_of_roles_with_one_of_its_own_is_too_larg
     assert _port_sizes(module) == {"Wide": (9, 9), "Five": (5, 5), "Other": (4, 4), "Sum": (0, 9),
                                    "SumAndMore": (1, 10)}
     assert _too_large(_port_sizes(module)) == ["SumAndMore: declares 1, asks for 10", "Wide: declares 9, asks for 9"]
+
+
+def test_two_sibling_modules_importing_each_other_break_the_no_cycle_contract(tmp_path: Path) -> None:
+    _copy_layers(tmp_path)
+    read_models = tmp_path / "application" / "read_models.py"
+    read_models.write_text(read_models.read_text() + "\nfrom application import ledger  # noqa: E402\n")
+    result = _lint(tmp_path)
+    assert result.returncode != 0
+    assert "BROKEN" in result.stdout and "No cycles are allowed in application." in result.stdout, result.stdout

@@ -91,13 +91,13 @@ class Metrics:
         if active is None:
             return
         _, health = active
-        for check in health.checks:
-            self.phase_check.labels(check.name, "failed").set(check.state == "failed")
-            figures = {"candidate": check.observed, "stable": check.stable, "difference": check.difference,
-                       "low": check.low, "high": check.high}
+        for name, check in health.checks.items():
+            self.phase_check.labels(name, "failed").set(check["state"] == "failed")
+            figures = {"candidate": check["observed"], "stable": check.get("stable"),
+                       "difference": check.get("difference"), "low": check.get("low"), "high": check.get("high")}
             for figure, value in figures.items():
                 if value is not None:
-                    self.phase_check.labels(check.name, figure).set(value)
+                    self.phase_check.labels(name, figure).set(value)
 
     def _label(self, version_id: str) -> str:
         if version_id not in self._labels:

@@ -1,9 +1,11 @@
-"""A team's own datasets (`model register --train/--val/--test`, `model datasets`): ImageFolder directories, or
-manifests of `path,label` (CSV with that header, or JSON Lines), whose paths are local files (relative to the
-manifest), `s3://bucket/key` objects, or `sha256:<hex>` blobs already in the blob store.
+"""Where a lineage's original dataset comes from, as the DatasetCatalog port reads it: `retrain init`'s source (the
+bundled digits, or an ImageFolder directory split into train, validation and test), or a team's own datasets
+(`model register --train/--val/--test`, `model datasets`): ImageFolder directories, or manifests of `path,label` (CSV
+with that header, or JSON Lines), whose paths are local files (relative to the manifest), `s3://bucket/key` objects,
+or `sha256:<hex>` blobs already in the blob store.
 
-They are stored as one manifest in the blob store, as `retrain init` stores its dataset: the lineage's original
-dataset, for rehearsal, the original validation set and the no-regression gate."""
+Either is stored as one manifest in the blob store (adapters/torch/datasets.py): the lineage's original dataset, for
+rehearsal, the original validation set and the no-regression gate."""
 
 from __future__ import annotations
 
@@ -16,12 +18,63 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from adapters.torch.datasets import IMAGE_SUFFIXES, ORIGINAL_SEGMENT, store_dataset
+from adapters.torch.datasets import (
+    IMAGE_SUFFIXES,
+    ORIGINAL_SEGMENT,
+    SPLIT_SHARES,
+    DatasetLoader,
+    digits_manifest,
+    folder_image_shapes,
+    imagefolder_manifest,
+    infer_input,
+    store_dataset,
+)
 from application.ports import BlobStore, OriginalDataset
 
 SPLITS = ("train", "validation", "test")
 
 Fetch = Callable[[str], bytes]  # reads an s3:// URL
+
+
+class ManifestDatasetCatalog:
+    """DatasetCatalog over the blob store: `digits` (bundled) or an ImageFolder directory path; a team's own splits
+    (`fetch` reads the s3:// paths of their manifests)."""
+
+    def __init__(self, blobs: BlobStore, fetch: Fetch | None = None) -> None:
+        self.blobs = blobs
+        self.loader = DatasetLoader(blobs)
+        self.fetch = fetch
+
+    def attach(self, sources: dict[str, str], classes: list[str]) -> OriginalDataset:
+        return stored_original(self.blobs, sources, classes, self.fetch)
+
+    def original(self, source: str, *, seed: int, architecture: str | None = None,
+                 input_size: tuple[int, int] | None = None, channels: int | None = None) -> OriginalDataset:
+        from adapters.torch.models import DIGITS_CNN, check_architecture, default_input_spec
+
+        if architecture is not None:
+            check_architecture(architecture)
+        if source == "digits":
+            if architecture not in (None, DIGITS_CNN) or input_size not in (None, (8, 8)) or channels not in (None, 1):
+                raise ValueError("the bundled digits are 8x8 grey images for digits-cnn; --arch, --input-size and "
+                                 "--channels apply to an ImageFolder directory")
+            spec = default_input_spec(DIGITS_CNN)
+            manifest = digits_manifest(seed)
+            architecture = DIGITS_CNN
+            sizes = {name: len(indices) for name, indices in manifest["splits"].items()}
+        else:
+            # sized and checked from the images' headers before anything is copied
+            shapes = folder_image_shapes(Path(source))
+            architecture, spec = infer_input(shapes, architecture=architecture, input_size=input_size,
+                                             channels=channels)
+            if int(shapes.total() * SPLIT_SHARES["validation"]) < 1:
+                raise ValueError(f"{source} holds {shapes.total()} images: too few to split into training, "
+                                 "validation and test sets (at least 7)")
+            manifest = imagefolder_manifest(Path(source), self.blobs, seed)
+            sizes = {name: sum(1 for i in manifest["items"] if i["split"] == name)
+                     for name in ("train", "validation", "test")}
+        return OriginalDataset(store_dataset(self.blobs, manifest), list(manifest["classes"]), architecture, spec,
+                               sizes)
 
 
 def stored_original(blobs: BlobStore, sources: dict[str, str], classes: list[str],

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ import torch
 
 from adapters.torch.predictor import decode_image
 from application.curation import manifest_bytes
-from application.ports import BlobStore, ImageDecodeError, OriginalDataset
+from application.ports import BlobStore, ImageDecodeError
 
 SPLIT_SHARES = {"train": 0.7, "validation": 0.15}  # of every original dataset; the rest is the test set
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
@@ -222,46 +221,3 @@ class DatasetLoader:
             except (ImageDecodeError, OSError, KeyError):
                 continue
         return {image_type: torch.stack(images) for image_type, images in by_type.items()}
-
-
-class ManifestDatasetCatalog:
-    """DatasetCatalog over the blob store: `digits` (bundled) or an ImageFolder directory path; a team's own splits
-    (`fetch` reads the s3:// paths of their manifests)."""
-
-    def __init__(self, blobs: BlobStore, fetch: Callable[[str], bytes] | None = None) -> None:
-        self.blobs = blobs
-        self.loader = DatasetLoader(blobs)
-        self.fetch = fetch
-
-    def attach(self, sources: dict[str, str], classes: list[str]) -> OriginalDataset:
-        from adapters.torch.dataset_sources import stored_original
-
-        return stored_original(self.blobs, sources, classes, self.fetch)
-
-    def original(self, source: str, *, seed: int, architecture: str | None = None,
-                 input_size: tuple[int, int] | None = None, channels: int | None = None) -> OriginalDataset:
-        from adapters.torch.models import DIGITS_CNN, check_architecture, default_input_spec
-
-        if architecture is not None:
-            check_architecture(architecture)
-        if source == "digits":
-            if architecture not in (None, DIGITS_CNN) or input_size not in (None, (8, 8)) or channels not in (None, 1):
-                raise ValueError("the bundled digits are 8x8 grey images for digits-cnn; --arch, --input-size and "
-                                 "--channels apply to an ImageFolder directory")
-            spec = default_input_spec(DIGITS_CNN)
-            manifest = digits_manifest(seed)
-            architecture = DIGITS_CNN
-            sizes = {name: len(indices) for name, indices in manifest["splits"].items()}
-        else:
-            # sized and checked from the images' headers before anything is copied
-            shapes = folder_image_shapes(Path(source))
-            architecture, spec = infer_input(shapes, architecture=architecture, input_size=input_size,
-                                             channels=channels)
-            if int(shapes.total() * SPLIT_SHARES["validation"]) < 1:
-                raise ValueError(f"{source} holds {shapes.total()} images: too few to split into training, "
-                                 "validation and test sets (at least 7)")
-            manifest = imagefolder_manifest(Path(source), self.blobs, seed)
-            sizes = {name: sum(1 for i in manifest["items"] if i["split"] == name)
-                     for name in ("train", "validation", "test")}
-        return OriginalDataset(store_dataset(self.blobs, manifest), list(manifest["classes"]), architecture, spec,
-                               sizes)

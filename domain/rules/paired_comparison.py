@@ -13,35 +13,23 @@ Standard library only: exact integer arithmetic for the binomial tail, bisection
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from statistics import NormalDist
+
+from domain.payloads import PairedResult
 
 CONFIDENCE = 0.95
 _BISECTIONS = 80  # halves [-1, 1] to below 1e-23, below a float's resolution near any bound
 
 
-@dataclass(frozen=True)
-class PairedComparison:
-    """What the paired comparison records beside an accuracy gate: the counts, the difference (candidate - parent)
-    with its interval at `confidence`, and McNemar's exact two-sided p-value."""
-
-    n: int
-    b: int
-    c: int
-    difference: float
-    interval: tuple[float, float]
-    p_value: float
-    confidence: float = CONFIDENCE
-
-    @property
-    def significant(self) -> bool:
-        """The candidate is better with confidence: the interval's lower bound is above 0."""
-        return self.interval[0] > 0
+def significant(paired: PairedResult) -> bool:
+    """The candidate is better with confidence: the interval's lower bound is above 0."""
+    return paired["interval"][0] > 0
 
 
-def compare_paired(n: int, b: int, c: int, confidence: float = CONFIDENCE) -> PairedComparison | None:
-    """The comparison on n items of which b only the parent got right and c only the candidate; None over 0 items
-    (no figure is ever computed over 0 items)."""
+def compare_paired(n: int, b: int, c: int, confidence: float = CONFIDENCE) -> PairedResult | None:
+    """The comparison an accuracy gate records, on n items of which b only the parent got right and c only the
+    candidate: the counts, the difference (candidate - parent) with its interval at `confidence`, and McNemar's exact
+    two-sided p-value; None over 0 items (no figure is ever computed over 0 items)."""
     if min(n, b, c) < 0 or b + c > n:
         raise ValueError(f"impossible paired counts: n={n}, b={b}, c={c}")
     if n == 0:
@@ -49,7 +37,8 @@ def compare_paired(n: int, b: int, c: int, confidence: float = CONFIDENCE) -> Pa
     z = NormalDist().inv_cdf(1 - (1 - confidence) / 2)
     low, high = tango_bound(n, b, c, z, -1), tango_bound(n, b, c, z, +1)
     # the bounds unrounded: the gate judges the figure it records (a lower bound of 3e-7 is above 0)
-    return PairedComparison(n, b, c, round((c - b) / n, 6), (low, high), mcnemar_exact(b, c), confidence)
+    return PairedResult(n=n, b=b, c=c, difference=round((c - b) / n, 6), interval=[low, high],
+                        p_value=mcnemar_exact(b, c), confidence=confidence)
 
 
 def mcnemar_exact(b: int, c: int) -> float:

@@ -35,6 +35,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Literal
 
+from domain.payloads import HealthCheck, PhaseEvidence
 from domain.policy import RolloutPolicy
 from domain.rules.always_valid import (
     Interval,
@@ -67,47 +68,36 @@ class PhaseStats:
     segments: dict[str, PhaseStats] = field(default_factory=dict, hash=False, compare=True)
 
 
-@dataclass(frozen=True)
-class HealthCheck:
-    """One check's verdict and the evidence a person needs to agree: both arms' counts and estimates, the
-    always-valid interval of the difference, the statistic, alpha and the margin."""
-
-    name: str
-    state: CheckState
-    observed: float | None  # the candidate's own figure
-    threshold: float
-    samples: int  # the candidate's sample
-    stable: float | None = None
-    stable_samples: int = 0
-    difference: float | None = None
-    low: float | None = None
-    high: float | None = None
-    statistic: float | None = None  # the mixture likelihood ratio against "no worse" (reject at 1/alpha)
-    alpha: float = 0.0
-    margin: float = 0.0
-    rule: str = ""  # what decided: "comparison", "floor", or why the floor was set aside
-
-    def evidence(self) -> dict[str, float | int | str | None]:
-        return {"state": self.state, "observed": self.observed, "threshold": self.threshold, "samples": self.samples,
-                "stable": self.stable, "stable_samples": self.stable_samples, "difference": self.difference,
-                "low": self.low, "high": self.high, "statistic": self.statistic, "alpha": self.alpha,
-                "margin": self.margin, "rule": self.rule}
+def health_check(state: CheckState, observed: float | None, threshold: float, samples: int,
+                 stable: float | None = None, stable_samples: int = 0, difference: float | None = None,
+                 low: float | None = None, high: float | None = None, statistic: float | None = None,
+                 alpha: float = 0.0, margin: float = 0.0, rule: str = "") -> HealthCheck:
+    """One check's verdict and the evidence a person needs to agree, as the rollout's events record it: both arms'
+    figures and samples, the always-valid interval of the difference, the statistic (the mixture likelihood ratio
+    against "no worse", rejected at 1/alpha), alpha and the margin, and what decided: "comparison", "floor", or why
+    the floor was set aside."""
+    return HealthCheck(state=state, observed=observed, threshold=threshold, samples=samples, stable=stable,
+                       stable_samples=stable_samples, difference=difference, low=low, high=high, statistic=statistic,
+                       alpha=alpha, margin=margin, rule=rule)
 
 
 @dataclass(frozen=True)
 class PhaseHealth:
-    checks: list[HealthCheck]
+    """Every check of the phase by name, in the order they were assessed: the evidence its decision records."""
+
+    checks: PhaseEvidence
 
     @property
-    def failed(self) -> list[HealthCheck]:
-        return [check for check in self.checks if check.state == "failed"]
+    def failed(self) -> list[str]:
+        """The names of the checks that failed."""
+        return [name for name, check in self.checks.items() if check["state"] == "failed"]
 
     @property
     def enough_evidence(self) -> bool:
-        return all(check.state != "insufficient" for check in self.checks if "/" not in check.name)
+        return all(check["state"] != "insufficient" for name, check in self.checks.items() if "/" not in name)
 
-    def evidence(self) -> dict[str, dict[str, float | int | str | None]]:
-        return {check.name: check.evidence() for check in self.checks}
+    def evidence(self) -> PhaseEvidence:
+        return dict(self.checks)
 
 
 def assess_phase_health(candidate: PhaseStats, stable: PhaseStats, policy: RolloutPolicy, *,
@@ -122,13 +112,13 @@ def assess_phase_health(candidate: PhaseStats, stable: PhaseStats, policy: Rollo
     breach = _stable_in_breach(stable, policy)
     spent = policy.alpha * (BREACHED_STABLE if breach else 1.0)
     share = spent * ALPHA_SHARES["segments"] / max(1, len(segments))
-    satisfaction = _satisfaction("satisfaction", candidate, stable, policy, spent * ALPHA_SHARES["satisfaction"])
+    satisfaction = _satisfaction(candidate, stable, policy, spent * ALPHA_SHARES["satisfaction"])
     error_rate = _error_rate(candidate, stable, policy)
-    checks = [satisfaction, error_rate, _latency(candidate, stable, policy),
-              *(_satisfaction(f"satisfaction/{name}", candidate.segments[name], stable.segments[name], policy, share)
-                for name in segments)]
-    checks += [_satisfaction_floor(candidate, stable, satisfaction, policy),
-               _error_floor(candidate, stable, error_rate, policy)]
+    checks = {"satisfaction": satisfaction, "error_rate": error_rate, "latency": _latency(candidate, stable, policy)}
+    checks |= {f"satisfaction/{name}": _satisfaction(candidate.segments[name], stable.segments[name], policy, share)
+               for name in segments}
+    checks |= {"satisfaction_floor": _satisfaction_floor(candidate, stable, satisfaction, policy),
+               "error_rate_floor": _error_floor(candidate, stable, error_rate, policy)}
     return PhaseHealth(checks)
 
 
@@ -142,15 +132,14 @@ def _stable_in_breach(stable: PhaseStats, policy: RolloutPolicy) -> bool:
     return bounds.high < policy.satisfaction_min
 
 
-def _satisfaction(name: str, candidate: PhaseStats, stable: PhaseStats, policy: RolloutPolicy,
-                  alpha: float) -> HealthCheck:
+def _satisfaction(candidate: PhaseStats, stable: PhaseStats, policy: RolloutPolicy, alpha: float) -> HealthCheck:
     minimum = policy.satisfaction_min_feedback
     if candidate.rated < minimum or stable.rated < minimum:
-        return _insufficient(name, candidate.rated, stable.rated, policy.satisfaction_min, alpha, policy.margin)
+        return _insufficient(candidate.rated, stable.rated, policy.satisfaction_min, alpha, policy.margin)
     found, variance = proportion_difference(candidate.satisfied, candidate.rated, stable.satisfied, stable.rated,
                                             alpha=alpha, tau=TAU["satisfaction"], pooled=True)
     worse = found.high < -policy.margin
-    return _compared(name, worse, found, candidate.satisfied / candidate.rated, candidate.rated,
+    return _compared(worse, found, candidate.satisfied / candidate.rated, candidate.rated,
                      stable.satisfied / stable.rated, stable.rated, policy.satisfaction_min, alpha, policy.margin,
                      likelihood_ratio(found.estimate, -policy.margin, variance, tau=TAU["satisfaction"]))
 
@@ -158,12 +147,12 @@ def _satisfaction(name: str, candidate: PhaseStats, stable: PhaseStats, policy: 
 def _error_rate(candidate: PhaseStats, stable: PhaseStats, policy: RolloutPolicy) -> HealthCheck:
     alpha, minimum = policy.alpha * ALPHA_SHARES["error_rate"], policy.error_rate_min_predictions
     if candidate.predictions < minimum or stable.predictions < minimum:
-        return _insufficient("error_rate", candidate.predictions, stable.predictions, policy.error_rate_max, alpha,
+        return _insufficient(candidate.predictions, stable.predictions, policy.error_rate_max, alpha,
                              policy.margin)
     found, variance = proportion_difference(candidate.errors, candidate.predictions, stable.errors,
                                             stable.predictions, alpha=alpha, tau=TAU["error_rate"])
     worse = found.low > policy.margin
-    return _compared("error_rate", worse, found, candidate.errors / candidate.predictions, candidate.predictions,
+    return _compared(worse, found, candidate.errors / candidate.predictions, candidate.predictions,
                      stable.errors / stable.predictions, stable.predictions, policy.error_rate_max, alpha,
                      policy.margin, likelihood_ratio(found.estimate, policy.margin, variance, tau=TAU["error_rate"]))
 
@@ -173,12 +162,12 @@ def _latency(candidate: PhaseStats, stable: PhaseStats, policy: RolloutPolicy) -
     limit = math.log(policy.latency_factor)
     if (candidate.ok_predictions < minimum or stable.ok_predictions < minimum or not candidate.mean_latency_ms
             or not stable.mean_latency_ms):
-        return _insufficient("latency", candidate.ok_predictions, stable.ok_predictions, policy.latency_factor, alpha,
+        return _insufficient(candidate.ok_predictions, stable.ok_predictions, policy.latency_factor, alpha,
                              limit)
     found, variance = log_mean_ratio(
         candidate.mean_latency_ms, candidate.latency_variance or 0.0, candidate.ok_predictions,
         stable.mean_latency_ms, stable.latency_variance or 0.0, stable.ok_predictions, alpha=alpha, tau=TAU["latency"])
-    return _compared("latency", found.low > limit, found, candidate.mean_latency_ms, candidate.ok_predictions,
+    return _compared(found.low > limit, found, candidate.mean_latency_ms, candidate.ok_predictions,
                      stable.mean_latency_ms, stable.ok_predictions, policy.latency_factor, alpha, limit,
                      likelihood_ratio(found.estimate, limit, variance, tau=TAU["latency"]))
 
@@ -188,11 +177,11 @@ def _satisfaction_floor(candidate: PhaseStats, stable: PhaseStats, comparison: H
     alpha = policy.alpha * ALPHA_SHARES["floor"]
     candidate_bounds = _one_proportion(candidate.satisfied, candidate.rated, alpha)
     stable_bounds = _one_proportion(stable.satisfied, stable.rated, alpha)
-    return _floor("satisfaction_floor", candidate.rated, candidate.satisfied, stable.rated, stable.satisfied,
+    return _floor(candidate.rated, candidate.satisfied, stable.rated, stable.satisfied,
                   policy.satisfaction_min_feedback, policy.satisfaction_min, alpha,
                   past=candidate_bounds.high < policy.satisfaction_min,
                   stable_within=stable_bounds.low >= policy.satisfaction_min,
-                  better=comparison.low is not None and comparison.low > 0, tau=TAU["satisfaction"])
+                  better=(comparison.get("low") or 0.0) > 0, tau=TAU["satisfaction"])
 
 
 def _error_floor(candidate: PhaseStats, stable: PhaseStats, comparison: HealthCheck,
@@ -200,17 +189,17 @@ def _error_floor(candidate: PhaseStats, stable: PhaseStats, comparison: HealthCh
     alpha = policy.alpha * ALPHA_SHARES["floor"]
     candidate_bounds = _one_proportion(candidate.errors, candidate.predictions, alpha, TAU["error_rate"])
     stable_bounds = _one_proportion(stable.errors, stable.predictions, alpha, TAU["error_rate"])
-    return _floor("error_rate_floor", candidate.predictions, candidate.errors, stable.predictions, stable.errors,
+    return _floor(candidate.predictions, candidate.errors, stable.predictions, stable.errors,
                   policy.error_rate_min_predictions, policy.error_rate_max, alpha,
                   past=candidate_bounds.low > policy.error_rate_max,
                   stable_within=stable_bounds.high <= policy.error_rate_max,
-                  better=comparison.high is not None and comparison.high < 0, tau=TAU["error_rate"])
+                  better=(comparison.get("high") or 0.0) < 0, tau=TAU["error_rate"])
 
 
-def _floor(name: str, n: int, hits: int, stable_n: int, stable_hits: int, minimum: int, threshold: float,
+def _floor(n: int, hits: int, stable_n: int, stable_hits: int, minimum: int, threshold: float,
            alpha: float, *, past: bool, stable_within: bool, better: bool, tau: float) -> HealthCheck:
     if n < minimum:
-        return HealthCheck(name, "insufficient", None, threshold, n, alpha=alpha, rule="floor")
+        return health_check("insufficient", None, threshold, n, alpha=alpha, rule="floor")
     found = _one_proportion(hits, n, alpha, tau)
     low, high = max(0.0, found.low), min(1.0, found.high)  # a rate's bounds: within [0, 1] whatever the approximation
     rule = "floor"
@@ -219,9 +208,9 @@ def _floor(name: str, n: int, hits: int, stable_n: int, stable_hits: int, minimu
     elif past and not stable_within:
         rule = "floor set aside: the stable version is not confidently within the floor either"
     state: CheckState = "failed" if past and rule == "floor" else "ok"
-    return HealthCheck(name, state, round(hits / n, 6), threshold, n, round(stable_hits / stable_n, 6)
-                       if stable_n else None, stable_n, None, round(low, 6), round(high, 6), None, alpha,
-                       0.0, rule)
+    return health_check(state, round(hits / n, 6), threshold, n, round(stable_hits / stable_n, 6)
+                        if stable_n else None, stable_n, None, round(low, 6), round(high, 6), None, alpha,
+                        0.0, rule)
 
 
 def _one_proportion(hits: int, n: int, alpha: float, tau: float = TAU["satisfaction"]) -> Interval:
@@ -230,14 +219,13 @@ def _one_proportion(hits: int, n: int, alpha: float, tau: float = TAU["satisfact
     return interval(hits / n, proportion_variance(hits, n), alpha=alpha, tau=tau)
 
 
-def _insufficient(name: str, samples: int, stable_samples: int, threshold: float, alpha: float,
-                  margin: float) -> HealthCheck:
-    return HealthCheck(name, "insufficient", None, threshold, samples, stable_samples=stable_samples, alpha=alpha,
-                       margin=margin, rule="comparison")
+def _insufficient(samples: int, stable_samples: int, threshold: float, alpha: float, margin: float) -> HealthCheck:
+    return health_check("insufficient", None, threshold, samples, stable_samples=stable_samples, alpha=alpha,
+                        margin=margin, rule="comparison")
 
 
-def _compared(name: str, worse: bool, found: Interval, observed: float, samples: int, stable: float,
-              stable_samples: int, threshold: float, alpha: float, margin: float, statistic: float) -> HealthCheck:
-    return HealthCheck(name, "failed" if worse else "ok", round(observed, 6), threshold, samples, round(stable, 6),
-                       stable_samples, round(found.estimate, 6), round(found.low, 6), round(found.high, 6),
-                       round(min(statistic, 1e12), 6), alpha, margin, "comparison")
+def _compared(worse: bool, found: Interval, observed: float, samples: int, stable: float, stable_samples: int,
+              threshold: float, alpha: float, margin: float, statistic: float) -> HealthCheck:
+    return health_check("failed" if worse else "ok", round(observed, 6), threshold, samples, round(stable, 6),
+                        stable_samples, round(found.estimate, 6), round(found.low, 6), round(found.high, 6),
+                        round(min(statistic, 1e12), 6), alpha, margin, "comparison")

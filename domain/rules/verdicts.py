@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, Literal
+from typing import Literal
+
+from domain.payloads import BreachEvidence
 
 RuleState = Literal["ok", "breached", "not_evaluated"]
 
@@ -19,7 +21,7 @@ class TriggerVerdict:
     observed: float | None = None
     window: int = 0
     segment: str | None = None
-    evidence: dict[str, Any] = field(default_factory=dict)
+    evidence: BreachEvidence = field(default_factory=BreachEvidence)
 
     @property
     def key(self) -> tuple[str, str | None]:

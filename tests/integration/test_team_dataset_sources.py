@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from adapters.blobs.filesystem import FilesystemBlobStore
-from adapters.torch.datasets import DatasetLoader, ManifestDatasetCatalog
+from adapters.torch.dataset_sources import ManifestDatasetCatalog
+from adapters.torch.datasets import DatasetLoader
 from application.settings import Settings
 from bootstrap import build_s3_reader
 from tests.e2e.team_world import png

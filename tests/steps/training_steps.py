@@ -6,7 +6,6 @@ weights really load and whose figures are really measured.
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 from pytest_bdd import given, parsers, then
@@ -14,7 +13,7 @@ from pytest_bdd import given, parsers, then
 from application.ports import TrainingRequest
 from domain.retrain_campaign import RetrainCampaign
 from domain.rules.paired_comparison import compare_paired
-from domain.rules.validation_gates import ItemCounts, ModelFigures, judge_candidate
+from domain.rules.validation_gates import ItemCounts, ModelFigures, judge_candidate, measurable
 from tests.harness import Harness
 from tests.steps.curation_steps import current
 
@@ -126,8 +125,8 @@ def judged(harness: Harness, campaign: RetrainCampaign, candidate: str, parent: 
                             latency_factor=policy.latency_factor,
                             items=ItemCounts(on["validation_accuracy"]["items"], on["test_accuracy"]["items"]),
                             min_items=ItemCounts(policy.min_items.validation, policy.min_items.test))
-    assert all(gate.measurable for gate in gates), gates  # every gate had its minimum of items
-    failed = [gate.name for gate in gates if not gate.passed]
+    assert all(measurable(gate) for gate in gates), gates  # every gate had its minimum of items
+    failed = [gate["name"] for gate in gates if not gate["passed"]]
     assert row["event"] == ("CandidateRejected" if failed else "CandidateValidated")
     assert row["details"].get("failed_gates", []) == failed
     assert row["details"]["parent_id"] == str(harness.app.ledger.version(parent).id)
@@ -158,7 +157,7 @@ def paired_on_the_same_items(figures: dict[str, Any], gates: dict[str, dict[str,
         assert abs((counts["c"] - counts["b"]) / counts["n"] - difference) < 2e-6, (counts, difference)
         expected = compare_paired(counts["n"], counts["b"], counts["c"])
         assert expected is not None
-        assert gates[gate]["paired"] == {**asdict(expected), "interval": list(expected.interval)}
+        assert gates[gate]["paired"] == expected
     per_type = paired.get("per_image_type", {})
     assert {segment: counts["n"] for segment, counts in per_type.items()} == {
         segment: f["items"] for segment, f in figures["per_image_type"].items()}

@@ -4,7 +4,6 @@ items each gate needs (the lineage's original datasets, registered or attached l
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict
 from typing import Any
 
 from pytest_bdd import given, parsers, then
@@ -155,7 +154,7 @@ def paired_recorded(harness: Harness, campaign: RetrainCampaign, gate: str, item
     recorded = recorded_gate(harness, campaign, gate)["paired"]
     expected = compare_paired(items, only_parent, only_candidate)
     assert expected is not None
-    assert recorded == {**asdict(expected), "interval": list(expected.interval)}, recorded
+    assert recorded == expected, recorded
 
 
 @then(parsers.parse("the {gate} gate records no paired comparison"))

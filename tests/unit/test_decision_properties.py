@@ -76,7 +76,7 @@ def test_the_gates_are_strictly_better_validation_at_most_a_point_lost_and_at_mo
         pv: int, pt: int, pl: int, cv: int, ct: int, cl: int) -> None:
     gates = judge_candidate(figures(pv, pt, pl), figures(cv, ct, cl), max_test_regression=0.01, latency_factor=1.5,
                             **ITEMS)
-    assert [(gate.name, gate.passed) for gate in gates] == [
+    assert [(gate["name"], gate["passed"]) for gate in gates] == [
         ("validation_accuracy", cv > pv), ("test_regression", ct >= pt - 10), ("latency", 2 * cl <= 3 * pl)]
 
 
@@ -89,12 +89,12 @@ def test_a_candidate_at_every_limit_passes_improving_it_never_fails_and_just_pas
     improved = figures(pv + 1 + better_v, pt - 10 + better_t, max(1, 3 * pl // 2 - faster))
     for candidate in (at_limits, improved):
         gates = judge_candidate(figures(pv, pt, pl), candidate, max_test_regression=0.01, latency_factor=1.5, **ITEMS)
-        assert all(gate.passed for gate in gates), gates
+        assert all(gate["passed"] for gate in gates), gates
     just_past = [figures(pv, pt - 10, 3 * pl // 2), figures(pv + 1, pt - 11, 3 * pl // 2),
                  figures(pv + 1, pt - 10, 3 * pl // 2 + 1)]  # equal validation, 1.1 points lost, 0.1 ms slower
     for failing, candidate in enumerate(just_past):
         gates = judge_candidate(figures(pv, pt, pl), candidate, max_test_regression=0.01, latency_factor=1.5, **ITEMS)
-        assert [gate.passed for gate in gates] == [index != failing for index in range(3)], gates
+        assert [gate["passed"] for gate in gates] == [index != failing for index in range(3)], gates
 
 
 # -- phase health and decisions (4.7) ----------------------------------------------------------------------------
@@ -111,14 +111,14 @@ def phase_stats(draw: st.DrawFn) -> PhaseStats:
 @given(phase_stats(), phase_stats())
 def test_a_check_is_insufficient_below_its_minimum_on_either_side_and_never_blames_a_candidate_doing_as_well(
         candidate: PhaseStats, stable: PhaseStats) -> None:
-    checks = {check.name: check for check in assess_phase_health(candidate, stable, POLICY).checks}
-    assert (checks["satisfaction"].state == "insufficient") == (min(candidate.rated, stable.rated) < 30)
-    assert (checks["error_rate"].state == "insufficient") == (min(candidate.predictions, stable.predictions) < 50)
-    if checks["satisfaction"].state == "failed":
+    checks = assess_phase_health(candidate, stable, POLICY).checks
+    assert (checks["satisfaction"]["state"] == "insufficient") == (min(candidate.rated, stable.rated) < 30)
+    assert (checks["error_rate"]["state"] == "insufficient") == (min(candidate.predictions, stable.predictions) < 50)
+    if checks["satisfaction"]["state"] == "failed":
         assert candidate.satisfied * stable.rated < stable.satisfied * candidate.rated
-    if checks["error_rate"].state == "failed":
+    if checks["error_rate"]["state"] == "failed":
         assert candidate.errors * stable.predictions > stable.errors * candidate.predictions
-    if checks["latency"].state == "failed":
+    if checks["latency"]["state"] == "failed":
         assert candidate.mean_latency_ms > 1.5 * stable.mean_latency_ms  # type: ignore[operator]
 
 
@@ -130,8 +130,7 @@ def test_more_satisfied_candidate_ratings_never_turn_a_passing_comparison_into_a
     satisfied = data.draw(st.integers(0, rated - 1))
 
     def state(k: int) -> str:
-        return next(c.state for c in assess_phase_health(PhaseStats(rated=rated, satisfied=k), stable, POLICY).checks
-                    if c.name == "satisfaction")
+        return assess_phase_health(PhaseStats(rated=rated, satisfied=k), stable, POLICY).checks["satisfaction"]["state"]
 
     assert not (state(satisfied) == "ok" and state(satisfied + 1) == "failed")
 

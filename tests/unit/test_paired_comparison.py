@@ -10,7 +10,7 @@ import math
 import pytest
 from scipy import optimize, stats
 
-from domain.rules.paired_comparison import compare_paired, mcnemar_exact
+from domain.rules.paired_comparison import compare_paired, mcnemar_exact, significant
 
 Z = float(stats.norm.ppf(0.975))
 
@@ -47,8 +47,8 @@ INTERIOR = [(21, 7, 1), (161, 6, 16), (160, 40, 20), (100, 8, 18), (100, 3, 10),
 def test_the_interval_is_the_one_the_oracle_finds(n: int, b: int, c: int) -> None:
     comparison = compare_paired(n, b, c)
     assert comparison is not None
-    assert comparison.interval == pytest.approx(scipy_interval(n, b, c), abs=1e-7)
-    assert comparison.difference == round((c - b) / n, 6)
+    assert comparison["interval"] == pytest.approx(scipy_interval(n, b, c), abs=1e-7)
+    assert comparison["difference"] == round((c - b) / n, 6)
 
 
 @pytest.mark.parametrize(("b", "c"), [(0, 0), (0, 1), (1, 0), (0, 5), (5, 5), (7, 1), (6, 16), (40, 20), (0, 1000),
@@ -59,11 +59,11 @@ def test_the_p_value_is_scipys_exact_two_sided_binomial_test(b: int, c: int) -> 
 
 def test_without_any_discordant_item_the_p_value_is_1_and_the_interval_is_not_degenerate() -> None:
     comparison = compare_paired(100, 0, 0)
-    assert comparison is not None and comparison.p_value == 1.0
+    assert comparison is not None and comparison["p_value"] == 1.0
     # the score interval at b = c = 0 has the closed form +-z^2 / (n + z^2)
     bound = Z**2 / (100 + Z**2)
-    assert comparison.interval == pytest.approx((-bound, bound), abs=1e-12)
-    assert not comparison.significant
+    assert comparison["interval"] == pytest.approx((-bound, bound), abs=1e-12)
+    assert not significant(comparison)
 
 
 def test_over_0_items_there_is_no_comparison() -> None:
@@ -79,21 +79,22 @@ def test_impossible_counts_are_refused(n: int, b: int, c: int) -> None:
 def test_a_candidate_right_on_every_item_the_parent_missed_reaches_the_upper_end() -> None:
     better, worse = compare_paired(10, 0, 10), compare_paired(10, 10, 0)
     assert better is not None and worse is not None
-    assert better.interval[1] == 1.0 and worse.interval[0] == -1.0
-    assert better.interval[0] == pytest.approx(-worse.interval[1], abs=1e-12)  # the interval is symmetric in b and c
-    assert better.p_value == worse.p_value == pytest.approx(2 / 2**10)
+    assert better["interval"][1] == 1.0 and worse["interval"][0] == -1.0
+    # the interval is symmetric in b and c
+    assert better["interval"][0] == pytest.approx(-worse["interval"][1], abs=1e-12)
+    assert better["p_value"] == worse["p_value"] == pytest.approx(2 / 2**10)
 
 
 @pytest.mark.parametrize(("b", "c"), [(0, 3), (0, 4), (8, 18), (3, 10), (6, 15), (13, 25), (10, 21), (60, 90)])
 def test_the_interval_excludes_0_exactly_when_the_asymptotic_mcnemar_statistic_exceeds_z(b: int, c: int) -> None:
     comparison = compare_paired(200, b, c)
     assert comparison is not None
-    assert comparison.significant == ((c - b) / math.sqrt(b + c) > Z)
+    assert significant(comparison) == ((c - b) / math.sqrt(b + c) > Z)
 
 
 def test_large_counts_keep_an_interval_around_the_difference() -> None:
     comparison = compare_paired(200_000, 40_000, 41_000)
     assert comparison is not None
-    low, high = comparison.interval
-    assert low < comparison.difference < high and comparison.significant
-    assert comparison.p_value == pytest.approx(scipy_p_value(40_000, 41_000), rel=1e-9)
+    low, high = comparison["interval"]
+    assert low < comparison["difference"] < high and significant(comparison)
+    assert comparison["p_value"] == pytest.approx(scipy_p_value(40_000, 41_000), rel=1e-9)

@@ -13,13 +13,12 @@ from adapters.ui import rendering
 from application.ports import Comparison
 from application.settings import SettingsError, load_settings
 from application.validation import describe_gate, judge_gates
-from domain.payloads import PairedItems
+from domain.payloads import GateResult, PairedItems, PairedResult
 from domain.policy import ValidationPolicy
-from domain.rules.paired_comparison import PairedComparison, compare_paired
+from domain.rules.paired_comparison import compare_paired, significant
 from domain.rules.validation_gates import (
     NOT_MEASURABLE,
     NOT_SIGNIFICANT,
-    Gate,
     ItemCounts,
     ModelFigures,
     PairedOn,
@@ -31,13 +30,13 @@ BETTER = ModelFigures(validation_accuracy=0.85, test_accuracy=0.97, latency_ms=2
 MINIMUMS, ENOUGH = ItemCounts(validation=20, test=100), ItemCounts(validation=100, test=100)
 
 
-def comparison(low: float) -> PairedComparison:
+def comparison(low: float) -> PairedResult:
     """A paired comparison whose interval starts at `low` (the counts are those of a +0.05 difference)."""
-    return PairedComparison(n=100, b=5, c=10, difference=0.05, interval=(low, 0.12), p_value=0.3)
+    return PairedResult(n=100, b=5, c=10, difference=0.05, interval=[low, 0.12], p_value=0.3, confidence=0.95)
 
 
 def validation_gate(*, low: float | None, candidate: ModelFigures = BETTER, required: bool = True,
-                    items: ItemCounts = ENOUGH) -> Gate:
+                    items: ItemCounts = ENOUGH) -> GateResult:
     paired = PairedOn(validation=None if low is None else comparison(low))
     return judge_candidate(PARENT, candidate, items=items, min_items=MINIMUMS, max_test_regression=0.01,
                            latency_factor=1.5, paired=paired, require_significance=required)[0]
@@ -47,37 +46,37 @@ def validation_gate(*, low: float | None, candidate: ModelFigures = BETTER, requ
                                              (-0.02, False)])
 def test_with_significance_required_the_lower_bound_must_be_above_0(low: float, passed: bool) -> None:
     gate = validation_gate(low=low)
-    assert (gate.name, gate.passed) == ("validation_accuracy", passed)
-    assert gate.reason == (None if passed else NOT_SIGNIFICANT)
-    assert gate.condition == "candidate > parent and 95% interval lower bound > 0"
+    assert (gate["name"], gate["passed"]) == ("validation_accuracy", passed)
+    assert gate["reason"] == (None if passed else NOT_SIGNIFICANT)
+    assert gate["condition"] == "candidate > parent and 95% interval lower bound > 0"
 
 
 def test_without_significance_required_the_literal_rule_stands_and_the_comparison_is_still_recorded() -> None:
     gate = validation_gate(low=-0.02, required=False)
-    assert (gate.passed, gate.reason, gate.condition) == (True, None, "candidate > parent")
-    assert gate.paired == comparison(-0.02)
+    assert (gate["passed"], gate["reason"], gate["condition"]) == (True, None, "candidate > parent")
+    assert gate["paired"] == comparison(-0.02)
 
 
 def test_a_candidate_not_better_fails_on_accuracy_not_on_significance() -> None:
     gate = validation_gate(low=-0.1, candidate=PARENT)
-    assert (gate.passed, gate.reason) == (False, None)
+    assert (gate["passed"], gate["reason"]) == (False, None)
 
 
 def test_with_significance_required_a_gate_without_a_paired_comparison_cannot_pass() -> None:
     gate = validation_gate(low=None)
-    assert (gate.passed, gate.reason) == (False, NOT_SIGNIFICANT)
+    assert (gate["passed"], gate["reason"]) == (False, NOT_SIGNIFICANT)
 
 
 def test_a_gate_that_is_not_measurable_stays_so_and_records_no_comparison() -> None:
     gate = validation_gate(low=0.1, items=ItemCounts(validation=19, test=100))
-    assert (gate.passed, gate.reason, gate.paired) == (False, NOT_MEASURABLE, None)
+    assert (gate["passed"], gate["reason"], gate["paired"]) == (False, NOT_MEASURABLE, None)
 
 
 def test_significance_is_required_of_gate_1_only() -> None:
     gates = judge_candidate(PARENT, BETTER, items=ENOUGH, min_items=MINIMUMS, max_test_regression=0.01,
                             latency_factor=1.5, paired=PairedOn(comparison(0.1), comparison(-0.3)),
                             require_significance=True)
-    assert [(g.name, g.passed, g.paired) for g in gates] == [
+    assert [(g["name"], g["passed"], g["paired"]) for g in gates] == [
         ("validation_accuracy", True, comparison(0.1)), ("test_regression", True, comparison(-0.3)),
         ("latency", True, None)]
 
@@ -92,17 +91,17 @@ def reported(paired: PairedItems) -> Comparison:
 def test_each_accuracy_gate_records_the_paired_comparison_of_its_own_items() -> None:
     counts = PairedItems(validation={"n": 100, "b": 3, "c": 8}, test={"n": 100, "b": 1, "c": 1},
                          per_image_type={"phone": {"n": 60, "b": 0, "c": 30}, "scan": {"n": 40, "b": 1, "c": 1}})
-    gates = {g.name: g for g in judge_gates(reported(counts), ValidationPolicy(), parent="v1", candidate="v2")}
-    assert gates["validation_accuracy"].paired == compare_paired(100, 3, 8)
-    assert gates["test_regression"].paired == compare_paired(100, 1, 1)
-    assert gates["segment_regression/phone"].paired == compare_paired(60, 0, 30)
-    assert gates["latency"].paired is None
+    gates = {g["name"]: g for g in judge_gates(reported(counts), ValidationPolicy(), parent="v1", candidate="v2")}
+    assert gates["validation_accuracy"]["paired"] == compare_paired(100, 3, 8)
+    assert gates["test_regression"]["paired"] == compare_paired(100, 1, 1)
+    assert gates["segment_regression/phone"]["paired"] == compare_paired(60, 0, 30)
+    assert gates["latency"]["paired"] is None
     assert "segment_regression/scan" not in gates  # fewer items than segment_min_items: reported, not judged
 
 
 def test_an_evaluator_that_reports_no_counts_leaves_the_gates_without_a_comparison() -> None:
     gates = judge_gates(reported(PairedItems()), ValidationPolicy(), parent="v1", candidate="v2")
-    assert all(g.paired is None for g in gates) and all(g.passed for g in gates)
+    assert all(g["paired"] is None for g in gates) and all(g["passed"] for g in gates)
 
 
 @pytest.mark.parametrize(("b", "c", "passed"), [(8, 18, True), (3, 10, False), (0, 4, True), (0, 3, False)])
@@ -111,7 +110,7 @@ def test_require_significance_judges_the_interval_the_counts_give(b: int, c: int
     counts = PairedItems(validation={"n": 100, "b": b, "c": c})
     gate = judge_gates(Comparison(PARENT, candidate, {}, reported(counts).measured_on, counts),
                        ValidationPolicy(require_significance=True), parent="v1", candidate="v2")[0]
-    assert gate.passed is passed and (gate.paired is not None and gate.paired.significant) is passed
+    assert gate["passed"] is passed and (gate["paired"] is not None and significant(gate["paired"])) is passed
 
 
 # -- how it reads, and the setting -----------------------------------------------------------------------------------

@@ -14,10 +14,10 @@ from domain.rules.phase_health import (
     BREACHED_STABLE,
     TAU,
     CheckState,
-    HealthCheck,
     PhaseHealth,
     PhaseStats,
     assess_phase_health,
+    health_check,
 )
 from domain.rules.rollback import restore_refusal
 from domain.rules.rollout_decisions import decide_phase
@@ -29,7 +29,7 @@ DAY = timedelta(hours=24)
 
 
 def states(health: PhaseHealth) -> dict[str, str]:
-    return {check.name: check.state for check in health.checks}
+    return {name: check["state"] for name, check in health.checks.items()}
 
 
 # -- routing -------------------------------------------------------------------------------------------------
@@ -157,7 +157,7 @@ def test_an_image_type_without_30_ratings_on_each_side_is_not_checked_and_holds_
 def test_traffic_of_one_image_type_is_checked_once_as_the_whole() -> None:
     health = assess_phase_health(stats(400, 300, phone=stats(400, 300)), stats(4000, 3000, phone=stats(4000, 3000)),
                                  POLICY)
-    assert not [check for check in health.checks if "/" in check.name]
+    assert not [name for name in health.checks if "/" in name]
 
 
 def test_a_candidate_confidently_below_the_floor_and_no_better_than_stable_is_rolled_back() -> None:
@@ -167,16 +167,16 @@ def test_a_candidate_confidently_below_the_floor_and_no_better_than_stable_is_ro
 
 def test_the_floor_is_set_aside_for_a_candidate_confidently_better_than_a_drifted_stable_version() -> None:
     health = assess_phase_health(stats(4000, 2640), stats(36000, 22320), POLICY)  # 0.66 against 0.62
-    floor = next(check for check in health.checks if check.name == "satisfaction_floor")
-    assert floor.state == "ok" and floor.rule.startswith("floor set aside: the candidate is confidently better")
+    floor = health.checks["satisfaction_floor"]
+    assert floor["state"] == "ok" and floor["rule"].startswith("floor set aside: the candidate is confidently better")
     assert not health.failed
 
 
 @pytest.mark.parametrize("stable", [stats(9000, 5400), stats(3000, 2130)])  # 0.60, and 0.71 but not confidently
 def test_the_floor_is_set_aside_unless_the_stable_version_is_confidently_within_it(stable: PhaseStats) -> None:
     health = assess_phase_health(stats(1000, 600), stable, POLICY)
-    floor = next(check for check in health.checks if check.name == "satisfaction_floor")
-    assert floor.state == "ok" and "stable version is not confidently within the floor either" in floor.rule
+    floor = health.checks["satisfaction_floor"]
+    assert floor["state"] == "ok" and "stable version is not confidently within the floor either" in floor["rule"]
 
 
 def test_later_phases_spend_a_fifth_of_alpha() -> None:
@@ -231,8 +231,8 @@ def test_the_alpha_shares_of_a_phase_spend_at_most_the_policys_alpha() -> None:
 # -- phase decisions -------------------------------------------------------------------------------------------
 def health_of(*check_states: CheckState) -> PhaseHealth:
     names = ("satisfaction", "error_rate", "latency")
-    return PhaseHealth([HealthCheck(name, state, None, 0.0, 0)
-                        for name, state in zip(names, check_states, strict=True)])
+    return PhaseHealth({name: health_check(state, None, 0.0, 0)
+                        for name, state in zip(names, check_states, strict=True)})
 
 
 HEALTHY = health_of("ok", "ok", "ok")

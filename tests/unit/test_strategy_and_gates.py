@@ -7,8 +7,10 @@ from typing import Any
 
 import pytest
 
+from domain.payloads import GateResult
+from domain.rules import validation_gates
 from domain.rules.strategy import StrategyDecision, TriggeringBreach, choose_strategy
-from domain.rules.validation_gates import NOT_MEASURABLE, Gate, ItemCounts, ModelFigures, judge_candidate
+from domain.rules.validation_gates import NOT_MEASURABLE, ItemCounts, ModelFigures, judge_candidate
 
 DEFAULTS: dict[str, Any] = {
     "breaches": [], "curated_items": 50, "original_training_items": 1000, "fine_tunes_since_full": 0,
@@ -136,13 +138,14 @@ MINIMUMS = ItemCounts(validation=20, test=100)
 ENOUGH = ItemCounts(validation=200, test=270)
 
 
-def judged(candidate: ModelFigures, parent: ModelFigures = PARENT, items: ItemCounts = ENOUGH) -> dict[str, Gate]:
-    return {g.name: g for g in judge_candidate(parent, candidate, items=items, min_items=MINIMUMS,
-                                                max_test_regression=0.01, latency_factor=1.5)}
+def judged(candidate: ModelFigures, parent: ModelFigures = PARENT,
+           items: ItemCounts = ENOUGH) -> dict[str, GateResult]:
+    return {g["name"]: g for g in judge_candidate(parent, candidate, items=items, min_items=MINIMUMS,
+                                                  max_test_regression=0.01, latency_factor=1.5)}
 
 
 def gates(candidate: ModelFigures, parent: ModelFigures = PARENT, items: ItemCounts = ENOUGH) -> dict[str, bool]:
-    return {name: gate.passed for name, gate in judged(candidate, parent, items).items()}
+    return {name: gate["passed"] for name, gate in judged(candidate, parent, items).items()}
 
 
 @pytest.mark.parametrize(("validation", "passed"), [(0.81, True), (0.800001, True), (0.80, False), (0.79, False)])
@@ -168,7 +171,8 @@ def test_latency_may_be_at_most_one_and_a_half_times_the_parents(parent: float, 
 
 def test_each_gate_carries_its_figures_and_limit() -> None:
     recorded = judged(ModelFigures(0.75, 0.90, 4.0))
-    assert [(g.passed, g.parent, g.candidate, g.limit, g.items, g.reason) for g in recorded.values()] == [
+    assert [(g["passed"], g["parent"], g["candidate"], g["limit"], g["items"], g["reason"])
+            for g in recorded.values()] == [
         (False, 0.80, 0.75, 0.80, 200, None), (False, 0.97, 0.90, 0.96, 270, None), (False, 2.0, 4.0, 3.0, 200, None),
     ]
     assert list(recorded) == ["validation_accuracy", "test_regression", "latency"]
@@ -186,42 +190,44 @@ BETTER = ModelFigures(0.9, 0.98, 1.0)
 @pytest.mark.parametrize(("test_items", "measurable"), [(270, True), (100, True), (99, False), (1, False)])
 def test_the_test_regression_gate_needs_100_test_items(test_items: int, measurable: bool) -> None:
     gate = judged(BETTER, items=ItemCounts(validation=200, test=test_items))["test_regression"]
-    assert (gate.passed, gate.measurable, gate.items, gate.min_items) == (measurable, measurable, test_items, 100)
-    assert gate.reason == (None if measurable else NOT_MEASURABLE)
+    assert (gate["passed"], validation_gates.measurable(gate), gate["items"], gate["min_items"]) == (
+        measurable, measurable, test_items, 100)
+    assert gate["reason"] == (None if measurable else NOT_MEASURABLE)
 
 
 @pytest.mark.parametrize(("validation_items", "measurable"), [(200, True), (20, True), (19, False), (1, False)])
 def test_the_validation_accuracy_gate_needs_20_validation_items(validation_items: int, measurable: bool) -> None:
     gate = judged(BETTER, items=ItemCounts(validation=validation_items, test=270))["validation_accuracy"]
-    assert (gate.passed, gate.measurable, gate.items, gate.min_items) == (measurable, measurable, validation_items, 20)
+    assert (gate["passed"], validation_gates.measurable(gate), gate["items"], gate["min_items"]) == (
+        measurable, measurable, validation_items, 20)
 
 
 def test_a_gate_measured_on_too_few_items_fails_even_when_its_figures_would_pass_and_keeps_them() -> None:
     gate = judged(BETTER, items=ItemCounts(validation=200, test=99))["test_regression"]
-    assert (gate.passed, gate.parent, gate.candidate, gate.limit) == (False, 0.97, 0.98, None)
-    assert gate.condition == "candidate >= parent - 0.01"
+    assert (gate["passed"], gate["parent"], gate["candidate"], gate["limit"]) == (False, 0.97, 0.98, None)
+    assert gate["condition"] == "candidate >= parent - 0.01"
 
 
 def test_without_an_original_test_set_the_test_gate_is_not_measurable_and_has_no_figure() -> None:
     no_test = ModelFigures(0.9, None, 1.0)
     gate = judged(no_test, ModelFigures(0.8, None, 2.0), ItemCounts(validation=200, test=0))["test_regression"]
-    assert (gate.passed, gate.reason, gate.items, gate.parent, gate.candidate, gate.limit) == (
+    assert (gate["passed"], gate["reason"], gate["items"], gate["parent"], gate["candidate"], gate["limit"]) == (
         False, NOT_MEASURABLE, 0, None, None, None)
 
 
 def test_without_any_validation_item_the_validation_and_latency_gates_are_not_measurable() -> None:
     nothing = ModelFigures(None, 0.98, None)
     recorded = judged(nothing, ModelFigures(None, 0.97, None), ItemCounts(validation=0, test=270))
-    assert {name: (g.passed, g.reason, g.items) for name, g in recorded.items()} == {
+    assert {name: (g["passed"], g["reason"], g["items"]) for name, g in recorded.items()} == {
         "validation_accuracy": (False, NOT_MEASURABLE, 0), "test_regression": (True, None, 270),
         "latency": (False, NOT_MEASURABLE, 0)}
 
 
 def test_the_latency_gate_is_measured_from_one_validation_image_since_it_times_a_fixed_number_of_calls() -> None:
     gate = judged(BETTER, items=ItemCounts(validation=1, test=270))["latency"]
-    assert (gate.passed, gate.items, gate.min_items) == (True, 1, 1)
+    assert (gate["passed"], gate["items"], gate["min_items"]) == (True, 1, 1)
 
 
 def test_a_figure_missing_on_one_side_makes_its_gate_not_measurable_whatever_the_count() -> None:
     gate = judged(ModelFigures(0.9, None, 1.0), items=ItemCounts(validation=200, test=270))["test_regression"]
-    assert (gate.passed, gate.reason) == (False, NOT_MEASURABLE)
+    assert (gate["passed"], gate["reason"]) == (False, NOT_MEASURABLE)
