@@ -13,9 +13,9 @@ from typing import Any
 
 import structlog
 
-from application.campaigns import model_ref
 from application.ingestion import image_problem, prediction_fingerprint
 from application.ledger import Ledger
+from application.models import model_ref
 from application.ports import Clock, ImageDecodeError, ModelRef, PredictionLog, Predictor
 from application.records import PredictionBatch, StoredPrediction
 from domain.errors import IllegalTransition, InvalidInput
