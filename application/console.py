@@ -1,6 +1,6 @@
 """What the web console shows (SPEC 5.3), read from the same read models and use cases as the CLI and the API.
 
-Queries only: every decision the console offers goes through `Campaigns.decide` and the `Rollouts` commands."""
+Queries only: every decision the console offers goes through `Review.decide` and the `Rollouts` commands."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from datetime import datetime
 from typing import Any
 
 from application.audit import Audit
-from application.campaigns import Campaigns
 from application.documents import rollout_summary
 from application.ledger import Ledger
 from application.ports import Clock, ConsoleFigures
+from application.review import Review
 from application.rollouts import Rollouts
 from domain.payloads import HealthCheck
 from domain.policy import RolloutPolicy
@@ -24,11 +24,11 @@ MINIMUMS = {"satisfaction": "satisfaction_min_feedback", "error_rate": "error_ra
 class Console:
     """The review page's items with their context, the rollout's health, and the figures behind the charts."""
 
-    def __init__(self, *, ledger: Ledger, feedback: ConsoleFigures, campaigns: Campaigns, rollouts: Rollouts,
+    def __init__(self, *, ledger: Ledger, feedback: ConsoleFigures, reviews: Review, rollouts: Rollouts,
                  audit: Audit, clock: Clock, policy: RolloutPolicy) -> None:
         self.ledger = ledger
         self.feedback = feedback
-        self.campaigns = campaigns
+        self.reviews = reviews
         self.rollouts = rollouts
         self.audit = audit
         self.clock = clock
@@ -37,7 +37,7 @@ class Console:
     def review(self, ref: str) -> dict[str, Any]:
         """A campaign's critical items, each with its prediction, the user's answer and the decision so far."""
         campaign = self.ledger.campaign(ref)
-        items = self.campaigns.decided_items(campaign)
+        items = self.reviews.decided_items(campaign)
         context = self.feedback.review_context([i.prediction_id for i in items])
         rows = []
         for item in items:

@@ -8,7 +8,7 @@ from typing import Any
 import structlog
 
 from application.ledger import Ledger
-from application.ports import BlobStore, Clock, Predictor
+from application.ports import BlobStore, Clock, ModelRef, Predictor
 from domain.errors import IllegalTransition, InvalidInput
 from domain.model_version import ModelVersion
 
@@ -83,6 +83,18 @@ def lineage_original(ledger: Ledger, version: ModelVersion) -> tuple[ModelVersio
             return current, *original
         current = ledger.version(current.parent_id) if current.parent_id else None
     return None
+
+
+def original_dataset_id(ledger: Ledger, version: ModelVersion) -> str | None:
+    """The original dataset of the lineage (rehearsal, original validation and test sets), if it is known."""
+    found = lineage_original(ledger, version)
+    return found[1] if found else None
+
+
+def model_ref(version: ModelVersion) -> ModelRef:
+    """What the trainer, the evaluator and the predictor are told of a version."""
+    return ModelRef(str(version.id), version.label, version.architecture, version.input_spec, version.classes,
+                    version.artifact_sha256, dict(version.architecture_options))
 
 
 def check_baseline(baseline_ms: float | None) -> None:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from application.audit import Audit
 from application.campaigns import Campaigns
+from application.candidate_validation import CandidateValidation
 from application.console import Console
 from application.curation import Curator
 from application.decisions import Decision, decisions_after
@@ -26,9 +27,11 @@ from application.ports import (
 )
 from application.prediction_log import DirectLog
 from application.record_validation import ImageCheck
+from application.review import Review
 from application.rollouts import Rollouts
 from application.serving import Router, Serving
 from application.settings import Settings
+from application.training import Training
 
 
 @dataclass
@@ -54,9 +57,15 @@ class Retrain:
         self.clock = clock
         curator = Curator(feedback=feedback, blobs=blobs, predictor=predictor, policy=settings.curation)
         self.rollouts = Rollouts(ledger=ledger, feedback=feedback, clock=clock, policy=settings.rollout)
+        self.review = Review(ledger=ledger, feedback=feedback, blobs=blobs, clock=clock, policy=settings.curation)
+        self.training = Training(ledger=ledger, trainer=trainer, review=self.review, clock=clock,
+                                 policy=settings.strategy, settings=settings.training)
+        self.validation = CandidateValidation(ledger=ledger, evaluator=evaluator, clock=clock,
+                                              policy=settings.validation, rollout=settings.rollout,
+                                              rollouts=self.rollouts)
         self.campaigns = Campaigns(
-            ledger=ledger, feedback=feedback, blobs=blobs, curator=curator, trainer=trainer, evaluator=evaluator,
-            clock=clock, settings=settings, rollouts=self.rollouts,
+            ledger=ledger, feedback=feedback, blobs=blobs, curator=curator, clock=clock, settings=settings,
+            review=self.review, training=self.training, validation=self.validation,
         )
         self.monitoring = Monitoring(
             ledger=ledger, feedback=feedback, clock=clock, policy=settings.triggers, campaigns=self.campaigns
@@ -67,7 +76,7 @@ class Retrain:
                                    pool=parsing_pool)
         self.forget = Forget(ledger=ledger, feedback=feedback, blobs=blobs, clock=clock)
         self.router = Router(ledger=ledger)
-        self.console = Console(ledger=ledger, feedback=feedback, campaigns=self.campaigns, rollouts=self.rollouts,
+        self.console = Console(ledger=ledger, feedback=feedback, reviews=self.review, rollouts=self.rollouts,
                                audit=self.audit, clock=clock, policy=settings.rollout)
         self.serving = Serving(router=self.router, predictor=predictor,
                                log=prediction_log or DirectLog(feedback, blobs), clock=clock)

@@ -13,8 +13,8 @@ from typing import Any
 
 import structlog
 
-from application.campaigns import model_ref
 from application.ledger import Ledger
+from application.models import model_ref
 from application.ports import Clock, ImageDecodeError, ModelRef, PredictionLog, Predictor
 from application.record_validation import image_problem, prediction_fingerprint
 from application.records import PredictionBatch, StoredPrediction

@@ -42,9 +42,9 @@ from adapters.torch.datasets import DatasetLoader, digits_images, store_dataset
 from adapters.torch.fitting import accuracy
 from adapters.torch.models import SMALL_CNN, input_spec_for, load_model
 from adapters.torch.trainer import TorchTrainer
-from application.campaigns import training_config
 from application.ports import BlobStore, ModelRef, TrainedModel, TrainingRequest
 from application.settings import Settings
+from application.training import training_config
 from benchmarks.mnist import load_mnist, png_bytes
 from domain.rules.strategy import TriggeringBreach, choose_strategy
 

@@ -26,9 +26,9 @@ from adapters.torch.drift import phone_camera_drift, png_bytes
 from adapters.torch.fitting import accuracy
 from adapters.torch.models import DIGITS_CNN, default_input_spec, load_model
 from adapters.torch.trainer import TorchTrainer
-from application.campaigns import training_config
 from application.ports import BlobStore, ModelRef, TrainedModel, TrainingRequest
 from application.settings import TrainingSettings
+from application.training import training_config
 
 CLASSES = [str(d) for d in range(10)]
 

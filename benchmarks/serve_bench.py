@@ -51,7 +51,7 @@ def digit_pngs() -> list[bytes]:
 
 def in_process_rate(home: Path, images: list[bytes], calls: int = 3000) -> float:
     """The ceiling: predictions per second of the same predictor, one image at a time, nothing logged."""
-    from application.campaigns import model_ref
+    from application.models import model_ref
     from application.settings import load_settings
     from bootstrap import Container, build_clock
 

@@ -116,8 +116,8 @@ def force_strategy(ctx: typer.Context, campaign: str,
                    strategy: Annotated[str, typer.Argument(help="fine_tune or full")],
                    actor: ActorOption = "", as_json: JsonOption = False) -> None:
     """Force fine-tuning or full retraining for a curated campaign (recorded with the reasons that held)."""
-    done = state_of(ctx).container().retrain.campaigns.force_strategy(campaign, strategy,
-                                                                       actor=actor or default_actor())
+    done = state_of(ctx).container().retrain.training.force_strategy(campaign, strategy,
+                                                                     actor=actor or default_actor())
     if as_json:
         return print_json(campaign_summary(done))
     out.print(f"Campaign {done.number} will use {done.strategy}: {'; '.join(done.strategy_reasons)}.")
@@ -126,7 +126,7 @@ def force_strategy(ctx: typer.Context, campaign: str,
 @review_app.command("list")
 def review_list(ctx: typer.Context, campaign: str, as_json: JsonOption = False) -> None:
     """The campaign's critical items and their decisions."""
-    items = state_of(ctx).container().retrain.campaigns.review_items(campaign)
+    items = state_of(ctx).container().retrain.review.items(campaign)
     if as_json:
         return print_json(items)
     table = Table("item", "prediction", "label", "source", "reasons", "decision")
@@ -149,8 +149,8 @@ def review_decide(
     """Approve (optionally with another label) or reject one critical item."""
     if approve == reject:
         raise InvalidInput("give exactly one of --approve or --reject")
-    done = state_of(ctx).container().retrain.campaigns.decide(campaign, item, approve=approve, label=label,
-                                                               actor=actor or default_actor())
+    done = state_of(ctx).container().retrain.review.decide(campaign, item, approve=approve, label=label,
+                                                           actor=actor or default_actor())
     left = len(done.pending_review)
     out.print(f"Item {item} {'approved' if approve else 'rejected'}; {left} item(s) left to review in campaign "
               f"{done.number}.")

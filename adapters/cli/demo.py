@@ -22,8 +22,8 @@ from adapters.cli.audit import describe_event
 from adapters.clock import SimulatedClock
 from adapters.torch.datasets import digits_images
 from adapters.torch.drift import phone_camera_drift, png_bytes
-from application.campaigns import model_ref
 from application.first_model import FirstModel
+from application.models import model_ref
 from application.ports import Comparison, Evaluator, ModelRef
 from application.retrain import Retrain
 
@@ -235,7 +235,7 @@ class Demo:
                 self.say(f"  campaign {campaign.number} awaits a human reviewer ({len(campaign.pending_review)} "
                          f"critical item(s)): retrain serve, then /ui/campaigns/{campaign.number}/review")
                 continue
-            items = [i for i in self.retrain.campaigns.review_items(str(campaign.id)) if i["decision"] is None]
+            items = [i for i in self.retrain.review.items(str(campaign.id)) if i["decision"] is None]
             approved = relabelled = rejected = 0
             for item in items:
                 truth = self.truth.get(item["prediction_id"])
@@ -245,8 +245,8 @@ class Demo:
                     approve, label = True, None
                 else:
                     approve, label = True, truth
-                self.retrain.campaigns.decide(str(campaign.id), item["item"], approve=approve, label=label,
-                                              actor=REVIEWER)
+                self.retrain.review.decide(str(campaign.id), item["item"], approve=approve, label=label,
+                                           actor=REVIEWER)
                 approved += approve and label is None
                 relabelled += label is not None
                 rejected += not approve

@@ -195,7 +195,7 @@ def create_app(container: Container, *, background: bool | Literal["lock"] = Tru
 
     @app.get("/v1/campaigns/{campaign}/review", tags=["review"])
     def review_items(campaign: str, _: Reader) -> list[dict[str, Any]]:
-        return retrain.campaigns.review_items(campaign)
+        return retrain.review.items(campaign)
 
     @app.get("/v1/rollout", tags=["rollout"])
     def rollout(_: Reader, as_of: AsOf = None) -> dict[str, Any] | None:
@@ -214,8 +214,8 @@ def create_app(container: Container, *, background: bool | Literal["lock"] = Tru
     @app.post("/v1/campaigns/{campaign}/review/{item}", tags=["review"], openapi_extra=_body_openapi(ReviewBody))
     def decide(campaign: str, item: str, who: Reviewer, body: Review) -> dict[str, Any]:
         """A reviewer approves (optionally with another label) or rejects one critical item."""
-        done = retrain.campaigns.decide(campaign, item, approve=body.decision == "approved", label=body.label,
-                                        actor=who.actor)
+        done = retrain.review.decide(campaign, item, approve=body.decision == "approved", label=body.label,
+                                     actor=who.actor)
         return {"item": item, "decision": body.decision, "label": body.label, "campaign": campaign_summary(done)}
 
     @app.post("/v1/rollout/{action}", tags=["rollout"], openapi_extra=_body_openapi(ReasonBody))

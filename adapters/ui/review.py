@@ -69,7 +69,7 @@ def add_review_pages(app: FastAPI, retrain: Retrain, auth: Authenticator, page: 
         try:
             if decision not in ("approved", "rejected"):
                 raise InvalidInput("decision: approved or rejected")
-            await run_in_threadpool(retrain.campaigns.decide, campaign, item, approve=decision == "approved",
+            await run_in_threadpool(retrain.review.decide, campaign, item, approve=decision == "approved",
                                     label=label, actor=who.actor)
         except (DomainError, InvalidInput, NotFound) as error:
             if wants_json:

@@ -126,7 +126,7 @@ def test_the_same_dataset_config_and_seed_give_identical_weights_twice() -> None
 def test_a_parent_whose_weights_do_not_load_is_recorded_as_training_failed() -> None:
     """The harness's v1 holds bytes that are no weights file: the campaign records why TorchTrainer failed."""
     harness = build_harness()
-    harness.app.campaigns.trainer = TorchTrainer(harness.blobs, device=torch.device("cpu"))
+    harness.app.training.trainer = TorchTrainer(harness.blobs, device=torch.device("cpu"))
     harness.register(production=True, originals=False)  # the fakes' original dataset is no manifest torch reads
     labelled_answers(harness, Images(), "v1", 40, None)  # some fall in the validation split
     campaign = harness.app.campaigns.open(reason="users report mistakes", actor="user:olivia")

@@ -44,9 +44,9 @@ def drift_on(harness: Harness, label: str) -> None:
 
 def review_everything(harness: Harness, reviewer: str) -> None:
     campaign = harness.app.ledger.campaigns()[-1]
-    for item in harness.app.campaigns.review_items(str(campaign.id)):
+    for item in harness.app.review.items(str(campaign.id)):
         if item["decision"] is None:
-            harness.app.campaigns.decide(str(campaign.id), item["item"], approve=True, label=None, actor=reviewer)
+            harness.app.review.decide(str(campaign.id), item["item"], approve=True, label=None, actor=reviewer)
 
 
 def tell_story(harness: Harness, *, late_breach: bool) -> None:

@@ -368,7 +368,7 @@ def dataset_labels(harness: Harness, campaign: RetrainCampaign, item: str, label
 
 @then(parsers.parse('"{item}" awaits review because of {reason}'))
 def item_awaits_review(harness: Harness, campaign: RetrainCampaign, item: str, reason: str) -> None:
-    queue = {row["prediction_id"]: row for row in harness.app.campaigns.review_items(str(campaign.id))}
+    queue = {row["prediction_id"]: row for row in harness.app.review.items(str(campaign.id))}
     assert item in queue, f"{item} is not in the review queue {sorted(queue)}"
     assert reason in queue[item]["reasons"], queue[item]
     assert current(harness, campaign).state == "awaiting_review"
@@ -376,14 +376,14 @@ def item_awaits_review(harness: Harness, campaign: RetrainCampaign, item: str, r
 
 @then(parsers.parse('"{item}" does not await review'))
 def item_does_not_await_review(harness: Harness, campaign: RetrainCampaign, item: str) -> None:
-    queue = {row["prediction_id"] for row in harness.app.campaigns.review_items(str(campaign.id))}
+    queue = {row["prediction_id"] for row in harness.app.review.items(str(campaign.id))}
     assert item not in queue
     assert manifest_entries(harness, campaign)[item]["review"] == "accepted"
 
 
 @then(parsers.parse('{count:d} items labelled "{label}" await review because of {reason}'))
 def items_await_review(harness: Harness, campaign: RetrainCampaign, count: int, label: str, reason: str) -> None:
-    queue = harness.app.campaigns.review_items(str(campaign.id))
+    queue = harness.app.review.items(str(campaign.id))
     assert sum(1 for row in queue if row["label"] == label and reason in row["reasons"]) == count
     assert all(row["label"] == label for row in queue), queue
 

@@ -53,7 +53,7 @@ def decide(harness: Harness, campaign: RetrainCampaign, refusal: list[Any], name
            approve: bool, label: str | None = None) -> None:
     """A reviewer's decision; a refused one is kept for a `the command is refused` step."""
     try:
-        harness.app.campaigns.decide(str(campaign.id), item, approve=approve, label=label, actor=f"user:{name}")
+        harness.app.review.decide(str(campaign.id), item, approve=approve, label=label, actor=f"user:{name}")
     except (DomainError, NotFound, InvalidInput) as error:
         refusal.append(error)
 
@@ -75,7 +75,7 @@ def rejects(harness: Harness, campaign: RetrainCampaign, refusal: list[Any], nam
 # -- Then -------------------------------------------------------------------------------------------------
 def review_queue(harness: Harness, campaign: RetrainCampaign) -> dict[str, dict[str, Any]]:
     """`retrain review list` as a dict by item."""
-    return {row["prediction_id"]: row for row in harness.app.campaigns.review_items(str(campaign.id))}
+    return {row["prediction_id"]: row for row in harness.app.review.items(str(campaign.id))}
 
 
 @then(parsers.parse('the campaign awaits review of "{items}"'))

@@ -77,13 +77,13 @@ def trainer_works_again(harness: Harness) -> None:
 
 @given("the process was killed while the campaign was training", target_fixture="campaign")
 def killed_while_training(harness: Harness) -> RetrainCampaign:
-    trainer, harness.app.campaigns.trainer = harness.app.campaigns.trainer, KilledTrainer()
+    trainer, harness.app.training.trainer = harness.app.training.trainer, KilledTrainer()
     try:
         harness.app.campaigns.advance(str(latest_campaign(harness).id))
     except ProcessKilled:
         pass
     finally:
-        harness.app.campaigns.trainer = trainer
+        harness.app.training.trainer = trainer
     campaign = latest_campaign(harness)
     assert campaign.state == "training"
     return campaign
@@ -91,8 +91,8 @@ def killed_while_training(harness: Harness) -> RetrainCampaign:
 
 @given(parsers.parse('the operator "{name}" has forced {strategy}'))
 def operator_has_forced(harness: Harness, name: str, strategy: str) -> None:
-    harness.app.campaigns.force_strategy(str(latest_campaign(harness).id), STRATEGY_WORDS[strategy],
-                                         actor=f"user:{name}")
+    harness.app.training.force_strategy(str(latest_campaign(harness).id), STRATEGY_WORDS[strategy],
+                                        actor=f"user:{name}")
 
 
 # -- When -------------------------------------------------------------------------------------------------
@@ -112,8 +112,8 @@ def system_ticks(harness: Harness) -> None:
 def operator_forces(harness: Harness, refusal: list[Any], name: str, strategy: str) -> RetrainCampaign:
     campaign = latest_campaign(harness)
     try:
-        return harness.app.campaigns.force_strategy(str(campaign.id), STRATEGY_WORDS.get(strategy, strategy),
-                                                    actor=f"user:{name}")
+        return harness.app.training.force_strategy(str(campaign.id), STRATEGY_WORDS.get(strategy, strategy),
+                                                   actor=f"user:{name}")
     except (DomainError, InvalidInput) as error:
         refusal.append(error)
         return campaign

@@ -40,7 +40,7 @@ def trained_from(harness: Harness, campaign: RetrainCampaign, candidate: str, st
     assert request.parent is not None and request.parent.artifact_sha256 == parent_version.artifact_sha256
     assert request.dataset_id == current(harness, campaign).training_dataset_id
     assert harness.blobs.has(request.dataset_id)
-    assert request.original_dataset_id == harness.app.campaigns.original_dataset_id(harness.app.ledger.version(root))
+    assert request.original_dataset_id == harness.app.training.original_dataset_id(harness.app.ledger.version(root))
 
 
 @then(parsers.parse("the training of {candidate} used a learning rate of {rate:g}, multiplied by {factor:g} after "
@@ -133,7 +133,7 @@ def judged(harness: Harness, campaign: RetrainCampaign, candidate: str, parent: 
     assert current(harness, campaign).state == "completed"
     # Each figure names the datasets and the sample it was measured on: the campaign's and the lineage's original.
     measured_on, fresh = figures["measured_on"], current(harness, campaign)
-    original = harness.app.campaigns.original_dataset_id(harness.app.ledger.version(parent))
+    original = harness.app.training.original_dataset_id(harness.app.ledger.version(parent))
     originals = [original] if original else []
     assert measured_on["validation_accuracy"]["datasets"] == [fresh.training_dataset_id, *originals]
     assert measured_on["test_accuracy"]["datasets"] == originals

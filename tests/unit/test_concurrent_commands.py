@@ -46,14 +46,14 @@ def test_a_review_decision_racing_another_reviewer_is_retried_and_both_are_kept(
     campaign = harness.app.campaigns.curate(str(campaign.id))
     assert len(campaign.pending_review) == 2
     ref = str(campaign.id)
-    fired = lose_the_next_race(harness, lambda: harness.app.campaigns.decide(ref, "p-a", approve=True, label=None,
-                                                                              actor="user:bob"))
-    done = harness.app.campaigns.decide(ref, "p-b", approve=False, label=None, actor="user:alice")
+    fired = lose_the_next_race(harness, lambda: harness.app.review.decide(ref, "p-a", approve=True, label=None,
+                                                                          actor="user:bob"))
+    done = harness.app.review.decide(ref, "p-b", approve=False, label=None, actor="user:alice")
     assert fired and done.review_completed
     assert sorted((r["actor"], r["details"]["decision"]) for r in events(harness, "ReviewDecided")) == [
         ("user:alice", "rejected"), ("user:bob", "approved")]
     assert len(events(harness, "ReviewCompleted")) == 1
-    assert {i["prediction_id"]: i["decision"] for i in harness.app.campaigns.review_items(ref)} == {
+    assert {i["prediction_id"]: i["decision"] for i in harness.app.review.items(ref)} == {
         "p-a": "approved", "p-b": "rejected"}
 
 
