@@ -146,8 +146,6 @@ def postgres_url(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="session")
 def s3_endpoint() -> Iterator[str]:
     """An S3-compatible server on loopback (moto's server mode, in a thread of this process) for the whole run."""
-    import os
-
     from moto.server import ThreadedMotoServer
 
     for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),

@@ -35,6 +35,15 @@ def _copy_layers(target: Path) -> None:
     shutil.copy(REPO / "pyproject.toml", target / "pyproject.toml")
 
 
+def _breaks(root: Path, *parts_and_source: str) -> bool:
+    """Whether adding the module at `parts` (under a copy of the layers) with `source` breaks a contract."""
+    *parts, source = parts_and_source
+    _copy_layers(root)
+    root.joinpath(*parts).write_text(source)
+    result = _lint(root)
+    return result.returncode != 0 and "BROKEN" in result.stdout
+
+
 def test_the_import_contracts_are_kept() -> None:
     result = _lint(REPO)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -42,36 +51,20 @@ def test_the_import_contracts_are_kept() -> None:
 
 
 def test_a_domain_module_importing_torch_breaks_the_contracts(tmp_path: Path) -> None:
-    _copy_layers(tmp_path)
-    (tmp_path / "domain" / "leak.py").write_text("import torch\n")
-    result = _lint(tmp_path)
-    assert result.returncode != 0
-    assert "BROKEN" in result.stdout
+    assert _breaks(tmp_path, "domain", "leak.py", "import torch\n")
 
 
 def test_the_application_importing_an_adapter_breaks_the_layers(tmp_path: Path) -> None:
-    _copy_layers(tmp_path)
-    (tmp_path / "application" / "leak.py").write_text("from adapters.clock import SystemClock\n")
-    result = _lint(tmp_path)
-    assert result.returncode != 0
-    assert "BROKEN" in result.stdout
+    assert _breaks(tmp_path, "application", "leak.py", "from adapters.clock import SystemClock\n")
 
 
 def test_the_console_importing_the_api_breaks_the_contracts(tmp_path: Path) -> None:
-    _copy_layers(tmp_path)
-    (tmp_path / "adapters" / "ui" / "leak.py").write_text("from adapters.http import app\n")
-    result = _lint(tmp_path)
-    assert result.returncode != 0
-    assert "BROKEN" in result.stdout
+    assert _breaks(tmp_path, "adapters", "ui", "leak.py", "from adapters.http import app\n")
 
 
 def test_the_application_starting_processes_breaks_the_contracts(tmp_path: Path) -> None:
     """Process pools are the adapters' (ingestion's parsing workers: adapters.ingestion_pool, the ParsingPool port)."""
-    _copy_layers(tmp_path)
-    (tmp_path / "application" / "leak.py").write_text("from concurrent.futures import ProcessPoolExecutor\n")
-    result = _lint(tmp_path)
-    assert result.returncode != 0
-    assert "BROKEN" in result.stdout
+    assert _breaks(tmp_path, "application", "leak.py", "from concurrent.futures import ProcessPoolExecutor\n")
 
 
 # -- the ports stay small -----------------------------------------------------------------------------------------
